@@ -1,0 +1,22 @@
+"""What every Snakemake script does first: log to the rule's log file, use the rule's threads."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def start(snakemake) -> dict:
+    """Send stdout, stderr (tqdm, tracebacks) and logging to ``log[0]``; set torch's threads.
+
+    Returns the rule's params as keyword arguments for the stage function.
+    """
+    if snakemake.log:
+        stream = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115 - lives as long as the job
+        sys.stdout = sys.stderr = stream
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import torch
+
+    torch.set_num_threads(snakemake.threads)
+    return dict(snakemake.params.items())

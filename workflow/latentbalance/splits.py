@@ -1,0 +1,102 @@
+"""The imbalanced split: an independent stratified test set, an imbalanced training pool, K folds.
+
+Manifests hold indices into the cached dataset, never copies of images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from .io import atomic_path
+
+
+def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[int]:
+    """Exponential decay from ``max_per_class`` (class 0) to ``max_per_class / ratio`` (last class)."""
+    if ratio < 1:
+        raise ValueError(f"imbalance ratio must be >= 1, got {ratio}")
+    if n_classes == 1:
+        return [max_per_class]
+    exponents = np.arange(n_classes) / (n_classes - 1)
+    counts = np.round(max_per_class * ratio ** (-exponents)).astype(int)
+    return [max(1, int(c)) for c in counts]
+
+
+def split_independent_test(labels: np.ndarray, test_fraction: float, seed: int):
+    """Stratified independent test set; returns (test_indices, remaining_indices), both sorted."""
+    indices = np.arange(len(labels))
+    rest, test = train_test_split(
+        indices, test_size=test_fraction, stratify=labels, random_state=seed
+    )
+    return np.sort(test), np.sort(rest)
+
+
+def subsample_to_counts(labels: np.ndarray, pool: np.ndarray, counts: list[int], seed: int,
+                        class_names: list[str] | None = None) -> np.ndarray:
+    """Draw ``counts[c]`` indices of class c from ``pool`` (without replacement); sorted."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for cls, wanted in enumerate(counts):
+        available = pool[labels[pool] == cls]
+        if wanted > len(available):
+            name = class_names[cls] if class_names else cls
+            raise ValueError(
+                f"imbalance asks for {wanted} training images of class {name!r} but only "
+                f"{len(available)} remain after the test split; lower 'imbalance.counts' or "
+                "'imbalance.max_per_class'"
+            )
+        chosen.append(rng.choice(available, size=wanted, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def make_split(labels: np.ndarray, test_fraction: float, counts: list[int], seed: int,
+               class_names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The independent test set and the imbalanced training pool, as index arrays."""
+    n_classes = int(labels.max()) + 1
+    if len(counts) != n_classes:
+        raise ValueError(
+            f"imbalance gives {len(counts)} class counts but the dataset has {n_classes} classes"
+        )
+    test, rest = split_independent_test(labels, test_fraction, seed)
+    train = subsample_to_counts(labels, rest, counts, seed + 1, class_names)
+    overlap = np.intersect1d(test, train)
+    assert overlap.size == 0, f"test and train share {overlap.size} indices"
+    return {"test": test, "train": train}
+
+
+def assign_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Stratified fold number (0..n_folds-1) for each training image."""
+    smallest = np.bincount(labels).min()
+    if smallest < n_folds:
+        raise ValueError(
+            f"the smallest class has {smallest} training images, fewer than folds={n_folds}; "
+            "lower 'folds' or raise that class's count in 'imbalance'"
+        )
+    folds = np.empty(len(labels), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, holdout) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[holdout] = k
+    return folds
+
+
+def save_indices(path: str | Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_indices(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def fold_indices(split_path, folds_path, fold: int) -> dict[str, np.ndarray]:
+    """Dataset indices for one fold: its training part, its holdout, and the independent test."""
+    split = load_indices(split_path)
+    fold_of = load_indices(folds_path)["fold"]
+    return {
+        "train": split["train"][fold_of != fold],
+        "holdout": split["train"][fold_of == fold],
+        "test": split["test"],
+    }

@@ -1,0 +1,212 @@
+"""Training loops for the autoencoder and the classifier.
+
+Batches are sliced from tensors already in memory (no per-item Dataset on the hot path). Mixed
+precision is used where the hardware has it: bfloat16 autocast + channels_last on CPUs with native
+bf16 (AVX-512 BF16 / AMX), AMP on CUDA; plain fp32 elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a generator for batch order."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "config asks for device 'cuda' but torch sees no GPU; set 'compute.device: cpu' or 'auto'"
+        )
+    return torch.device(requested)
+
+
+class Precision:
+    """Autocast settings for a device: ``auto`` picks bf16 where it is native, else fp32."""
+
+    def __init__(self, device: torch.device, requested: str = "auto"):
+        self.device = device
+        if requested == "auto":
+            native = device.type == "cuda" or cpu_has_native_bf16()
+            requested = "bf16" if native else "fp32"
+        self.name = requested
+        self.dtype = torch.bfloat16 if requested == "bf16" else None
+        self.channels_last = requested == "bf16"
+
+    def autocast(self):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def prepare(self, module_or_tensor):
+        """Move a model or an image batch to channels_last when mixed precision is on."""
+        if not self.channels_last:
+            return module_or_tensor
+        if isinstance(module_or_tensor, torch.Tensor) and module_or_tensor.dim() != 4:
+            return module_or_tensor
+        return module_or_tensor.to(memory_format=torch.channels_last)
+
+
+def to_unit_range(images: np.ndarray) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> float32 tensor in [-1, 1] (the decoder's Tanh range)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
+    """Per class, ``round(fraction * n)`` items go to validation, always leaving one for training.
+
+    Returns (train_positions, validation_positions), sorted. No item is dropped.
+    """
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n_val = min(int(round(fraction * len(members))), len(members) - 1)
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+@torch.no_grad()
+def run_in_batches(fn, inputs: torch.Tensor, batch_size: int, device, precision: Precision):
+    outputs = []
+    for index in batches(len(inputs), batch_size, None):
+        batch = precision.prepare(inputs[index].to(device))
+        with precision.autocast():
+            outputs.append(fn(batch).float().cpu())
+    return torch.cat(outputs)
+
+
+def fit_autoencoder(model, images: torch.Tensor, val_images: torch.Tensor, *, epochs: int,
+                    batch_size: int, lr: float, generator: torch.Generator, device,
+                    precision: Precision, desc: str = "autoencoder"):
+    """Adam on MSE reconstruction; keeps the weights with the lowest held-out reconstruction loss."""
+    model = precision.prepare(model.to(device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history, best_loss, best_state = [], float("inf"), None
+    progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
+    for epoch in progress:
+        model.train()
+        total, seen = 0.0, 0
+        for index in batches(len(images), batch_size, generator):
+            batch = precision.prepare(images[index].to(device))
+            with precision.autocast():
+                loss = F.mse_loss(model(batch).float(), batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            seen += len(index)
+        model.eval()
+        if len(val_images):
+            recon = run_in_batches(model, val_images, batch_size, device, precision)
+            val_loss = F.mse_loss(recon, val_images).item()
+        else:
+            val_loss = total / seen
+        history.append({"epoch": epoch, "train_mse": total / seen, "val_mse": val_loss})
+        progress.set_postfix(train_mse=f"{total / seen:.4f}", val_mse=f"{val_loss:.4f}")
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+def fit_classifier(model, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
+                   y_val: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
+                   weight_decay: float, optimizer_name: str, patience: int,
+                   class_weights: torch.Tensor | None, generator: torch.Generator, device,
+                   precision: Precision, desc: str = "classifier"):
+    """Cross-entropy training with early stopping on validation loss; best weights restored."""
+    model = precision.prepare(model.to(device))
+    if optimizer_name == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    elif optimizer_name == "sgd":
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
+        )
+    else:
+        raise ValueError(f"unknown optimizer {optimizer_name!r}; choose adam or sgd")
+    weights = class_weights.to(device) if class_weights is not None else None
+    history, best_loss, best_state, stale = [], float("inf"), None, 0
+    progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
+    for epoch in progress:
+        model.train()
+        total, correct, seen = 0.0, 0, 0
+        for index in batches(len(x_train), batch_size, generator):
+            if len(index) == 1:  # BatchNorm cannot train on a single image
+                continue
+            batch = precision.prepare(x_train[index].to(device))
+            target = y_train[index].to(device)
+            with precision.autocast():
+                logits = model(batch).float()
+            loss = F.cross_entropy(logits, target, weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            correct += (logits.argmax(1) == target).sum().item()
+            seen += len(index)
+        model.eval()
+        val_logits = run_in_batches(model, x_val, batch_size, device, precision)
+        val_loss = F.cross_entropy(val_logits, y_val, weight=weights.cpu() if weights is not None
+                                   else None).item()
+        val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
+        history.append({
+            "epoch": epoch,
+            "train_loss": total / seen,
+            "train_accuracy": correct / seen,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+        })
+        progress.set_postfix(loss=f"{total / seen:.3f}", val_loss=f"{val_loss:.3f}",
+                             val_acc=f"{val_acc:.3f}")
+        if val_loss < best_loss:
+            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                tqdm.write(f"{desc}: early stop after epoch {epoch} (no improvement in {patience})")
+                break
+    model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int, device,
+                  precision: Precision) -> np.ndarray:
+    model = precision.prepare(model.to(device)).eval()
+    logits = run_in_batches(model, images, batch_size, device, precision)
+    return torch.softmax(logits, dim=1).numpy()

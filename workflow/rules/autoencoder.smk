@@ -1,0 +1,25 @@
+rule train_autoencoder:
+    input:
+        unpack(data_files),
+    output:
+        model="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/model.pt",
+        history="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.csv",
+        curve="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.png",
+    params:
+        fold=lambda wildcards: int(wildcards.fold),
+        kind=lambda wildcards: wildcards.ae,
+        latent_dim=config["autoencoder"]["latent_dim"],
+        epochs=config["autoencoder"]["epochs"],
+        batch_size=config["autoencoder"]["batch_size"],
+        lr=config["autoencoder"]["lr"],
+        val_fraction=config["autoencoder"]["val_fraction"],
+        seed=config["seed"],
+        device=config["compute"]["device"],
+        precision=config["compute"]["precision"],
+    threads: config["compute"]["threads"]
+    log:
+        "results/{dataset}/logs/fold{fold}/train_autoencoder/{ae}-{penalty}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/train_autoencoder.py"

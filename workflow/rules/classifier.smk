@@ -1,0 +1,29 @@
+rule train_classifier:
+    input:
+        unpack(classifier_inputs),
+    output:
+        model="results/{dataset}/fold{fold}/classifier/{method}/{arch}/model.pt",
+        history="results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.csv",
+        curve="results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.png",
+    params:
+        fold=lambda wildcards: int(wildcards.fold),
+        method_id=lambda wildcards: wildcards.method,
+        arch=lambda wildcards: wildcards.arch,
+        stem=config["classifier"]["stem"],
+        epochs=config["classifier"]["epochs"],
+        batch_size=config["classifier"]["batch_size"],
+        optimizer=config["classifier"]["optimizer"],
+        lr=config["classifier"]["lr"],
+        weight_decay=config["classifier"]["weight_decay"],
+        patience=config["classifier"]["patience"],
+        val_fraction=config["classifier"]["val_fraction"],
+        seed=config["seed"],
+        device=config["compute"]["device"],
+        precision=config["compute"]["precision"],
+    threads: config["compute"]["threads"]
+    log:
+        "results/{dataset}/logs/fold{fold}/train_classifier/{method}-{arch}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/train_classifier.py"

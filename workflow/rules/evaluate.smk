@@ -1,0 +1,40 @@
+rule evaluate:
+    input:
+        unpack(data_files),
+        model="results/{dataset}/fold{fold}/classifier/{method}/{arch}/model.pt",
+    output:
+        metrics="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/metrics.json",
+        per_class="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/per_class.csv",
+        confusion="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.png",
+        predictions="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/predictions.csv",
+    params:
+        fold=lambda wildcards: int(wildcards.fold),
+        testset=lambda wildcards: wildcards.testset,
+        batch_size=config["classifier"]["batch_size"],
+        device=config["compute"]["device"],
+        precision=config["compute"]["precision"],
+    threads: 1
+    log:
+        "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summarize:
+    input:
+        metrics=evaluation_metrics,
+    output:
+        per_fold="results/{dataset}/summary/metrics_per_fold.csv",
+        leaderboard="results/{dataset}/summary/leaderboard.csv",
+        markdown="results/{dataset}/summary/leaderboard.md",
+        plot="results/{dataset}/summary/leaderboard.png",
+    params:
+        dataset_name=lambda wildcards: wildcards.dataset,
+    log:
+        "results/{dataset}/logs/summarize.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summarize.py"

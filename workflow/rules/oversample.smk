@@ -1,0 +1,22 @@
+rule oversample:
+    input:
+        unpack(oversample_inputs),
+    output:
+        balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
+        info="results/{dataset}/fold{fold}/balanced/{method}.json",
+        grid="results/{dataset}/fold{fold}/balanced/{method}.png",
+    params:
+        fold=lambda wildcards: int(wildcards.fold),
+        method_id=lambda wildcards: wildcards.method,
+        k_neighbors=config["sampler"]["k_neighbors"],
+        batch_size=config["autoencoder"]["batch_size"],
+        seed=config["seed"],
+        device=config["compute"]["device"],
+        precision=config["compute"]["precision"],
+    threads: 1
+    log:
+        "results/{dataset}/logs/fold{fold}/oversample/{method}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/oversample.py"

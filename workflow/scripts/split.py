@@ -1,0 +1,10 @@
+from latentbalance import stages
+from latentbalance.snakemake_job import start
+
+params = start(snakemake)
+stages.split(
+    snakemake.input.images,
+    **params,
+    out_split=snakemake.output.split,
+    out_summary=snakemake.output.summary,
+)

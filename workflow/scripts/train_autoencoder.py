@@ -1,0 +1,13 @@
+from latentbalance import stages
+from latentbalance.snakemake_job import start
+
+params = start(snakemake)
+stages.train_autoencoder(
+    snakemake.input.images,
+    snakemake.input.split,
+    snakemake.input.folds,
+    **params,
+    out_model=snakemake.output.model,
+    out_history=snakemake.output.history,
+    out_curve=snakemake.output.curve,
+)
