@@ -2,7 +2,11 @@
 # Configuration: config/config.yaml (every key: config/README.md). Rules: workflow/rules/.
 
 
-configfile: "config/config.yaml"
+# A --configfile given on the command line replaces the default run instead of merging into it,
+# so `--configfile config/other.yaml` runs only the datasets that file names.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -14,6 +18,6 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

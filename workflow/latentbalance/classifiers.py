@@ -11,7 +11,6 @@ Stems:
 from __future__ import annotations
 
 from torch import nn
-from torchvision import models
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet152")
 STEMS = ("small", "compact", "imagenet")
@@ -22,6 +21,9 @@ def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compa
         raise ValueError(f"unknown classifier {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if stem not in STEMS:
         raise ValueError(f"unknown stem {stem!r}; choose one of {', '.join(STEMS)}")
+    # imported here: torchvision takes seconds to import, and only classifier jobs need it
+    from torchvision import models
+
     model = getattr(models, arch)(weights=None, num_classes=n_classes)
     if stem == "imagenet":
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)

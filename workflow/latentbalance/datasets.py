@@ -1,4 +1,4 @@
-"""Dataset sources, each loaded once into one uint8 array of images (N, C, H, W) plus integer labels.
+"""Dataset sources, each loaded once into uint8 images (N, C, H, W) plus integer labels.
 
 Later stages never touch the original files again: they read the cached ``images.npz``.
 """
@@ -118,7 +118,9 @@ def place_fashionmnist_copy(root: Path, local_copy: Path) -> bool:
     return True
 
 
-def load_fashionmnist(root: str | Path, download: bool, local_copy: str | Path | None) -> ImageDataset:
+def load_fashionmnist(
+    root: str | Path, download: bool, local_copy: str | Path | None
+) -> ImageDataset:
     """FashionMNIST train + test pooled (70,000 images) through torchvision.
 
     ``root`` is torchvision's root. A complete ``local_copy`` of the idx ``.gz`` files is unpacked
@@ -145,8 +147,9 @@ def load_fashionmnist(root: str | Path, download: bool, local_copy: str | Path |
 SOURCES = ("mnist5k", "digits", "fashionmnist")
 
 
-def load_source(source: str, root: str | None = None, download: bool = False,
-                local_copy: str | None = None) -> ImageDataset:
+def load_source(
+    source: str, root: str | None = None, download: bool = False, local_copy: str | None = None
+) -> ImageDataset:
     """Load a dataset by source name (the ``source`` key of a dataset in the config)."""
     if source == "mnist5k":
         return load_mnist5k()

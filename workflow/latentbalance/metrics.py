@@ -4,8 +4,8 @@
 - acsa: average class-specific accuracy = balanced accuracy = mean per-class recall
 - macro_f1
 - gmean_multiclass: geometric mean of the per-class recalls (``average='multiclass'``)
-- gmean_macro: mean over classes of one-vs-rest sqrt(sensitivity * specificity)
-  (``average='macro'``; what the DeepSMOTE tables report as GM)
+- gmean_macro: imbalanced-learn's ``average='macro'``: sqrt(mean one-vs-rest sensitivity *
+  mean one-vs-rest specificity) (what the DeepSMOTE tables report as GM)
 """
 
 from __future__ import annotations
@@ -33,26 +33,39 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> d
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "acsa": _balanced_accuracy(y_true, y_pred, labels),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
-        "gmean_multiclass": float(geometric_mean_score(y_true, y_pred, labels=labels,
-                                                       average="multiclass")),
-        "gmean_macro": float(geometric_mean_score(y_true, y_pred, labels=labels,
-                                                  average="macro")),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
+        "gmean_multiclass": float(
+            geometric_mean_score(y_true, y_pred, labels=labels, average="multiclass")
+        ),
+        "gmean_macro": float(geometric_mean_score(y_true, y_pred, labels=labels, average="macro")),
     }
 
 
-def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+def per_class_report(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]
+) -> pd.DataFrame:
     """Precision, recall, specificity, F1, G-mean and support per class (imbalanced-learn)."""
     labels = list(range(len(class_names)))
     report = classification_report_imbalanced(
-        y_true, y_pred, labels=labels, target_names=class_names, output_dict=True,
+        y_true,
+        y_pred,
+        labels=labels,
+        target_names=class_names,
+        output_dict=True,
         zero_division=0,
     )
     rows = [{"class": name, **report[name]} for name in class_names]
     return pd.DataFrame(rows).rename(
-        columns={"pre": "precision", "rec": "recall", "spe": "specificity", "sup": "support",
-                 "geo": "gmean", "iba": "iba"}
+        columns={
+            "pre": "precision",
+            "rec": "recall",
+            "spe": "specificity",
+            "sup": "support",
+            "geo": "gmean",
+            "iba": "iba",
+        }
     )
 
 

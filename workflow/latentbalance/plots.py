@@ -26,9 +26,19 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], title: str, path)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     size = max(4.0, 0.55 * len(class_names) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    sns.heatmap(normalised, annot=matrix, fmt="d", cmap="Blues", vmin=0, vmax=1, square=True,
-                xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "row share"},
-                ax=ax)
+    sns.heatmap(
+        normalised,
+        annot=matrix,
+        fmt="d",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        square=True,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        cbar_kws={"label": "row share"},
+        ax=ax,
+    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -42,13 +52,21 @@ def _as_display(image: np.ndarray):
     return np.transpose(image, (1, 2, 0)), None
 
 
-def plot_real_vs_synthetic(real: np.ndarray, real_labels: np.ndarray, synthetic: np.ndarray,
-                           synthetic_labels: np.ndarray, class_names: list[str], title: str,
-                           path, per_row: int = 6) -> None:
+def plot_real_vs_synthetic(
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    synthetic: np.ndarray,
+    synthetic_labels: np.ndarray,
+    class_names: list[str],
+    title: str,
+    path,
+    per_row: int = 6,
+) -> None:
     """One row per class: real images on the left, synthetic ones on the right."""
     n_classes = len(class_names)
-    fig, axes = plt.subplots(n_classes, 2 * per_row, figsize=(2 * per_row * 0.8, n_classes * 0.85),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_classes, 2 * per_row, figsize=(2 * per_row * 0.8, n_classes * 0.85), squeeze=False
+    )
     for cls in range(n_classes):
         groups = (real[real_labels == cls], synthetic[synthetic_labels == cls])
         for half, group in enumerate(groups):
@@ -58,8 +76,15 @@ def plot_real_vs_synthetic(real: np.ndarray, real_labels: np.ndarray, synthetic:
                 if j < len(group):
                     pixels, cmap = _as_display(group[j])
                     ax.imshow(pixels, cmap=cmap, vmin=0, vmax=255)
-        axes[cls, 0].text(-0.3, 0.5, class_names[cls], transform=axes[cls, 0].transAxes,
-                          ha="right", va="center", fontsize=8)
+        axes[cls, 0].text(
+            -0.3,
+            0.5,
+            class_names[cls],
+            transform=axes[cls, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     axes[0, 0].set_title("real", loc="left", fontsize=9)
     axes[0, per_row].set_title("synthetic", loc="left", fontsize=9)
     fig.suptitle(title, fontsize=10)
@@ -79,10 +104,21 @@ def plot_history(history: pd.DataFrame, columns: list[str], title: str, path) ->
 def plot_leaderboard(per_fold: pd.DataFrame, metrics: list[str], title: str, path) -> None:
     """Bars of mean over folds with sd error bars: one group per metric, one bar per model, one
     panel per test set."""
-    data = per_fold.melt(id_vars=["model", "testset"], value_vars=metrics, var_name="metric",
-                         value_name="score")
-    grid = sns.catplot(data=data, kind="bar", x="metric", y="score", hue="model", row="testset",
-                       errorbar="sd", height=3.5, aspect=2.2, capsize=0.08)
+    data = per_fold.melt(
+        id_vars=["model", "testset"], value_vars=metrics, var_name="metric", value_name="score"
+    )
+    grid = sns.catplot(
+        data=data,
+        kind="bar",
+        x="metric",
+        y="score",
+        hue="model",
+        row="testset",
+        errorbar="sd",
+        height=3.5,
+        aspect=2.2,
+        capsize=0.08,
+    )
     grid.set(ylim=(0, 1), xlabel="", ylabel="score (mean ± sd over folds)")
     grid.figure.suptitle(title, y=1.03)
     _save(grid.figure, path)

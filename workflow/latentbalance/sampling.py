@@ -34,7 +34,9 @@ def balance(features: np.ndarray, labels: np.ndarray, sampler: str, k_neighbors:
             if sampler != "ros":
                 log.warning(
                     "class %s has a single training sample: duplicating it %d times instead of %s",
-                    cls, target - n_real, sampler,
+                    cls,
+                    target - n_real,
+                    sampler,
                 )
             resampler = RandomOverSampler(sampling_strategy=strategy, random_state=seed + cls)
             entry["how"] = "duplicate"

@@ -14,9 +14,12 @@ def start(snakemake) -> dict:
     if snakemake.log:
         stream = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115 - lives as long as the job
         sys.stdout = sys.stderr = stream
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import torch
-
-    torch.set_num_threads(snakemake.threads)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if "torch" in sys.modules:  # only steps that train or run networks import torch
+        sys.modules["torch"].set_num_threads(snakemake.threads)
     return dict(snakemake.params.items())

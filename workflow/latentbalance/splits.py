@@ -14,7 +14,7 @@ from .io import atomic_path
 
 
 def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[int]:
-    """Exponential decay from ``max_per_class`` (class 0) to ``max_per_class / ratio`` (last class)."""
+    """Exponential decay from ``max_per_class`` (class 0) to ``max_per_class / ratio`` (last)."""
     if ratio < 1:
         raise ValueError(f"imbalance ratio must be >= 1, got {ratio}")
     if n_classes == 1:
@@ -33,8 +33,13 @@ def split_independent_test(labels: np.ndarray, test_fraction: float, seed: int):
     return np.sort(test), np.sort(rest)
 
 
-def subsample_to_counts(labels: np.ndarray, pool: np.ndarray, counts: list[int], seed: int,
-                        class_names: list[str] | None = None) -> np.ndarray:
+def subsample_to_counts(
+    labels: np.ndarray,
+    pool: np.ndarray,
+    counts: list[int],
+    seed: int,
+    class_names: list[str] | None = None,
+) -> np.ndarray:
     """Draw ``counts[c]`` indices of class c from ``pool`` (without replacement); sorted."""
     rng = np.random.default_rng(seed)
     chosen = []
@@ -51,8 +56,13 @@ def subsample_to_counts(labels: np.ndarray, pool: np.ndarray, counts: list[int],
     return np.sort(np.concatenate(chosen))
 
 
-def make_split(labels: np.ndarray, test_fraction: float, counts: list[int], seed: int,
-               class_names: list[str] | None = None) -> dict[str, np.ndarray]:
+def make_split(
+    labels: np.ndarray,
+    test_fraction: float,
+    counts: list[int],
+    seed: int,
+    class_names: list[str] | None = None,
+) -> dict[str, np.ndarray]:
     """The independent test set and the imbalanced training pool, as index arrays."""
     n_classes = int(labels.max()) + 1
     if len(counts) != n_classes:

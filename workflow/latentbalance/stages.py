@@ -1,10 +1,11 @@
-"""One function per workflow step. The Snakemake scripts only unpack ``snakemake`` and call these."""
+"""The steps that train and run networks, one function per rule (data preparation is in
+``prepare``, the summary in ``summary``). The Snakemake scripts only unpack ``snakemake`` and call
+these."""
 
 from __future__ import annotations
 
 import logging
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,19 +15,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from . import plots
 from .autoencoders import build_autoencoder
 from .classifiers import build_resnet
-from .datasets import ImageDataset, load_source
-from .io import atomic_path, read_json, write_json
+from .datasets import ImageDataset
+from .io import atomic_path, write_csv, write_json
 from .methods import parse_method
-from .metrics import METRICS, compute_metrics, confusion, per_class_report
+from .metrics import compute_metrics, confusion, per_class_report
 from .sampling import balance
-from .splits import (
-    assign_folds,
-    fold_indices,
-    imbalance_counts,
-    load_indices,
-    make_split,
-    save_indices,
-)
+from .splits import fold_indices
 from .training import (
     Precision,
     fit_autoencoder,
@@ -60,47 +54,6 @@ def load_checkpoint(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def write_csv(frame: pd.DataFrame, path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-# --- data -------------------------------------------------------------------------------------
-
-
-def download(source: str, root, download: bool, local_copy, out_images) -> None:
-    dataset = load_source(source, root=root, download=download, local_copy=local_copy)
-    counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
-    log.info("%s: %d images %s, per class %s", source, len(dataset.labels), dataset.image_shape,
-             counts.tolist())
-    dataset.save(out_images)
-
-
-def split(images_path, test_fraction: float, imbalance: dict, seed: int, out_split,
-          out_summary) -> None:
-    dataset = ImageDataset.load(images_path)
-    if imbalance.get("counts"):
-        counts = list(imbalance["counts"])
-    else:
-        counts = imbalance_counts(dataset.n_classes, imbalance["ratio"],
-                                  imbalance["max_per_class"])
-    parts = make_split(dataset.labels, test_fraction, counts, seed, dataset.class_names)
-    summary = pd.DataFrame({
-        "class": dataset.class_names,
-        "train": np.bincount(dataset.labels[parts["train"]], minlength=dataset.n_classes),
-        "test": np.bincount(dataset.labels[parts["test"]], minlength=dataset.n_classes),
-    })
-    log.info("split:\n%s", summary.to_string(index=False))
-    save_indices(out_split, **parts)
-    write_csv(summary, out_summary)
-
-
-def folds(images_path, split_path, n_folds: int, seed: int, out_folds) -> None:
-    labels = ImageDataset.load(images_path).labels
-    train = load_indices(split_path)["train"]
-    save_indices(out_folds, fold=assign_folds(labels[train], n_folds, seed))
-
-
 # --- autoencoder ------------------------------------------------------------------------------
 
 
@@ -109,21 +62,44 @@ def latent_size(latent_dim, channels: int) -> int:
     return int(latent_dim) if latent_dim else (300 if channels == 1 else 600)
 
 
-def train_autoencoder(images_path, split_path, folds_path, fold: int, kind: str, latent_dim,
-                      epochs: int, batch_size: int, lr: float, val_fraction: float, seed: int,
-                      device: str, precision: str, out_model, out_history, out_curve) -> None:
+def train_autoencoder(
+    images_path,
+    split_path,
+    folds_path,
+    fold: int,
+    kind: str,
+    latent_dim,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    val_fraction: float,
+    seed: int,
+    device: str,
+    precision: str,
+    out_model,
+    out_history,
+    out_curve,
+) -> None:
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
-    fit_pos, val_pos = stratified_holdout(dataset.labels[train], val_fraction,
-                                          stage_seed(seed, fold, "autoencoder-holdout"))
+    fit_pos, val_pos = stratified_holdout(
+        dataset.labels[train], val_fraction, stage_seed(seed, fold, "autoencoder-holdout")
+    )
     images = to_unit_range(dataset.images[train])
     generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind))
     channels, height, width = dataset.image_shape
     model = build_autoencoder(kind, channels, (height, width), latent_size(latent_dim, channels))
     run_device = select_device(device)
     model, history = fit_autoencoder(
-        model, images[fit_pos], images[val_pos], epochs=epochs, batch_size=batch_size, lr=lr,
-        generator=generator, device=run_device, precision=Precision(run_device, precision),
+        model,
+        images[fit_pos],
+        images[val_pos],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=generator,
+        device=run_device,
+        precision=Precision(run_device, precision),
         desc=f"{kind} fold {fold}",
     )
     history = pd.DataFrame(history)
@@ -135,8 +111,9 @@ def train_autoencoder(images_path, split_path, folds_path, fold: int, kind: str,
 def load_autoencoder(path):
     checkpoint = load_checkpoint(path)
     spec = checkpoint["spec"]
-    model = build_autoencoder(spec["kind"], spec["in_channels"], spec["image_size"],
-                              spec["latent_dim"])
+    model = build_autoencoder(
+        spec["kind"], spec["in_channels"], spec["image_size"], spec["latent_dim"]
+    )
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
 
@@ -144,9 +121,22 @@ def load_autoencoder(path):
 # --- oversampling -----------------------------------------------------------------------------
 
 
-def oversample(images_path, split_path, folds_path, fold: int, method_id: str, autoencoder_path,
-               k_neighbors: int, batch_size: int, seed: int, device: str, precision: str,
-               out_balanced, out_info, out_grid) -> None:
+def oversample(
+    images_path,
+    split_path,
+    folds_path,
+    fold: int,
+    method_id: str,
+    autoencoder_path,
+    k_neighbors: int,
+    batch_size: int,
+    seed: int,
+    device: str,
+    precision: str,
+    out_balanced,
+    out_info,
+    out_grid,
+) -> None:
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
@@ -158,29 +148,42 @@ def oversample(images_path, split_path, folds_path, fold: int, method_id: str, a
         run_device = select_device(device)
         run_precision = Precision(run_device, precision)
         model = run_precision.prepare(load_autoencoder(autoencoder_path).to(run_device))
-        latents = run_in_batches(model.encode, to_unit_range(images), batch_size, run_device,
-                                 run_precision).numpy()
-        new_latents, new_labels, info = balance(latents, labels, method.sampler, k_neighbors,
-                                                sample_seed)
-        decoded = run_in_batches(model.decode, torch.from_numpy(new_latents), batch_size,
-                                 run_device, run_precision)
+        latents = run_in_batches(
+            model.encode, to_unit_range(images), batch_size, run_device, run_precision
+        ).numpy()
+        new_latents, new_labels, info = balance(
+            latents, labels, method.sampler, k_neighbors, sample_seed
+        )
+        decoded = run_in_batches(
+            model.decode, torch.from_numpy(new_latents), batch_size, run_device, run_precision
+        )
         new_images = to_uint8(decoded)
     else:
         flat = images.reshape(len(images), -1).astype(np.float32)
-        new_flat, new_labels, info = balance(flat, labels, method.sampler, k_neighbors,
-                                             sample_seed)
+        new_flat, new_labels, info = balance(flat, labels, method.sampler, k_neighbors, sample_seed)
         new_images = new_flat.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
 
     with atomic_path(out_balanced) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, real_indices=train, synthetic_images=new_images,
-                            synthetic_labels=new_labels)
-    write_json(out_info, {
-        "method": method_id,
-        "fold": fold,
-        "per_class": {dataset.class_names[c]: entry for c, entry in info.items()},
-    })
-    plots.plot_real_vs_synthetic(images, labels, new_images, new_labels, dataset.class_names,
-                                 f"{method_id}, fold {fold}", out_grid)
+        np.savez_compressed(
+            handle, real_indices=train, synthetic_images=new_images, synthetic_labels=new_labels
+        )
+    write_json(
+        out_info,
+        {
+            "method": method_id,
+            "fold": fold,
+            "per_class": {dataset.class_names[c]: entry for c, entry in info.items()},
+        },
+    )
+    plots.plot_real_vs_synthetic(
+        images,
+        labels,
+        new_images,
+        new_labels,
+        dataset.class_names,
+        f"{method_id}, fold {fold}",
+        out_grid,
+    )
 
 
 def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
@@ -198,21 +201,41 @@ def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
 # --- classifier -------------------------------------------------------------------------------
 
 
-def train_classifier(images_path, split_path, folds_path, fold: int, method_id: str,
-                     balanced_path, arch: str, stem: str, epochs: int, batch_size: int, lr: float,
-                     weight_decay: float, optimizer: str, patience: int, val_fraction: float,
-                     seed: int, device: str, precision: str, out_model, out_history,
-                     out_curve) -> None:
+def train_classifier(
+    images_path,
+    split_path,
+    folds_path,
+    fold: int,
+    method_id: str,
+    balanced_path,
+    arch: str,
+    stem: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    optimizer: str,
+    patience: int,
+    val_fraction: float,
+    seed: int,
+    device: str,
+    precision: str,
+    out_model,
+    out_history,
+    out_curve,
+) -> None:
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
     images, labels = training_set(dataset, train, balanced_path)
-    fit_pos, val_pos = stratified_holdout(labels, val_fraction,
-                                          stage_seed(seed, fold, "classifier-holdout"))
+    fit_pos, val_pos = stratified_holdout(
+        labels, val_fraction, stage_seed(seed, fold, "classifier-holdout")
+    )
     class_weights = None
     if method.class_weighted:
-        weights = compute_class_weight("balanced", classes=np.arange(dataset.n_classes),
-                                       y=labels[fit_pos])
+        weights = compute_class_weight(
+            "balanced", classes=np.arange(dataset.n_classes), y=labels[fit_pos]
+        )
         class_weights = torch.tensor(weights, dtype=torch.float32)
     x, y = to_unit_range(images), torch.from_numpy(labels)
     # the same seed for every method of a fold: all classifiers start from the same weights
@@ -221,10 +244,22 @@ def train_classifier(images_path, split_path, folds_path, fold: int, method_id: 
     model = build_resnet(arch, channels, dataset.n_classes, stem)
     run_device = select_device(device)
     model, history = fit_classifier(
-        model, x[fit_pos], y[fit_pos], x[val_pos], y[val_pos], epochs=epochs,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer_name=optimizer,
-        patience=patience, class_weights=class_weights, generator=generator, device=run_device,
-        precision=Precision(run_device, precision), desc=f"{method_id} {arch} fold {fold}",
+        model,
+        x[fit_pos],
+        y[fit_pos],
+        x[val_pos],
+        y[val_pos],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        optimizer_name=optimizer,
+        patience=patience,
+        class_weights=class_weights,
+        generator=generator,
+        device=run_device,
+        precision=Precision(run_device, precision),
+        desc=f"{method_id} {arch} fold {fold}",
     )
     history = pd.DataFrame(history)
     spec = {
@@ -240,8 +275,9 @@ def train_classifier(images_path, split_path, folds_path, fold: int, method_id: 
     }
     save_model(out_model, model, spec)
     write_csv(history, out_history)
-    plots.plot_history(history, ["train_loss", "val_loss"], f"{method_id} {arch} fold {fold}",
-                       out_curve)
+    plots.plot_history(
+        history, ["train_loss", "val_loss"], f"{method_id} {arch} fold {fold}", out_curve
+    )
 
 
 def load_classifier(path):
@@ -255,62 +291,54 @@ def load_classifier(path):
 # --- evaluation -------------------------------------------------------------------------------
 
 
-def evaluate(images_path, split_path, folds_path, fold: int, testset: str, model_path,
-             batch_size: int, device: str, precision: str, out_metrics, out_per_class,
-             out_confusion, out_predictions) -> None:
+def evaluate(
+    images_path,
+    split_path,
+    folds_path,
+    fold: int,
+    testset: str,
+    model_path,
+    batch_size: int,
+    device: str,
+    precision: str,
+    out_metrics,
+    out_per_class,
+    out_confusion,
+    out_predictions,
+) -> None:
     dataset = ImageDataset.load(images_path)
     indices = fold_indices(split_path, folds_path, fold)[testset]
     model, spec = load_classifier(model_path)
     run_device = select_device(device)
-    probabilities = predict_proba(model, to_unit_range(dataset.images[indices]), batch_size,
-                                  run_device, Precision(run_device, precision))
+    probabilities = predict_proba(
+        model,
+        to_unit_range(dataset.images[indices]),
+        batch_size,
+        run_device,
+        Precision(run_device, precision),
+    )
     y_true, y_pred = dataset.labels[indices], probabilities.argmax(1)
     scores = compute_metrics(y_true, y_pred, dataset.n_classes)
-    write_json(out_metrics, {
-        "method": spec["method"],
-        "classifier": spec["arch"],
-        "fold": fold,
-        "testset": testset,
-        "n_images": len(indices),
-        **scores,
-    })
+    write_json(
+        out_metrics,
+        {
+            "method": spec["method"],
+            "classifier": spec["arch"],
+            "fold": fold,
+            "testset": testset,
+            "n_images": len(indices),
+            **scores,
+        },
+    )
     write_csv(per_class_report(y_true, y_pred, dataset.class_names), out_per_class)
     predictions = pd.DataFrame({"index": indices, "true": y_true, "predicted": y_pred})
     for c, name in enumerate(dataset.class_names):
         predictions[f"p_{name}"] = probabilities[:, c]
     write_csv(predictions, out_predictions)
-    title = (f"{spec['method']} / {spec['arch']}, fold {fold}, {testset}: "
-             f"ACSA {scores['acsa']:.3f}, G-mean {scores['gmean_macro']:.3f}")
-    plots.plot_confusion(confusion(y_true, y_pred, dataset.n_classes), dataset.class_names,
-                         title, out_confusion)
-
-
-def summarize(metric_files, dataset_name: str, out_per_fold, out_leaderboard, out_markdown,
-              out_plot) -> pd.DataFrame:
-    per_fold = pd.DataFrame([read_json(p) for p in metric_files])
-    per_fold = per_fold.sort_values(["testset", "method", "classifier", "fold"])
-    write_csv(per_fold, out_per_fold)
-    keys = ["testset", "method", "classifier"]
-    grouped = per_fold.groupby(keys, sort=False)[list(METRICS)]
-    mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    leaderboard = mean.add_suffix("_mean").join(sd.add_suffix("_sd"))
-    leaderboard.insert(0, "folds", grouped.size())
-    leaderboard = leaderboard.reset_index().sort_values(["testset", "acsa_mean"],
-                                                        ascending=[True, False])
-    write_csv(leaderboard, out_leaderboard)
-
-    table = leaderboard[keys + ["folds"]].copy()
-    for metric in METRICS:
-        table[metric] = [f"{m:.4f} ± {s:.4f}" for m, s in
-                         zip(leaderboard[f"{metric}_mean"], leaderboard[f"{metric}_sd"],
-                             strict=True)]
-    markdown = (f"# {dataset_name}: mean ± sd over folds\n\n"
-                + table.to_markdown(index=False) + "\n")
-    with atomic_path(out_markdown) as tmp:
-        Path(tmp).write_text(markdown)
-    print(markdown)
-
-    per_fold = per_fold.assign(model=per_fold["method"] + " / " + per_fold["classifier"])
-    plots.plot_leaderboard(per_fold, list(METRICS), f"{dataset_name}: mean ± sd over folds",
-                           out_plot)
-    return leaderboard
+    title = (
+        f"{spec['method']} / {spec['arch']}, fold {fold}, {testset}: "
+        f"ACSA {scores['acsa']:.3f}, G-mean {scores['gmean_macro']:.3f}"
+    )
+    plots.plot_confusion(
+        confusion(y_true, y_pred, dataset.n_classes), dataset.class_names, title, out_confusion
+    )

@@ -40,7 +40,8 @@ def select_device(requested: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
-            "config asks for device 'cuda' but torch sees no GPU; set 'compute.device: cpu' or 'auto'"
+            "config asks for device 'cuda' but torch sees no GPU; "
+            "set 'compute.device' to 'cpu' or 'auto'"
         )
     return torch.device(requested)
 
@@ -111,10 +112,20 @@ def run_in_batches(fn, inputs: torch.Tensor, batch_size: int, device, precision:
     return torch.cat(outputs)
 
 
-def fit_autoencoder(model, images: torch.Tensor, val_images: torch.Tensor, *, epochs: int,
-                    batch_size: int, lr: float, generator: torch.Generator, device,
-                    precision: Precision, desc: str = "autoencoder"):
-    """Adam on MSE reconstruction; keeps the weights with the lowest held-out reconstruction loss."""
+def fit_autoencoder(
+    model,
+    images: torch.Tensor,
+    val_images: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    device,
+    precision: Precision,
+    desc: str = "autoencoder",
+):
+    """Adam on MSE reconstruction; keeps the weights with the lowest held-out reconstruction."""
     model = precision.prepare(model.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, best_loss, best_state = [], float("inf"), None
@@ -145,11 +156,25 @@ def fit_autoencoder(model, images: torch.Tensor, val_images: torch.Tensor, *, ep
     return model.eval(), history
 
 
-def fit_classifier(model, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
-                   y_val: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
-                   weight_decay: float, optimizer_name: str, patience: int,
-                   class_weights: torch.Tensor | None, generator: torch.Generator, device,
-                   precision: Precision, desc: str = "classifier"):
+def fit_classifier(
+    model,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    optimizer_name: str,
+    patience: int,
+    class_weights: torch.Tensor | None,
+    generator: torch.Generator,
+    device,
+    precision: Precision,
+    desc: str = "classifier",
+):
     """Cross-entropy training with early stopping on validation loss; best weights restored."""
     model = precision.prepare(model.to(device))
     if optimizer_name == "adam":
@@ -182,18 +207,22 @@ def fit_classifier(model, x_train: torch.Tensor, y_train: torch.Tensor, x_val: t
             seen += len(index)
         model.eval()
         val_logits = run_in_batches(model, x_val, batch_size, device, precision)
-        val_loss = F.cross_entropy(val_logits, y_val, weight=weights.cpu() if weights is not None
-                                   else None).item()
+        val_loss = F.cross_entropy(
+            val_logits, y_val, weight=weights.cpu() if weights is not None else None
+        ).item()
         val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
-        history.append({
-            "epoch": epoch,
-            "train_loss": total / seen,
-            "train_accuracy": correct / seen,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-        })
-        progress.set_postfix(loss=f"{total / seen:.3f}", val_loss=f"{val_loss:.3f}",
-                             val_acc=f"{val_acc:.3f}")
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": total / seen,
+                "train_accuracy": correct / seen,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+            }
+        )
+        progress.set_postfix(
+            loss=f"{total / seen:.3f}", val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}"
+        )
         if val_loss < best_loss:
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
         else:
@@ -205,8 +234,9 @@ def fit_classifier(model, x_train: torch.Tensor, y_train: torch.Tensor, x_val: t
     return model.eval(), history
 
 
-def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int, device,
-                  precision: Precision) -> np.ndarray:
+def predict_proba(
+    model: nn.Module, images: torch.Tensor, batch_size: int, device, precision: Precision
+) -> np.ndarray:
     model = precision.prepare(model.to(device)).eval()
     logits = run_in_batches(model, images, batch_size, device, precision)
     return torch.softmax(logits, dim=1).numpy()

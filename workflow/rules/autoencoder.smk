@@ -5,6 +5,11 @@ rule train_autoencoder:
         model="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/model.pt",
         history="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.csv",
         curve="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.png",
+    log:
+        "results/{dataset}/logs/fold{fold}/train_autoencoder/{ae}-{penalty}.log",
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
     params:
         fold=lambda wildcards: int(wildcards.fold),
         kind=lambda wildcards: wildcards.ae,
@@ -16,10 +21,5 @@ rule train_autoencoder:
         seed=config["seed"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
-    threads: config["compute"]["threads"]
-    log:
-        "results/{dataset}/logs/fold{fold}/train_autoencoder/{ae}-{penalty}.log",
-    conda:
-        ENV
     script:
         "../scripts/train_autoencoder.py"

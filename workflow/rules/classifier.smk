@@ -5,6 +5,11 @@ rule train_classifier:
         model="results/{dataset}/fold{fold}/classifier/{method}/{arch}/model.pt",
         history="results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.csv",
         curve="results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.png",
+    log:
+        "results/{dataset}/logs/fold{fold}/train_classifier/{method}-{arch}.log",
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
@@ -20,10 +25,5 @@ rule train_classifier:
         seed=config["seed"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
-    threads: config["compute"]["threads"]
-    log:
-        "results/{dataset}/logs/fold{fold}/train_classifier/{method}-{arch}.log",
-    conda:
-        ENV
     script:
         "../scripts/train_classifier.py"

@@ -2,7 +2,6 @@ from snakemake.utils import validate
 
 from latentbalance.methods import parse_method
 
-
 validate(config, "../schemas/config.schema.yaml")
 
 # Fail at parse time, with the list of valid ids, rather than with a missing-rule error later.

@@ -1,15 +1,15 @@
 rule download:
     output:
         images="results/{dataset}/data/images.npz",
+    log:
+        "results/{dataset}/logs/download.log",
+    conda:
+        ENV
     params:
         source=dataset_setting("source"),
         root=dataset_setting("root"),
         download=dataset_setting("download"),
         local_copy=dataset_setting("local_copy"),
-    log:
-        "results/{dataset}/logs/download.log",
-    conda:
-        ENV
     script:
         "../scripts/download.py"
 
@@ -20,14 +20,14 @@ rule split:
     output:
         split="results/{dataset}/split/split.npz",
         summary="results/{dataset}/split/class_counts.csv",
-    params:
-        test_fraction=dataset_setting("test_fraction"),
-        imbalance=dataset_setting("imbalance"),
-        seed=config["seed"],
     log:
         "results/{dataset}/logs/split.log",
     conda:
         ENV
+    params:
+        test_fraction=dataset_setting("test_fraction"),
+        imbalance=dataset_setting("imbalance"),
+        seed=config["seed"],
     script:
         "../scripts/split.py"
 
@@ -38,12 +38,12 @@ rule folds:
         split="results/{dataset}/split/split.npz",
     output:
         folds="results/{dataset}/split/folds.npz",
-    params:
-        n_folds=config["folds"],
-        seed=config["seed"],
     log:
         "results/{dataset}/logs/folds.log",
     conda:
         ENV
+    params:
+        n_folds=config["folds"],
+        seed=config["seed"],
     script:
         "../scripts/folds.py"

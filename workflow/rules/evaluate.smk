@@ -7,17 +7,17 @@ rule evaluate:
         per_class="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/per_class.csv",
         confusion="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.png",
         predictions="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/predictions.csv",
+    log:
+        "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
+    conda:
+        ENV
+    threads: 1
     params:
         fold=lambda wildcards: int(wildcards.fold),
         testset=lambda wildcards: wildcards.testset,
         batch_size=config["classifier"]["batch_size"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
-    threads: 1
-    log:
-        "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
-    conda:
-        ENV
     script:
         "../scripts/evaluate.py"
 
@@ -30,11 +30,11 @@ rule summarize:
         leaderboard="results/{dataset}/summary/leaderboard.csv",
         markdown="results/{dataset}/summary/leaderboard.md",
         plot="results/{dataset}/summary/leaderboard.png",
-    params:
-        dataset_name=lambda wildcards: wildcards.dataset,
     log:
         "results/{dataset}/logs/summarize.log",
     conda:
         ENV
+    params:
+        dataset_name=lambda wildcards: wildcards.dataset,
     script:
         "../scripts/summarize.py"

@@ -5,6 +5,11 @@ rule oversample:
         balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
         info="results/{dataset}/fold{fold}/balanced/{method}.json",
         grid="results/{dataset}/fold{fold}/balanced/{method}.png",
+    log:
+        "results/{dataset}/logs/fold{fold}/oversample/{method}.log",
+    conda:
+        ENV
+    threads: 1
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
@@ -13,10 +18,5 @@ rule oversample:
         seed=config["seed"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
-    threads: 1
-    log:
-        "results/{dataset}/logs/fold{fold}/oversample/{method}.log",
-    conda:
-        ENV
     script:
         "../scripts/oversample.py"

@@ -1,5 +1,5 @@
-from latentbalance import stages
+from latentbalance import prepare
 from latentbalance.snakemake_job import start
 
 params = start(snakemake)
-stages.download(**params, out_images=snakemake.output.images)
+prepare.download(**params, out_images=snakemake.output.images)

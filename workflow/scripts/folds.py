@@ -1,6 +1,7 @@
-from latentbalance import stages
+from latentbalance import prepare
 from latentbalance.snakemake_job import start
 
 params = start(snakemake)
-stages.folds(snakemake.input.images, snakemake.input.split, **params,
-             out_folds=snakemake.output.folds)
+prepare.folds(
+    snakemake.input.images, snakemake.input.split, **params, out_folds=snakemake.output.folds
+)

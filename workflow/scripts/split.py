@@ -1,8 +1,8 @@
-from latentbalance import stages
+from latentbalance import prepare
 from latentbalance.snakemake_job import start
 
 params = start(snakemake)
-stages.split(
+prepare.split(
     snakemake.input.images,
     **params,
     out_split=snakemake.output.split,

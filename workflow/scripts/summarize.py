@@ -1,8 +1,8 @@
-from latentbalance import stages
+from latentbalance import summary
 from latentbalance.snakemake_job import start
 
 params = start(snakemake)
-stages.summarize(
+summary.summarize(
     snakemake.input.metrics,
     **params,
     out_per_fold=snakemake.output.per_fold,

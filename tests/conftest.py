@@ -1,0 +1,82 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny run: scikit-learn digits (8x8), 2 folds, one epoch or two. Minutes on 2 cores.
+TINY_CONFIG = {
+    "seed": 7,
+    "datasets": {
+        "digits": {
+            "source": "digits",
+            "test_fraction": 0.2,
+            "imbalance": {"ratio": 10, "max_per_class": 60},
+        }
+    },
+    "folds": 2,
+    "methods": ["none", "smote-ae"],
+    "classifiers": ["resnet18"],
+    "testsets": ["test", "holdout"],
+    "autoencoder": {"epochs": 2, "batch_size": 32, "latent_dim": 16},
+    "classifier": {"stem": "imagenet", "epochs": 2, "batch_size": 32, "patience": 5},
+    "compute": {"threads": 1},
+}
+
+
+def copy_workflow(destination: Path) -> Path:
+    """A fresh copy of the workflow (Snakefile, rules, scripts, schema, profile, config)."""
+    shutil.copy(REPO / "Snakefile", destination / "Snakefile")
+    shutil.copytree(REPO / "workflow", destination / "workflow",
+                    ignore=shutil.ignore_patterns("__pycache__", "latentbalance"))
+    shutil.copytree(REPO / "config", destination / "config")
+    shutil.copytree(REPO / "envs", destination / "envs")
+    return destination
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+    """Run the real snakemake command line in ``workdir``."""
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """The job-count table of a dry run: rule -> count."""
+    counts, in_table = {}, False
+    for line in dry_run_output.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            in_table = True
+            continue
+        if in_table:
+            if not parts or parts[0].startswith("-"):
+                continue
+            if parts[0] == "total":
+                break
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny workflow, run once for every test that inspects its results."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
+    result = snakemake(workdir, "--configfile", str(config))
+    return workdir, config, result

@@ -1,0 +1,61 @@
+import logging
+
+import numpy as np
+import pytest
+
+from latentbalance.methods import parse_method, valid_method_ids
+from latentbalance.sampling import balance
+
+
+def clustered(counts, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    features = [rng.normal(loc=5 * c, size=(n, dim)) for c, n in enumerate(counts)]
+    labels = np.repeat(np.arange(len(counts)), counts)
+    return np.concatenate(features).astype(np.float32), labels
+
+
+def test_smote_raises_every_class_to_the_majority():
+    features, labels = clustered([60, 20, 7, 3, 2])
+    new, new_labels, info = balance(features, labels, "smote", k_neighbors=5, seed=0)
+    final = np.bincount(labels) + np.bincount(new_labels, minlength=5)
+    assert final.tolist() == [60] * 5
+    # k is reduced for classes smaller than k + 1
+    assert info[3]["k_neighbors"] == 2 and info[4]["k_neighbors"] == 1
+    assert info[1]["k_neighbors"] == 5
+
+
+def test_smote_interpolates_within_the_class():
+    features, labels = clustered([50, 6])
+    new, new_labels, _ = balance(features, labels, "smote", k_neighbors=5, seed=0)
+    minority = features[labels == 1]
+    assert np.all(new_labels == 1)
+    assert np.all(new >= minority.min(0) - 1e-5) and np.all(new <= minority.max(0) + 1e-5)
+    # new points, not copies
+    assert not any(np.any(np.all(np.isclose(minority, point), axis=1)) for point in new)
+
+
+def test_single_sample_class_is_duplicated_with_a_warning(caplog):
+    features, labels = clustered([10, 1])
+    with caplog.at_level(logging.WARNING):
+        new, new_labels, info = balance(features, labels, "smote", k_neighbors=5, seed=0)
+    assert "single training sample" in caplog.text
+    assert info[1]["how"] == "duplicate"
+    assert np.allclose(new, features[labels == 1][0])
+
+
+def test_sampling_is_reproducible():
+    features, labels = clustered([30, 8, 4])
+    a = balance(features, labels, "smote", 5, seed=3)[0]
+    b = balance(features, labels, "smote", 5, seed=3)[0]
+    assert np.array_equal(a, b)
+
+
+def test_method_ids():
+    assert parse_method("smote-ae").autoencoder == "ae"
+    assert parse_method("smote-pixel").autoencoder is None
+    assert parse_method("smote-pixel").generates
+    assert not parse_method("none").generates
+    assert parse_method("weighted").class_weighted
+    with pytest.raises(ValueError, match="valid ids: none"):
+        parse_method("smote-gan")
+    assert "smote-ae" in valid_method_ids()

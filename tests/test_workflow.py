@@ -1,0 +1,113 @@
+"""Real snakemake runs of the whole workflow on a tiny config."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import TINY_CONFIG, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_run_produces_summary_and_sane_metrics(tiny_run):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "digits"
+    leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
+    assert set(leaderboard["method"]) == {"none", "smote-ae"}
+    assert set(leaderboard["testset"]) == {"test", "holdout"}
+    assert (leaderboard["folds"] == 2).all()
+    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
+    assert len(per_fold) == 2 * 2 * 2  # folds x methods x test sets
+    for column in ["accuracy", "acsa", "macro_f1", "gmean_multiclass", "gmean_macro"]:
+        assert per_fold[column].between(0, 1).all(), column
+    # two epochs on 8x8 digits already beat chance (0.1) clearly
+    assert per_fold["accuracy"].mean() > 0.3
+    markdown = (results / "summary" / "leaderboard.md").read_text()
+    assert "smote-ae" in markdown and "±" in markdown
+    assert (results / "summary" / "leaderboard.png").stat().st_size > 10_000
+
+    for fold in (0, 1):
+        for method in ("none", "smote-ae"):
+            evaluation = results / f"fold{fold}" / "eval" / method / "resnet18" / "test"
+            metrics = json.loads((evaluation / "metrics.json").read_text())
+            assert metrics["fold"] == fold and metrics["method"] == method
+            assert (evaluation / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+            report = pd.read_csv(evaluation / "per_class.csv")
+            assert len(report) == 10
+            predictions = pd.read_csv(evaluation / "predictions.csv")
+            assert len(predictions) == metrics["n_images"]
+
+
+def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
+    workdir, _, _ = tiny_run
+    import numpy as np
+
+    from latentbalance.splits import fold_indices
+
+    results = workdir / "results" / "digits"
+    labels = np.load(results / "data" / "images.npz")["labels"]
+    for fold in (0, 1):
+        train = fold_indices(results / "split" / "split.npz", results / "split" / "folds.npz",
+                             fold)["train"]
+        balanced = np.load(results / f"fold{fold}" / "balanced" / "smote-ae.npz")
+        assert np.array_equal(balanced["real_indices"], train)
+        counts = np.bincount(labels[train], minlength=10) + np.bincount(
+            balanced["synthetic_labels"], minlength=10)
+        assert (counts == counts.max()).all()
+        assert balanced["synthetic_images"].shape[1:] == (1, 8, 8)
+
+
+def test_second_run_is_a_no_op(tiny_run):
+    workdir, config, _ = tiny_run
+    result = snakemake(workdir, "--configfile", str(config), "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changed_classifier_setting_reruns_only_classifier_jobs(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    changed = {**TINY_CONFIG, "classifier": {**TINY_CONFIG["classifier"], "lr": 0.01}}
+    config = write_config(workdir / "changed.yaml", changed)
+    result = snakemake(workdir, "--configfile", str(config), "--dry-run")
+    jobs = planned_jobs(result.stdout)
+    assert jobs == {"all": 1, "evaluate": 8, "summarize": 1, "train_classifier": 4}
+
+
+def test_changed_sampler_setting_keeps_the_autoencoders(tiny_run):
+    workdir, _, _ = tiny_run
+    changed = {**TINY_CONFIG, "sampler": {"k_neighbors": 3}}
+    config = write_config(workdir / "changed_k.yaml", changed)
+    jobs = planned_jobs(snakemake(workdir, "--configfile", str(config), "--dry-run").stdout)
+    assert "train_autoencoder" not in jobs
+    assert jobs["oversample"] == 2
+    # only the generating method's classifiers are retrained
+    assert jobs["train_classifier"] == 2
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"methods": ["none", "smote-gan"]}, "smote-gan"),
+        ({"classifier": {"epochs": -1}}, "epochs"),
+        ({"classifer": {"epochs": 2}}, "classifer"),
+        ({"folds": "five"}, "folds"),
+    ],
+)
+def test_bad_config_fails_naming_the_key(tmp_path, change, expected):
+    from conftest import copy_workflow
+
+    workdir = copy_workflow(tmp_path)
+    config = write_config(tmp_path / "bad.yaml", {**TINY_CONFIG, **change})
+    result = snakemake(workdir, "--configfile", str(config), "--dry-run", check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert expected in message
+    assert not (workdir / "results").exists()
+
+
+def test_command_line_configfile_replaces_the_default(tiny_run):
+    """A user's config file runs only its own datasets, not the default mnist5k as well."""
+    workdir, config, _ = tiny_run
+    result = snakemake(workdir, "--configfile", str(config), "--dry-run")
+    assert "mnist5k" not in result.stdout + result.stderr
+    assert yaml.safe_load(config.read_text())["datasets"].keys() == {"digits"}

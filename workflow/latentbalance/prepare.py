@@ -1,0 +1,57 @@
+"""Data preparation steps: cache the dataset, draw the imbalanced split, assign folds.
+
+Kept apart from the training steps so these jobs start without importing torch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .datasets import ImageDataset, load_source
+from .io import write_csv
+from .splits import assign_folds, imbalance_counts, load_indices, make_split, save_indices
+
+log = logging.getLogger(__name__)
+
+
+def download(source: str, root, download: bool, local_copy, out_images) -> None:
+    dataset = load_source(source, root=root, download=download, local_copy=local_copy)
+    counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
+    log.info(
+        "%s: %d images %s, per class %s",
+        source,
+        len(dataset.labels),
+        dataset.image_shape,
+        counts.tolist(),
+    )
+    dataset.save(out_images)
+
+
+def split(
+    images_path, test_fraction: float, imbalance: dict, seed: int, out_split, out_summary
+) -> None:
+    dataset = ImageDataset.load(images_path)
+    if imbalance.get("counts"):
+        counts = list(imbalance["counts"])
+    else:
+        counts = imbalance_counts(dataset.n_classes, imbalance["ratio"], imbalance["max_per_class"])
+    parts = make_split(dataset.labels, test_fraction, counts, seed, dataset.class_names)
+    summary = pd.DataFrame(
+        {
+            "class": dataset.class_names,
+            "train": np.bincount(dataset.labels[parts["train"]], minlength=dataset.n_classes),
+            "test": np.bincount(dataset.labels[parts["test"]], minlength=dataset.n_classes),
+        }
+    )
+    log.info("split:\n%s", summary.to_string(index=False))
+    save_indices(out_split, **parts)
+    write_csv(summary, out_summary)
+
+
+def folds(images_path, split_path, n_folds: int, seed: int, out_folds) -> None:
+    labels = ImageDataset.load(images_path).labels
+    train = load_indices(split_path)["train"]
+    save_indices(out_folds, fold=assign_folds(labels[train], n_folds, seed))
