@@ -1,6 +1,7 @@
 """The DeepSMOTE-style convolutional autoencoder, sized from the image shape.
 
-Encoder: four stride-2 4x4 convolutions (64, 128, 256, 512 channels; BatchNorm after the first;
+Encoder: four stride-2 4x4 convolutions (64, 128, 256, 512 channels by default: ``width`` is
+DeepSMOTE's ``dim_h``, doubled at each step; BatchNorm after the first;
 LeakyReLU 0.2) and a linear map to the latent. Decoder: the mirror image with transposed
 convolutions, ReLU, and Tanh output in [-1, 1]. Images whose side is not a multiple of 16 are padded
 with the background value (-1) before encoding and cropped after decoding, so 28x28, 8x8 and
@@ -13,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-WIDTHS = (64, 128, 256, 512)
-DOWNSAMPLING = 2 ** len(WIDTHS)
+DEPTH = 4
+DOWNSAMPLING = 2**DEPTH
 
 
 def padded_size(side: int) -> int:
@@ -22,23 +23,27 @@ def padded_size(side: int) -> int:
 
 
 class ConvAutoencoder(nn.Module):
-    def __init__(self, in_channels: int, image_size: tuple[int, int], latent_dim: int):
+    def __init__(
+        self, in_channels: int, image_size: tuple[int, int], latent_dim: int, width: int = 64
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.image_size = tuple(image_size)
         self.latent_dim = latent_dim
+        self.width = width
+        widths = [width * 2**i for i in range(DEPTH)]
         height, width = self.image_size
         self.padded = (padded_size(height), padded_size(width))
         self.bottleneck = (
-            WIDTHS[-1],
+            widths[-1],
             self.padded[0] // DOWNSAMPLING,
             self.padded[1] // DOWNSAMPLING,
         )
-        flat = WIDTHS[-1] * self.bottleneck[1] * self.bottleneck[2]
+        flat = widths[-1] * self.bottleneck[1] * self.bottleneck[2]
 
         layers: list[nn.Module] = []
         channels = in_channels
-        for i, width_out in enumerate(WIDTHS):
+        for i, width_out in enumerate(widths):
             layers.append(nn.Conv2d(channels, width_out, 4, 2, 1, bias=False))
             if i > 0:
                 layers.append(nn.BatchNorm2d(width_out))
@@ -48,13 +53,13 @@ class ConvAutoencoder(nn.Module):
 
         self.project = nn.Sequential(nn.Linear(latent_dim, flat), nn.ReLU(inplace=True))
         layers = []
-        for width_in, width_out in zip(WIDTHS[::-1], WIDTHS[-2::-1], strict=False):
+        for width_in, width_out in zip(widths[::-1], widths[-2::-1], strict=False):
             layers += [
                 nn.ConvTranspose2d(width_in, width_out, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(width_out),
                 nn.ReLU(inplace=True),
             ]
-        layers += [nn.ConvTranspose2d(WIDTHS[0], in_channels, 4, 2, 1), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(widths[0], in_channels, 4, 2, 1), nn.Tanh()]
         self.decoder = nn.Sequential(*layers)
 
     def _pad(self, images: torch.Tensor) -> torch.Tensor:
@@ -86,13 +91,16 @@ class ConvAutoencoder(nn.Module):
             "in_channels": self.in_channels,
             "image_size": list(self.image_size),
             "latent_dim": self.latent_dim,
+            "width": self.width,
         }
 
 
 AUTOENCODERS = ("ae",)
 
 
-def build_autoencoder(kind: str, in_channels: int, image_size, latent_dim: int) -> ConvAutoencoder:
+def build_autoencoder(
+    kind: str, in_channels: int, image_size, latent_dim: int, width: int = 64
+) -> ConvAutoencoder:
     if kind not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {kind!r}; choose one of {', '.join(AUTOENCODERS)}")
-    return ConvAutoencoder(in_channels, image_size, latent_dim)
+    return ConvAutoencoder(in_channels, image_size, latent_dim, width)

@@ -69,6 +69,7 @@ def train_autoencoder(
     fold: int,
     kind: str,
     latent_dim,
+    width: int,
     epochs: int,
     batch_size: int,
     lr: float,
@@ -87,8 +88,8 @@ def train_autoencoder(
     )
     images = to_unit_range(dataset.images[train])
     generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind))
-    channels, height, width = dataset.image_shape
-    model = build_autoencoder(kind, channels, (height, width), latent_size(latent_dim, channels))
+    channels, *image_size = dataset.image_shape
+    model = build_autoencoder(kind, channels, image_size, latent_size(latent_dim, channels), width)
     run_device = select_device(device)
     model, history = fit_autoencoder(
         model,
@@ -112,7 +113,7 @@ def load_autoencoder(path):
     checkpoint = load_checkpoint(path)
     spec = checkpoint["spec"]
     model = build_autoencoder(
-        spec["kind"], spec["in_channels"], spec["image_size"], spec["latent_dim"]
+        spec["kind"], spec["in_channels"], spec["image_size"], spec["latent_dim"], spec["width"]
     )
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

@@ -127,7 +127,7 @@ def fit_autoencoder(
 ):
     """Adam on MSE reconstruction; keeps the weights with the lowest held-out reconstruction."""
     model = precision.prepare(model.to(device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     history, best_loss, best_state = [], float("inf"), None
     progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
     for epoch in progress:
@@ -178,7 +178,10 @@ def fit_classifier(
     """Cross-entropy training with early stopping on validation loss; best weights restored."""
     model = precision.prepare(model.to(device))
     if optimizer_name == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        # fused: one kernel for all parameters, measurably faster on small batches
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=lr, weight_decay=weight_decay, fused=True
+        )
     elif optimizer_name == "sgd":
         optimizer = torch.optim.SGD(
             model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True

@@ -14,6 +14,7 @@ rule train_autoencoder:
         fold=lambda wildcards: int(wildcards.fold),
         kind=lambda wildcards: wildcards.ae,
         latent_dim=config["autoencoder"]["latent_dim"],
+        width=config["autoencoder"]["width"],
         epochs=config["autoencoder"]["epochs"],
         batch_size=config["autoencoder"]["batch_size"],
         lr=config["autoencoder"]["lr"],
