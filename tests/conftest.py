@@ -23,7 +23,7 @@ TINY_CONFIG = {
     "classifiers": ["resnet18"],
     "testsets": ["test", "holdout"],
     "autoencoder": {"epochs": 2, "batch_size": 32, "latent_dim": 16},
-    "classifier": {"stem": "imagenet", "epochs": 2, "batch_size": 32, "patience": 5},
+    "classifier": {"stem": "small", "epochs": 3, "batch_size": 32, "patience": 5},
     "compute": {"threads": 1},
 }
 
