@@ -31,8 +31,11 @@ TINY_CONFIG = {
 def copy_workflow(destination: Path) -> Path:
     """A fresh copy of the workflow (Snakefile, rules, scripts, schema, profile, config)."""
     shutil.copy(REPO / "Snakefile", destination / "Snakefile")
-    shutil.copytree(REPO / "workflow", destination / "workflow",
-                    ignore=shutil.ignore_patterns("__pycache__", "latentbalance"))
+    shutil.copytree(
+        REPO / "workflow",
+        destination / "workflow",
+        ignore=shutil.ignore_patterns("__pycache__", "latentbalance"),
+    )
     shutil.copytree(REPO / "config", destination / "config")
     shutil.copytree(REPO / "envs", destination / "envs")
     return destination
@@ -46,8 +49,7 @@ def write_config(path: Path, config: dict) -> Path:
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
     """Run the real snakemake command line in ``workdir``."""
     command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"

@@ -55,8 +55,9 @@ def test_fashionmnist_without_data_or_download_says_what_to_do(tmp_path):
         load_source("fashionmnist", root=str(tmp_path), download=False, local_copy=None)
 
 
-@pytest.mark.skipif(not DEBIAN_FASHIONMNIST.exists(),
-                    reason="Debian package dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not DEBIAN_FASHIONMNIST.exists(), reason="Debian package dataset-fashion-mnist is not installed"
+)
 def test_fashionmnist_from_the_debian_package(tmp_path):
     data = load_source("fashionmnist", root=str(tmp_path), local_copy=str(DEBIAN_FASHIONMNIST))
     assert data.images.shape == (70000, 1, 28, 28)

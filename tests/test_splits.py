@@ -76,5 +76,6 @@ def test_fold_indices_partition_the_training_pool(tmp_path):
         idx = fold_indices(tmp_path / "split.npz", tmp_path / "folds.npz", k)
         assert np.intersect1d(idx["train"], idx["holdout"]).size == 0
         assert np.intersect1d(idx["train"], idx["test"]).size == 0
-        assert np.array_equal(np.sort(np.concatenate([idx["train"], idx["holdout"]])),
-                              parts["train"])
+        assert np.array_equal(
+            np.sort(np.concatenate([idx["train"], idx["holdout"]])), parts["train"]
+        )

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import TINY_CONFIG, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -48,12 +49,14 @@ def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
     results = workdir / "results" / "digits"
     labels = np.load(results / "data" / "images.npz")["labels"]
     for fold in (0, 1):
-        train = fold_indices(results / "split" / "split.npz", results / "split" / "folds.npz",
-                             fold)["train"]
+        train = fold_indices(
+            results / "split" / "split.npz", results / "split" / "folds.npz", fold
+        )["train"]
         balanced = np.load(results / f"fold{fold}" / "balanced" / "smote-ae.npz")
         assert np.array_equal(balanced["real_indices"], train)
         counts = np.bincount(labels[train], minlength=10) + np.bincount(
-            balanced["synthetic_labels"], minlength=10)
+            balanced["synthetic_labels"], minlength=10
+        )
         assert (counts == counts.max()).all()
         assert balanced["synthetic_images"].shape[1:] == (1, 8, 8)
 
