@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from latentbalance.methods import parse_method, valid_method_ids
+from latentbalance.methods import expand_methods, parse_method, valid_method_ids
 from latentbalance.sampling import balance
 
 
@@ -59,3 +59,69 @@ def test_method_ids():
     with pytest.raises(ValueError, match="valid ids: none"):
         parse_method("smote-gan")
     assert "smote-ae" in valid_method_ids()
+
+
+@pytest.mark.parametrize("sampler", ["smote", "adasyn", "borderline", "ros"])
+def test_every_sampler_gives_exact_majority_counts(sampler):
+    # skewed, overlapping classes, one of them with only two samples
+    rng = np.random.default_rng(1)
+    counts = [80, 30, 9, 2]
+    features = np.concatenate([rng.normal(loc=0.6 * c, size=(n, 6)) for c, n in enumerate(counts)])
+    labels = np.repeat(np.arange(4), counts)
+    new, new_labels, info = balance(features.astype(np.float32), labels, sampler, 5, seed=0)
+    assert (np.bincount(labels) + np.bincount(new_labels, minlength=4)).tolist() == [80] * 4
+    assert len(new) == len(new_labels)
+    if sampler != "ros":
+        assert info[3]["k_neighbors"] == 1
+
+
+def test_adasyn_refusal_falls_back_to_smote_and_is_recorded(caplog):
+    # well-separated clusters: no minority sample has a majority neighbour, ADASYN raises
+    features, labels = clustered([50, 12, 6])
+    with pytest.raises(RuntimeError):
+        from imblearn.over_sampling import ADASYN
+
+        ADASYN(sampling_strategy={1: 50}, n_neighbors=5).fit_resample(features, labels)
+    with caplog.at_level(logging.WARNING):
+        new, new_labels, info = balance(features, labels, "adasyn", 5, seed=0)
+    assert np.bincount(new_labels, minlength=3).tolist() == [0, 38, 44]
+    assert "adasyn refused" in info[1]["fallback"] and info[1]["smote_top_up"] == 38
+    assert "using SMOTE instead" in caplog.text
+
+
+def test_strict_rejects_a_single_sample_class():
+    features, labels = clustered([10, 1])
+    with pytest.raises(ValueError, match="sampler.strict"):
+        balance(features, labels, "smote", 5, seed=0, strict=True)
+
+
+def test_fixed_target_count():
+    features, labels = clustered([30, 8, 4])
+    _, new_labels, _ = balance(features, labels, "smote", 5, seed=0, target=40)
+    assert (np.bincount(labels) + np.bincount(new_labels, minlength=3)).tolist() == [40] * 3
+
+
+def test_method_grid_expands_to_ids():
+    ids = expand_methods(
+        {
+            "baselines": ["none", "smote-pixel"],
+            "grid": {
+                "samplers": ["smote", "adasyn"],
+                "autoencoders": ["vae"],
+                "penalty": [False, True],
+            },
+        }
+    )
+    assert ids == [
+        "none",
+        "smote-pixel",
+        "smote-vae",
+        "smote-vae+penalty",
+        "adasyn-vae",
+        "adasyn-vae+penalty",
+    ]
+    assert parse_method("adasyn-vae+penalty").autoencoder_dir == "vae-penalty"
+    assert parse_method("smote-vae").autoencoder_dir == "vae-nopenalty"
+    for bad in ["smote-pixel+penalty", "smote-ae+pen", "gan-ae"]:
+        with pytest.raises(ValueError, match="valid ids"):
+            parse_method(bad)

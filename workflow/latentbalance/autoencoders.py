@@ -1,4 +1,4 @@
-"""The DeepSMOTE-style convolutional autoencoder, sized from the image shape.
+"""The DeepSMOTE-style convolutional autoencoders (AE, VAE, WAE), sized from the image shape.
 
 Encoder: four stride-2 4x4 convolutions (64, 128, 256, 512 channels by default: ``width`` is
 DeepSMOTE's ``dim_h``, doubled at each step; BatchNorm after the first;
@@ -6,6 +6,13 @@ LeakyReLU 0.2) and a linear map to the latent. Decoder: the mirror image with tr
 convolutions, ReLU, and Tanh output in [-1, 1]. Images whose side is not a multiple of 16 are padded
 with the background value (-1) before encoding and cropped after decoding, so 28x28, 8x8 and
 32x32 inputs all work with one architecture.
+
+Kinds (one backbone, different latent regularisation; losses in ``autoencoder_losses``):
+- ``ae``: plain reconstruction (MSE).
+- ``vae``: Gaussian encoder (mean, log-variance), reparameterisation, KL to N(0, I) weighted by
+  beta. Oversampling uses the posterior means.
+- ``wae``: Wasserstein autoencoder (Tolstikhin et al. 2018), MMD with an inverse multiquadratic
+  kernel between the encoded batch and N(0, I) samples, weighted by lambda.
 """
 
 from __future__ import annotations
@@ -24,9 +31,15 @@ def padded_size(side: int) -> int:
 
 class ConvAutoencoder(nn.Module):
     def __init__(
-        self, in_channels: int, image_size: tuple[int, int], latent_dim: int, width: int = 64
+        self,
+        in_channels: int,
+        image_size: tuple[int, int],
+        latent_dim: int,
+        width: int = 64,
+        kind: str = "ae",
     ):
         super().__init__()
+        self.kind = kind
         self.in_channels = in_channels
         self.image_size = tuple(image_size)
         self.latent_dim = latent_dim
@@ -49,7 +62,9 @@ class ConvAutoencoder(nn.Module):
                 layers.append(nn.BatchNorm2d(width_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             channels = width_out
-        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, latent_dim))
+        # a VAE's encoder gives a mean and a log-variance per latent dimension
+        outputs = 2 * latent_dim if kind == "vae" else latent_dim
+        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, outputs))
 
         self.project = nn.Sequential(nn.Linear(latent_dim, flat), nn.ReLU(inplace=True))
         layers = []
@@ -75,7 +90,15 @@ class ConvAutoencoder(nn.Module):
         left = (self.padded[1] - width) // 2
         return images[:, :, top : top + height, left : left + width]
 
+    def encode_distribution(self, images: torch.Tensor):
+        """VAE: (mean, log-variance) of the Gaussian posterior."""
+        mean, log_var = self.encoder(self._pad(images)).chunk(2, dim=1)
+        return mean, log_var
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The latent code (a VAE's posterior mean): what oversampling interpolates."""
+        if self.kind == "vae":
+            return self.encode_distribution(images)[0]
         return self.encoder(self._pad(images))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -88,6 +111,7 @@ class ConvAutoencoder(nn.Module):
     def spec(self) -> dict:
         """What it takes to rebuild this model (saved beside the weights)."""
         return {
+            "kind": self.kind,
             "in_channels": self.in_channels,
             "image_size": list(self.image_size),
             "latent_dim": self.latent_dim,
@@ -95,7 +119,7 @@ class ConvAutoencoder(nn.Module):
         }
 
 
-AUTOENCODERS = ("ae",)
+AUTOENCODERS = ("ae", "vae", "wae")
 
 
 def build_autoencoder(
@@ -103,4 +127,76 @@ def build_autoencoder(
 ) -> ConvAutoencoder:
     if kind not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {kind!r}; choose one of {', '.join(AUTOENCODERS)}")
-    return ConvAutoencoder(in_channels, image_size, latent_dim, width)
+    return ConvAutoencoder(in_channels, image_size, latent_dim, width, kind)
+
+
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, I)), summed over dimensions, averaged over the batch."""
+    return (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(dim=1)).mean()
+
+
+def imq_mmd(codes: torch.Tensor, prior: torch.Tensor, scales=(0.1, 0.2, 0.5, 1, 2, 5, 10)):
+    """Unbiased MMD^2 with inverse multiquadratic kernels C / (C + |x - y|^2), C = 2 d s
+    for several scales s (Tolstikhin et al. 2018, prior N(0, I))."""
+    n, dim = codes.shape
+    if n < 2:
+        return codes.new_zeros(())
+    off_diagonal = 1 - torch.eye(n, device=codes.device, dtype=codes.dtype)
+    distances = {
+        "qq": torch.cdist(codes, codes).pow(2),
+        "pp": torch.cdist(prior, prior).pow(2),
+        "qp": torch.cdist(codes, prior).pow(2),
+    }
+    total = codes.new_zeros(())
+    for scale in scales:
+        c = 2.0 * dim * scale
+        kernel = {key: c / (c + d) for key, d in distances.items()}
+        total = total + ((kernel["qq"] + kernel["pp"]) * off_diagonal).sum() / (n * (n - 1))
+        total = total - 2 * kernel["qp"].mean()
+    return total
+
+
+def autoencoder_losses(
+    model: ConvAutoencoder, images: torch.Tensor, kl_weight: float = 1.0, mmd_weight: float = 10.0
+) -> dict[str, torch.Tensor]:
+    """The training loss terms of one batch, already weighted; their sum is the loss.
+
+    ``recon`` is the per-pixel MSE. The VAE's KL is divided by the pixels per image so that
+    ``kl_weight = 1`` is the usual ELBO balance for a mean-squared reconstruction.
+    """
+    if model.kind == "vae":
+        mean, log_var = model.encode_distribution(images)
+        codes = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        recon = F.mse_loss(model.decode(codes).float(), images)
+        pixels = images[0].numel()
+        return {
+            "recon": recon,
+            "kl": kl_weight * gaussian_kl(mean.float(), log_var.float()) / pixels,
+        }
+    codes = model.encode(images)
+    recon = F.mse_loss(model.decode(codes).float(), images)
+    if model.kind == "wae":
+        codes = codes.float()
+        return {"recon": recon, "mmd": mmd_weight * imq_mmd(codes, torch.randn_like(codes))}
+    return {"recon": recon}
+
+
+def deepsmote_penalty(
+    model: ConvAutoencoder, class_images: torch.Tensor, kind: str = "paper"
+) -> torch.Tensor:
+    """DeepSMOTE's permutation penalty on images of one class.
+
+    The latents are shifted by one position (a permutation that moves every item) and decoded.
+    ``paper``: MSE against the *unpermuted* images, as the paper's formula writes it: the decoder
+    must turn a classmate's code into this image, which pulls same-class codes together.
+    ``official``: as the released code does it: images permuted alike and the encoder detached, so
+    it is plain reconstruction of a class subset through the decoder only.
+    """
+    codes = model.encode(class_images)
+    order = torch.roll(torch.arange(len(class_images), device=class_images.device), -1)
+    if kind == "paper":
+        return F.mse_loss(model.decode(codes[order]).float(), class_images)
+    if kind == "official":
+        decoded = model.decode(codes.detach()[order]).float()
+        return F.mse_loss(decoded, class_images[order])
+    raise ValueError(f"unknown penalty_kind {kind!r}; choose paper or official")

@@ -1,25 +1,29 @@
 """Method ids and what they mean.
 
-``<sampler>-<autoencoder>`` oversamples in the latent space of that autoencoder (e.g. ``smote-ae``);
-``<sampler>-pixel`` oversamples flattened pixels; ``ros`` duplicates real images; ``none`` trains on
-the imbalanced set as is; ``weighted`` trains on it with a class-weighted loss.
+``<sampler>-<autoencoder>[+penalty]`` oversamples in the latent space of that autoencoder (e.g.
+``smote-ae``, ``adasyn-vae+penalty``); ``<sampler>-pixel`` oversamples flattened pixels; ``ros``
+duplicates real images; ``none`` trains on the imbalanced set as is; ``weighted`` trains on it with
+a class-weighted loss.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 from .autoencoders import AUTOENCODERS
 
-SAMPLERS = ("smote",)
+SAMPLERS = ("smote", "adasyn", "borderline", "ros")
+PIXEL_SAMPLERS = ("smote", "adasyn", "borderline")
 BASELINES = ("none", "weighted", "ros")
 
 
 @dataclass(frozen=True)
 class Method:
     id: str
-    sampler: str | None = None  # imbalanced-learn sampler, None when nothing is generated
+    sampler: str | None = None  # what generates samples; None when nothing is generated
     autoencoder: str | None = None  # latent space to sample in; None for pixel space
+    penalty: bool = False  # autoencoder trained with DeepSMOTE's permutation penalty
 
     @property
     def generates(self) -> bool:
@@ -32,14 +36,15 @@ class Method:
     @property
     def autoencoder_dir(self) -> str | None:
         """Folder name of the autoencoder this method uses (shared by every sampler)."""
-        return f"{self.autoencoder}-nopenalty" if self.autoencoder else None
+        if not self.autoencoder:
+            return None
+        return f"{self.autoencoder}-{'penalty' if self.penalty else 'nopenalty'}"
 
 
 def valid_method_ids() -> list[str]:
-    ids = list(BASELINES)
-    for sampler in SAMPLERS:
-        ids.append(f"{sampler}-pixel")
-        ids += [f"{sampler}-{ae}" for ae in AUTOENCODERS]
+    ids = list(BASELINES) + [f"{s}-pixel" for s in PIXEL_SAMPLERS]
+    for sampler, ae, penalty in product(SAMPLERS, AUTOENCODERS, ("", "+penalty")):
+        ids.append(f"{sampler}-{ae}{penalty}")
     return ids
 
 
@@ -48,11 +53,33 @@ def parse_method(method_id: str) -> Method:
         return Method(method_id)
     if method_id == "ros":
         return Method(method_id, sampler="ros")
-    sampler, _, space = method_id.partition("-")
-    if sampler in SAMPLERS and space == "pixel":
+    base, plus, suffix = method_id.partition("+")
+    sampler, _, space = base.partition("-")
+    penalty = plus == "+" and suffix == "penalty"
+    well_formed = not plus or penalty
+    if well_formed and not penalty and sampler in PIXEL_SAMPLERS and space == "pixel":
         return Method(method_id, sampler=sampler)
-    if sampler in SAMPLERS and space in AUTOENCODERS:
-        return Method(method_id, sampler=sampler, autoencoder=space)
+    if well_formed and sampler in SAMPLERS and space in AUTOENCODERS:
+        return Method(method_id, sampler=sampler, autoencoder=space, penalty=penalty)
     raise ValueError(
         f"unknown method {method_id!r} in 'methods'; valid ids: {', '.join(valid_method_ids())}"
     )
+
+
+def expand_methods(spec) -> list[str]:
+    """The ``methods`` config as a list of ids: a list as given, or a grid
+    ``{grid: {samplers, autoencoders, penalty: [false, true]}, baselines: [...]}``."""
+    if isinstance(spec, list):
+        ids = list(spec)
+    else:
+        grid = spec.get("grid", {})
+        ids = list(spec.get("baselines", []))
+        for sampler, ae, penalty in product(
+            grid.get("samplers", []), grid.get("autoencoders", []), grid.get("penalty", [False])
+        ):
+            ids.append(f"{sampler}-{ae}{'+penalty' if penalty else ''}")
+    for method_id in ids:
+        parse_method(method_id)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"'methods' lists a method twice: {ids}")
+    return ids

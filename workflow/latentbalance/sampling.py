@@ -1,8 +1,10 @@
 """Balancing classes with imbalanced-learn samplers, in latent or pixel space.
 
-Each minority class is raised to the majority count on its own, so ``k_neighbors`` can be reduced
-for that class alone when it is small. A class with one sample cannot be interpolated: it is
-duplicated, with a warning, and the metadata says so.
+Each minority class is raised to its target count on its own, so ``k_neighbors`` can be reduced
+for that class alone when it is small. Samplers that cannot give the exact count (ADASYN rounds
+and may refuse; Borderline-SMOTE finds no borderline samples) are topped up or replaced by SMOTE
+for that class, and the metadata and log say so: no class is ever left short. A class with one
+sample cannot be interpolated: it is duplicated with a warning, or rejected when ``strict``.
 """
 
 from __future__ import annotations
@@ -10,46 +12,103 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 
 log = logging.getLogger(__name__)
 
 
-def balance(features: np.ndarray, labels: np.ndarray, sampler: str, k_neighbors: int, seed: int):
-    """Synthetic samples that bring every class up to the majority count.
+def _resampler(sampler: str, strategy: dict, k: int, seed: int):
+    if sampler == "smote":
+        return SMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+    if sampler == "adasyn":
+        return ADASYN(sampling_strategy=strategy, n_neighbors=k, random_state=seed)
+    if sampler == "borderline":
+        return BorderlineSMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+    if sampler == "ros":
+        return RandomOverSampler(sampling_strategy=strategy, random_state=seed)
+    raise ValueError(f"unknown sampler {sampler!r}")
+
+
+def _generate(sampler, features, labels, cls, target, k, seed):
+    """New samples of ``cls`` from one imbalanced-learn sampler (appended after the originals)."""
+    resampled, resampled_labels = _resampler(sampler, {cls: target}, k, seed).fit_resample(
+        features, labels
+    )
+    new = resampled[len(features) :]
+    assert np.all(resampled_labels[len(features) :] == cls)
+    return new
+
+
+def class_targets(counts: np.ndarray, target) -> np.ndarray:
+    """Wanted count per class: ``majority`` (the largest class) or a fixed number; never fewer
+    than a class already has."""
+    wanted = counts.max() if target == "majority" else int(target)
+    return np.maximum(counts, wanted)
+
+
+def balance(
+    features: np.ndarray,
+    labels: np.ndarray,
+    sampler: str,
+    k_neighbors: int,
+    seed: int,
+    target="majority",
+    strict: bool = False,
+):
+    """Synthetic samples that bring every class up to its target count.
 
     Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D.
     """
     counts = np.bincount(labels)
-    target = int(counts.max())
+    targets = class_targets(counts, target)
+    rng = np.random.default_rng(seed)
     synthetic, synthetic_labels, info = [], [], {}
-    for cls, n_real in enumerate(counts):
-        entry = {"real": int(n_real), "synthetic": int(target - n_real)}
-        info[int(cls)] = entry
-        if n_real == 0 or n_real == target:
+    for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):
+        need = int(wanted - n_real)
+        entry = {"real": int(n_real), "synthetic": need, "how": sampler}
+        info[cls] = entry
+        if need == 0 or n_real == 0:
             entry["how"] = "none"
             continue
-        strategy = {cls: target}
-        if sampler == "ros" or n_real == 1:
-            if sampler != "ros":
-                log.warning(
-                    "class %s has a single training sample: duplicating it %d times instead of %s",
-                    cls,
-                    target - n_real,
-                    sampler,
+        class_seed = seed + cls
+        if n_real == 1 and sampler != "ros":
+            if strict:
+                raise ValueError(
+                    f"class {cls} has a single training image, too few for {sampler}; add images "
+                    "or set 'sampler.strict: false' to duplicate it"
                 )
-            resampler = RandomOverSampler(sampling_strategy=strategy, random_state=seed + cls)
+            log.warning("class %s has a single training sample: duplicating it %d times", cls, need)
+            new = _generate("ros", features, labels, cls, int(wanted), 0, class_seed)
             entry["how"] = "duplicate"
-        elif sampler == "smote":
-            k = min(k_neighbors, int(n_real) - 1)
-            resampler = SMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed + cls)
-            entry["how"], entry["k_neighbors"] = "smote", k
         else:
-            raise ValueError(f"unknown sampler {sampler!r}")
-        resampled, resampled_labels = resampler.fit_resample(features, labels)
-        # imbalanced-learn appends the new samples after the originals
-        synthetic.append(resampled[len(features) :])
-        synthetic_labels.append(resampled_labels[len(features) :])
+            k = min(k_neighbors, int(n_real) - 1)
+            if sampler != "ros":
+                entry["k_neighbors"] = k
+            try:
+                new = _generate(sampler, features, labels, cls, int(wanted), k, class_seed)
+            except (RuntimeError, ValueError) as error:
+                log.warning("class %s: %s refused (%s); using SMOTE instead", cls, sampler, error)
+                new = features[:0]
+                entry["fallback"] = f"{sampler} refused: {error}"
+            if len(new) > need:  # ADASYN rounds per sample and can overshoot
+                new = new[np.sort(rng.choice(len(new), need, replace=False))]
+            if len(new) < need:
+                top_up = _generate(
+                    "smote", features, labels, cls, int(n_real + need - len(new)), k, class_seed
+                )
+                if "fallback" not in entry:
+                    log.warning(
+                        "class %s: %s made %d of %d samples; SMOTE made the other %d",
+                        cls,
+                        sampler,
+                        len(new),
+                        need,
+                        len(top_up),
+                    )
+                entry["smote_top_up"] = len(top_up)
+                new = np.concatenate([new, top_up])
+        synthetic.append(new)
+        synthetic_labels.append(np.full(len(new), cls, dtype=np.int64))
 
     width = features.shape[1]
     synthetic = np.concatenate(synthetic) if synthetic else np.empty((0, width), features.dtype)
@@ -57,5 +116,5 @@ def balance(features: np.ndarray, labels: np.ndarray, sampler: str, k_neighbors:
         np.concatenate(synthetic_labels) if synthetic_labels else np.empty(0, np.int64)
     )
     final = counts + np.bincount(synthetic_labels, minlength=len(counts))
-    assert np.all((final == target) | (counts == 0)), f"unbalanced after sampling: {final}"
-    return synthetic, synthetic_labels.astype(np.int64), info
+    assert np.all((final == targets) | (counts == 0)), f"unbalanced after sampling: {final}"
+    return synthetic, synthetic_labels, info

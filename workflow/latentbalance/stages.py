@@ -74,6 +74,8 @@ def train_autoencoder(
     batch_size: int,
     lr: float,
     val_fraction: float,
+    loss_weights: dict,
+    penalty: dict | None,
     seed: int,
     device: str,
     precision: str,
@@ -81,32 +83,39 @@ def train_autoencoder(
     out_history,
     out_curve,
 ) -> None:
+    """Train one autoencoder on the fold's training images (``penalty``: None, or DeepSMOTE's
+    permutation penalty as ``{"kind": "paper" | "official", "weight": lambda}``)."""
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
     fit_pos, val_pos = stratified_holdout(
         dataset.labels[train], val_fraction, stage_seed(seed, fold, "autoencoder-holdout")
     )
-    images = to_unit_range(dataset.images[train])
-    generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind))
+    images, labels = to_unit_range(dataset.images[train]), torch.from_numpy(dataset.labels[train])
+    generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind, bool(penalty)))
     channels, *image_size = dataset.image_shape
     model = build_autoencoder(kind, channels, image_size, latent_size(latent_dim, channels), width)
     run_device = select_device(device)
     model, history = fit_autoencoder(
         model,
         images[fit_pos],
+        labels[fit_pos],
         images[val_pos],
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        loss_weights=loss_weights,
+        penalty=penalty,
         generator=generator,
         device=run_device,
         precision=Precision(run_device, precision),
         desc=f"{kind} fold {fold}",
     )
     history = pd.DataFrame(history)
-    save_model(out_model, model, {"kind": kind, **model.spec()})
+    save_model(out_model, model, {**model.spec(), "penalty": penalty})
     write_csv(history, out_history)
-    plots.plot_history(history, ["train_mse", "val_mse"], f"{kind} fold {fold}", out_curve)
+    terms = [c for c in history.columns if c.startswith("train_") and c != "train_loss"]
+    title = f"{kind}{' + penalty' if penalty else ''}, fold {fold}"
+    plots.plot_history(history, [*terms, "val_mse"], title, out_curve)
 
 
 def load_autoencoder(path):
@@ -130,6 +139,8 @@ def oversample(
     method_id: str,
     autoencoder_path,
     k_neighbors: int,
+    target,
+    strict: bool,
     batch_size: int,
     seed: int,
     device: str,
@@ -153,7 +164,7 @@ def oversample(
             model.encode, to_unit_range(images), batch_size, run_device, run_precision
         ).numpy()
         new_latents, new_labels, info = balance(
-            latents, labels, method.sampler, k_neighbors, sample_seed
+            latents, labels, method.sampler, k_neighbors, sample_seed, target, strict
         )
         decoded = run_in_batches(
             model.decode, torch.from_numpy(new_latents), batch_size, run_device, run_precision
@@ -161,7 +172,9 @@ def oversample(
         new_images = to_uint8(decoded)
     else:
         flat = images.reshape(len(images), -1).astype(np.float32)
-        new_flat, new_labels, info = balance(flat, labels, method.sampler, k_neighbors, sample_seed)
+        new_flat, new_labels, info = balance(
+            flat, labels, method.sampler, k_neighbors, sample_seed, target, strict
+        )
         new_images = new_flat.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
 
     with atomic_path(out_balanced) as tmp, open(tmp, "wb") as handle:
@@ -188,7 +201,9 @@ def oversample(
 
 
 def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
-    """The fold's real training images plus, for generating methods, their synthetic images."""
+    """The fold's real training images plus, for generating methods, their synthetic images.
+
+    Returns (images, labels, is_real)."""
     images, labels = dataset.images[train], dataset.labels[train]
     if balanced_path:
         with np.load(balanced_path, allow_pickle=False) as balanced:
@@ -196,7 +211,22 @@ def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
                 raise ValueError(f"{balanced_path} was made for another fold; rerun oversample")
             images = np.concatenate([images, balanced["synthetic_images"]])
             labels = np.concatenate([labels, balanced["synthetic_labels"]])
-    return images, labels
+    is_real = np.arange(len(labels)) < len(train)
+    return images, labels, is_real
+
+
+def validation_split(labels, is_real, fraction: float, validation: str, seed: int):
+    """Stratified (fit, validation) positions: ``balanced`` draws validation from the whole
+    balanced set (the seed's protocol); ``real`` only from real images, so that early stopping
+    never judges on synthetic ones (every synthetic image is then used for fitting)."""
+    if validation == "balanced":
+        return stratified_holdout(labels, fraction, seed)
+    if validation != "real":
+        raise ValueError(f"unknown validation {validation!r}; choose balanced or real")
+    real = np.flatnonzero(is_real)
+    fit_real, val_real = stratified_holdout(labels[real], fraction, seed)
+    fit = np.sort(np.concatenate([real[fit_real], np.flatnonzero(~is_real)]))
+    return fit, real[val_real]
 
 
 # --- classifier -------------------------------------------------------------------------------
@@ -216,8 +246,10 @@ def train_classifier(
     lr: float,
     weight_decay: float,
     optimizer: str,
+    schedule: str,
     patience: int,
     val_fraction: float,
+    validation: str,
     seed: int,
     device: str,
     precision: str,
@@ -228,9 +260,9 @@ def train_classifier(
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
-    images, labels = training_set(dataset, train, balanced_path)
-    fit_pos, val_pos = stratified_holdout(
-        labels, val_fraction, stage_seed(seed, fold, "classifier-holdout")
+    images, labels, is_real = training_set(dataset, train, balanced_path)
+    fit_pos, val_pos = validation_split(
+        labels, is_real, val_fraction, validation, stage_seed(seed, fold, "classifier-holdout")
     )
     class_weights = None
     if method.class_weighted:
@@ -255,6 +287,7 @@ def train_classifier(
         lr=lr,
         weight_decay=weight_decay,
         optimizer_name=optimizer,
+        schedule=schedule,
         patience=patience,
         class_weights=class_weights,
         generator=generator,

@@ -18,6 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .autoencoders import autoencoder_losses, deepsmote_penalty
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a generator for batch order."""
@@ -115,45 +117,80 @@ def run_in_batches(fn, inputs: torch.Tensor, batch_size: int, device, precision:
 def fit_autoencoder(
     model,
     images: torch.Tensor,
+    labels: torch.Tensor,
     val_images: torch.Tensor,
     *,
     epochs: int,
     batch_size: int,
     lr: float,
+    loss_weights: dict,
+    penalty: dict | None,
     generator: torch.Generator,
     device,
     precision: Precision,
     desc: str = "autoencoder",
 ):
-    """Adam on MSE reconstruction; keeps the weights with the lowest held-out reconstruction."""
+    """Adam on the autoencoder's loss terms (plus DeepSMOTE's penalty when ``penalty`` gives its
+    ``kind`` and ``weight``); keeps the weights with the lowest held-out reconstruction MSE.
+
+    The history has one row per epoch: each training term's mean and the held-out MSE.
+    """
     model = precision.prepare(model.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    # the penalty draws one class per step, uniformly, among classes with at least two images
+    members = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
+    members = [m for m in members if len(m) >= 2]
     history, best_loss, best_state = [], float("inf"), None
     progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
     for epoch in progress:
         model.train()
-        total, seen = 0.0, 0
+        sums, seen = {}, 0
         for index in batches(len(images), batch_size, generator):
+            if len(index) == 1:  # BatchNorm cannot train on a single image
+                continue
             batch = precision.prepare(images[index].to(device))
             with precision.autocast():
-                loss = F.mse_loss(model(batch).float(), batch)
+                terms = autoencoder_losses(model, batch, **loss_weights)
+                if penalty:
+                    pick = members[torch.randint(len(members), (1,), generator=generator)]
+                    chosen = pick[torch.randperm(len(pick), generator=generator)[:batch_size]]
+                    class_batch = precision.prepare(images[chosen].to(device))
+                    terms["penalty"] = penalty["weight"] * deepsmote_penalty(
+                        model, class_batch, penalty["kind"]
+                    )
+            loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(index)
+            for name, value in {**terms, "loss": loss}.items():
+                sums[name] = sums.get(name, 0.0) + value.item() * len(index)
             seen += len(index)
         model.eval()
+        train = {f"train_{name}": total / seen for name, total in sums.items()}
         if len(val_images):
             recon = run_in_batches(model, val_images, batch_size, device, precision)
             val_loss = F.mse_loss(recon, val_images).item()
         else:
-            val_loss = total / seen
-        history.append({"epoch": epoch, "train_mse": total / seen, "val_mse": val_loss})
-        progress.set_postfix(train_mse=f"{total / seen:.4f}", val_mse=f"{val_loss:.4f}")
+            val_loss = train["train_recon"]
+        history.append({"epoch": epoch, **train, "val_mse": val_loss})
+        progress.set_postfix(loss=f"{train['train_loss']:.4f}", val_mse=f"{val_loss:.4f}")
         if val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     return model.eval(), history
+
+
+def learning_rate_schedule(optimizer, schedule: str, epochs: int):
+    """Per-epoch schedule: ``cosine`` anneals to 0 over ``epochs``; ``step`` divides by 10 at
+    1/2 and 3/4 of them; ``constant`` keeps the rate."""
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if schedule == "step":
+        milestones = [max(1, epochs // 2), max(1, 3 * epochs // 4)]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    if schedule == "constant":
+        return None
+    raise ValueError(f"unknown schedule {schedule!r}; choose constant, cosine or step")
 
 
 def fit_classifier(
@@ -168,6 +205,7 @@ def fit_classifier(
     lr: float,
     weight_decay: float,
     optimizer_name: str,
+    schedule: str,
     patience: int,
     class_weights: torch.Tensor | None,
     generator: torch.Generator,
@@ -188,6 +226,7 @@ def fit_classifier(
         )
     else:
         raise ValueError(f"unknown optimizer {optimizer_name!r}; choose adam or sgd")
+    scheduler = learning_rate_schedule(optimizer, schedule, epochs)
     weights = class_weights.to(device) if class_weights is not None else None
     history, best_loss, best_state, stale = [], float("inf"), None, 0
     progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
@@ -208,6 +247,9 @@ def fit_classifier(
             total += loss.item() * len(index)
             correct += (logits.argmax(1) == target).sum().item()
             seen += len(index)
+        epoch_lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
         model.eval()
         val_logits = run_in_batches(model, x_val, batch_size, device, precision)
         val_loss = F.cross_entropy(
@@ -217,6 +259,7 @@ def fit_classifier(
         history.append(
             {
                 "epoch": epoch,
+                "lr": epoch_lr,
                 "train_loss": total / seen,
                 "train_accuracy": correct / seen,
                 "val_loss": val_loss,

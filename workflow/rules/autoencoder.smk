@@ -19,6 +19,8 @@ rule train_autoencoder:
         batch_size=config["autoencoder"]["batch_size"],
         lr=config["autoencoder"]["lr"],
         val_fraction=config["autoencoder"]["val_fraction"],
+        loss_weights=autoencoder_loss_weights,
+        penalty=autoencoder_penalty,
         seed=config["seed"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],

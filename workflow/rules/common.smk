@@ -1,12 +1,26 @@
 from snakemake.utils import validate
 
-from latentbalance.methods import parse_method
+from latentbalance.methods import expand_methods, parse_method
 
 validate(config, "../schemas/config.schema.yaml")
 
-# Fail at parse time, with the list of valid ids, rather than with a missing-rule error later.
-METHODS = {method_id: parse_method(method_id) for method_id in config["methods"]}
+# The method ids to run; an unknown id fails here, with the list of valid ones.
+METHODS = expand_methods(config["methods"])
 ENV = "../../envs/latentbalance.yaml"
+
+
+def folds_to_run():
+    folds = config["run_folds"] or list(range(config["folds"]))
+    beyond = [k for k in folds if k >= config["folds"]]
+    if beyond:
+        raise ValueError(
+            f"'run_folds' names fold(s) {beyond}, but 'folds' is {config['folds']}: "
+            f"folds are numbered 0 to {config['folds'] - 1}"
+        )
+    return folds
+
+
+FOLDS = folds_to_run()
 
 
 wildcard_constraints:
@@ -16,12 +30,31 @@ wildcard_constraints:
     arch=r"resnet\d+",
     testset=r"test|holdout",
     ae=r"[a-z]+",
-    penalty=r"nopenalty",
+    penalty=r"nopenalty|penalty",
 
 
 def dataset_setting(key):
     """Params function: one key of the dataset's config block."""
     return lambda wildcards: config["datasets"][wildcards.dataset][key]
+
+
+def autoencoder_loss_weights(wildcards):
+    """Params function: only the weights the autoencoder kind uses, so that changing the VAE's
+    beta does not rerun the plain and Wasserstein autoencoders."""
+    settings = config["autoencoder"]
+    return {
+        "ae": {},
+        "vae": {"kl_weight": settings["kl_weight"]},
+        "wae": {"mmd_weight": settings["mmd_weight"]},
+    }[wildcards.ae]
+
+
+def autoencoder_penalty(wildcards):
+    """Params function: DeepSMOTE's penalty settings for +penalty autoencoders, else None."""
+    if wildcards.penalty == "nopenalty":
+        return None
+    settings = config["autoencoder"]
+    return {"kind": settings["penalty_kind"], "weight": settings["penalty_weight"]}
 
 
 def data_files(wildcards):
@@ -61,8 +94,8 @@ def evaluation_metrics(wildcards):
     return expand(
         "results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/metrics.json",
         dataset=wildcards.dataset,
-        fold=range(config["folds"]),
-        method=config["methods"],
+        fold=FOLDS,
+        method=METHODS,
         arch=config["classifiers"],
         testset=config["testsets"],
     )

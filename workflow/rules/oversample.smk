@@ -14,6 +14,8 @@ rule oversample:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
         k_neighbors=config["sampler"]["k_neighbors"],
+        target=config["sampler"]["target"],
+        strict=config["sampler"]["strict"],
         batch_size=config["autoencoder"]["batch_size"],
         seed=config["seed"],
         device=config["compute"]["device"],

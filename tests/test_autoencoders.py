@@ -1,0 +1,114 @@
+import pytest
+import torch
+
+from latentbalance.autoencoders import (
+    AUTOENCODERS,
+    autoencoder_losses,
+    build_autoencoder,
+    deepsmote_penalty,
+    imq_mmd,
+)
+from latentbalance.training import Precision, fit_autoencoder, seed_everything
+
+
+@pytest.mark.parametrize("kind", AUTOENCODERS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_each_autoencoder_learns(kind, shape):
+    """A few steps on a fixed batch of structured images lower the total loss."""
+    torch.manual_seed(0)
+    model = build_autoencoder(kind, shape[0], shape[1:], latent_dim=16, width=8)
+    # smooth blobs, not noise: something an autoencoder can learn
+    grid = torch.linspace(-1, 1, shape[1])
+    centres = torch.rand(32, 2) - 0.5
+    blobs = torch.exp(
+        -(
+            (grid[None, :, None] - centres[:, 0, None, None]) ** 2
+            + (grid[None, None, :] - centres[:, 1, None, None]) ** 2
+        )
+        / 0.1
+    )
+    images = (2 * blobs - 1)[:, None].expand(-1, shape[0], -1, -1).contiguous()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(30):
+        terms = autoencoder_losses(model, images)
+        loss = sum(terms.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    expected_terms = {"ae": {"recon"}, "vae": {"recon", "kl"}, "wae": {"recon", "mmd"}}[kind]
+    assert set(terms) == expected_terms
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_vae_encodes_to_its_posterior_mean():
+    model = build_autoencoder("vae", 1, (28, 28), latent_dim=10, width=8).eval()
+    images = torch.rand(4, 1, 28, 28) * 2 - 1
+    mean, log_var = model.encode_distribution(images)
+    assert torch.equal(model.encode(images), mean)
+    assert log_var.shape == (4, 10)
+
+
+def test_mmd_is_small_for_prior_samples_and_large_for_shifted_codes():
+    torch.manual_seed(0)
+    prior = torch.randn(200, 8)
+    assert abs(imq_mmd(torch.randn(200, 8), prior).item()) < 0.05
+    assert imq_mmd(torch.randn(200, 8) + 3, prior).item() > 0.5
+
+
+def test_paper_penalty_differs_from_reconstruction_where_official_equals_it():
+    """The released DeepSMOTE code permutes images and latents alike, so its 'penalty' is just
+    reconstruction of the class batch (through a detached encoder); the paper's formula compares
+    decoded permuted latents with the unpermuted images."""
+    torch.manual_seed(0)
+    model = build_autoencoder("ae", 1, (28, 28), latent_dim=16, width=8)
+    # six different images, learnt well enough that each code decodes to its own image
+    images = -torch.ones(6, 1, 28, 28)
+    for i in range(6):
+        images[i, 0, 4 * i : 4 * i + 4, :] = 1.0
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(60):
+        loss = autoencoder_losses(model, images)["recon"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    reconstruction = torch.nn.functional.mse_loss(model(images), images)
+    official = deepsmote_penalty(model, images, "official")
+    paper = deepsmote_penalty(model, images, "paper")
+    assert official.item() == pytest.approx(reconstruction.item(), rel=1e-5)
+    assert paper.item() > 2 * reconstruction.item()
+
+    # the official penalty sends no gradient into the encoder; the paper's does
+    model.zero_grad()
+    deepsmote_penalty(model, images, "official").backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    model.zero_grad()
+    deepsmote_penalty(model, images, "paper").backward()
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+
+
+@pytest.mark.parametrize("kind", ["paper", "official"])
+def test_training_with_penalty_records_each_term(kind):
+    generator = seed_everything(0)
+    images = torch.rand(40, 1, 8, 8) * 2 - 1
+    labels = torch.arange(40) % 3
+    model = build_autoencoder("vae", 1, (8, 8), latent_dim=4, width=4)
+    cpu = torch.device("cpu")
+    _, history = fit_autoencoder(
+        model,
+        images[:32],
+        labels[:32],
+        images[32:],
+        epochs=2,
+        batch_size=8,
+        lr=1e-3,
+        loss_weights={"kl_weight": 1.0},
+        penalty={"kind": kind, "weight": 0.5},
+        generator=generator,
+        device=cpu,
+        precision=Precision(cpu, "fp32"),
+    )
+    assert {"train_recon", "train_kl", "train_penalty", "train_loss", "val_mse"} <= set(history[0])
+    assert history[0]["train_penalty"] > 0

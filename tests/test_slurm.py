@@ -1,0 +1,141 @@
+"""The tiny workflow through a real single-node SLURM cluster (snakemake-executor-plugin-slurm).
+
+Needs root and apt-get: tests/slurm/start-local-slurm.sh installs and starts SLURM on this machine
+(Debian 12, no systemd) and the finalizer stops it again. Run with `pytest -s -m slurm` to see
+the timings.
+"""
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_CONFIG, copy_workflow, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.slurm
+
+SCRIPTS = Path(__file__).resolve().parent / "slurm"
+ACCOUNT, PARTITION = "test", "debug"  # what start-local-slurm.sh creates
+FIELDS = "JobIdRaw,JobName,Comment,State"
+
+
+def _skip(reason: str):
+    print(f"\nSKIP test_slurm: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def local_slurm(request):
+    """A running single-node SLURM cluster with accounting; stopped after the module's tests."""
+    if os.geteuid() != 0:
+        _skip("needs root: start-local-slurm.sh installs packages and starts system daemons")
+    if shutil.which("apt-get") is None:
+        _skip("needs apt-get (Debian/Ubuntu) to install SLURM")
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        _skip("snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')")
+
+    def stop():
+        began = time.monotonic()
+        result = subprocess.run(
+            ["bash", str(SCRIPTS / "stop-local-slurm.sh")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        print(result.stdout + result.stderr)
+        print(f"TIMING stop-local-slurm.sh: {time.monotonic() - began:.1f} s")
+
+    # Registered before starting, so that a half-started cluster is stopped as well.
+    request.addfinalizer(stop)
+    began = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "start-local-slurm.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,  # apt-get may wait up to 300 s for another apt's lock
+    )
+    print("\n" + result.stdout + result.stderr)
+    assert result.returncode == 0, f"start-local-slurm.sh failed:\n{result.stdout}\n{result.stderr}"
+    print(f"TIMING start-local-slurm.sh: {time.monotonic() - began:.1f} s")
+
+
+def _sacct(since: str, run_id: str) -> list[list[str]]:
+    """(job id, comment, state) of the run's jobs; the job name of every job is the run id."""
+    result = subprocess.run(
+        ["sacct", "-X", "-n", "--parsable2", "-S", since, "--name", run_id, "--format=" + FIELDS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [line.split("|") for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_tiny_workflow_through_slurm_matches_the_local_run(tiny_run, local_slurm, tmp_path):
+    test_began = time.monotonic()
+    local_workdir, _, _ = tiny_run
+    workdir = copy_workflow(tmp_path)
+    write_config(workdir / "tiny.yaml", TINY_CONFIG)
+
+    # Every job but `all` (it has no action, so Snakemake runs it on the submit host) goes to SLURM.
+    planned = planned_jobs(snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run").stdout)
+    expected = {rule: count for rule, count in planned.items() if rule != "all"}
+    assert planned.get("all") == 1 and sum(expected.values()) > 10, planned
+
+    # sacct's -S has whole seconds: a second's margin; the run id (job name) keeps other jobs out.
+    since = (datetime.datetime.now() - datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    command = [
+        "timeout", "-k", "20", "900",  # snakemake can ignore a bare SIGTERM
+        sys.executable, "-m", "snakemake",
+        "--workflow-profile", "workflow/profiles/slurm",
+        "--executor", "slurm",
+        "--jobs", "4",
+        "--slurm-init-seconds-before-status-checks", "1",
+        # A command-line --default-resources replaces the profile's whole block: repeat all of it.
+        "--default-resources", f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}",
+        "mem_mb=2000", "runtime=30",
+        # The test cluster has no GPU: a --gpus=1 job would stay pending for ever.
+        "--set-resources", "train_autoencoder:gpu=0", "train_classifier:gpu=0",
+        "--configfile", "tiny.yaml",
+    ]  # fmt: skip
+    began = time.monotonic()
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=960)
+    run_seconds = time.monotonic() - began
+    log = result.stdout + result.stderr
+    print(f"TIMING SLURM workflow run ({sum(expected.values())} SLURM jobs): {run_seconds:.1f} s")
+    assert result.returncode == 0, f"snakemake failed ({result.returncode}):\n{log[-8000:]}"
+
+    run_ids = [line.split("SLURM run ID:")[1].split()[0] for line in log.splitlines()
+               if "SLURM run ID:" in line]  # fmt: skip
+    assert len(run_ids) == 1, "no 'SLURM run ID' in snakemake's log"
+
+    # sacct sees a finished job a moment after squeue does: wait for all of them.
+    deadline = time.monotonic() + 60
+    while True:
+        jobs = _sacct(since, run_ids[0])
+        if len(jobs) >= sum(expected.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    print("sacct:\n" + "\n".join("|".join(job) for job in jobs))
+    not_completed = [job for job in jobs if job[3] != "COMPLETED"]
+    assert not not_completed, f"jobs not COMPLETED in sacct: {not_completed}"
+    # the plugin's --comment is rule_<rule>[_wildcards_<wildcards>]
+    per_rule: dict[str, int] = {}
+    for _, _, comment, _ in jobs:
+        rule = comment.removeprefix("rule_").split("_wildcards_")[0]
+        per_rule[rule] = per_rule.get(rule, 0) + 1
+    assert per_rule == expected
+
+    for rule in expected:  # the plugin's per-job sbatch logs
+        assert list((workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log")), rule
+
+    summary = Path("results", "digits", "summary", "metrics_per_fold.csv")
+    assert (workdir / summary).read_bytes() == (local_workdir / summary).read_bytes()
+    print(f"TIMING test body (dry run, SLURM run, checks): {time.monotonic() - test_began:.1f} s")
