@@ -2,11 +2,15 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY_CONFIG, planned_jobs, snakemake, write_config
+from latentbalance.methods import valid_method_ids
+from latentbalance.splits import fold_indices
+
+from conftest import TINY_CONFIG, copy_workflow, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -42,10 +46,6 @@ def test_run_produces_summary_and_sane_metrics(tiny_run):
 
 def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
     workdir, _, _ = tiny_run
-    import numpy as np
-
-    from latentbalance.splits import fold_indices
-
     results = workdir / "results" / "digits"
     labels = np.load(results / "data" / "images.npz")["labels"]
     for fold in (0, 1):
@@ -97,8 +97,6 @@ def test_changed_sampler_setting_keeps_the_autoencoders(tiny_run):
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path, change, expected):
-    from conftest import copy_workflow
-
     workdir = copy_workflow(tmp_path)
     config = write_config(tmp_path / "bad.yaml", {**TINY_CONFIG, **change})
     result = snakemake(workdir, "--configfile", str(config), "--dry-run", check=False)
@@ -114,3 +112,69 @@ def test_command_line_configfile_replaces_the_default(tiny_run):
     result = snakemake(workdir, "--configfile", str(config), "--dry-run")
     assert "mnist5k" not in result.stdout + result.stderr
     assert yaml.safe_load(config.read_text())["datasets"].keys() == {"digits"}
+
+
+# every baseline, every sampler, every autoencoder kind, with and without the penalty
+EVERY_KIND = [
+    "none",
+    "weighted",
+    "ros",
+    "smote-pixel",
+    "adasyn-pixel",
+    "borderline-pixel",
+    "smote-ae",
+    "adasyn-vae+penalty",
+    "borderline-wae",
+    "ros-wae+penalty",
+]
+
+
+def test_every_kind_of_method_runs_end_to_end(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    config = {
+        **TINY_CONFIG,
+        "run_folds": [0],
+        "methods": EVERY_KIND,
+        "testsets": ["test"],
+        "autoencoder": {**TINY_CONFIG["autoencoder"], "epochs": 1},
+        "classifier": {
+            **TINY_CONFIG["classifier"],
+            "epochs": 1,
+            "schedule": "cosine",
+            "validation": "real",
+        },
+    }
+    snakemake(workdir, "--configfile", str(write_config(tmp_path / "every.yaml", config)))
+    results = workdir / "results" / "digits"
+    leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
+    assert sorted(leaderboard["method"]) == sorted(EVERY_KIND)
+    assert (leaderboard["folds"] == 1).all()
+    # one autoencoder per (kind, penalty), shared by the samplers that use it
+    autoencoders = sorted(p.name for p in (results / "fold0" / "autoencoder").iterdir())
+    assert autoencoders == ["ae-nopenalty", "vae-penalty", "wae-nopenalty", "wae-penalty"]
+    history = pd.read_csv(results / "fold0" / "autoencoder" / "vae-penalty" / "history.csv")
+    assert {"train_recon", "train_kl", "train_penalty", "val_mse"} <= set(history.columns)
+    for method in EVERY_KIND[2:]:
+        info = json.loads((results / "fold0" / "balanced" / f"{method}.json").read_text())
+        per_class = info["per_class"]
+        final = {name: c["real"] + c["synthetic"] for name, c in per_class.items()}
+        assert len(set(final.values())) == 1, (method, final)
+        assert (results / "fold0" / "balanced" / f"{method}.png").stat().st_size > 5_000
+
+
+def test_dry_run_of_every_method_id_shares_autoencoders(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    config = {
+        **TINY_CONFIG,
+        "run_folds": [0],
+        "methods": valid_method_ids(),
+        "classifiers": ["resnet18", "resnet50"],
+    }
+    result = snakemake(
+        workdir, "--configfile", str(write_config(tmp_path / "all.yaml", config)), "--dry-run"
+    )
+    jobs = planned_jobs(result.stdout)
+    n_methods = len(valid_method_ids())
+    assert jobs["train_classifier"] == 2 * n_methods
+    assert jobs["train_autoencoder"] == 6  # ae, vae, wae x without/with penalty
+    assert jobs["oversample"] == n_methods - 2  # all but none and weighted
