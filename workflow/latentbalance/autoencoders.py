@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .methods import AUTOENCODERS
+
 DEPTH = 4
 DOWNSAMPLING = 2**DEPTH
 
@@ -117,9 +119,6 @@ class ConvAutoencoder(nn.Module):
             "latent_dim": self.latent_dim,
             "width": self.width,
         }
-
-
-AUTOENCODERS = ("ae", "vae", "wae")
 
 
 def build_autoencoder(

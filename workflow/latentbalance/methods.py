@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from .autoencoders import AUTOENCODERS
-
+# Kept free of torch: the Snakefile imports this module every time it is parsed (every dry run,
+# and twice per cluster job).
+AUTOENCODERS = ("ae", "vae", "wae")
 SAMPLERS = ("smote", "adasyn", "borderline", "ros")
 PIXEL_SAMPLERS = ("smote", "adasyn", "borderline")
 BASELINES = ("none", "weighted", "ros")

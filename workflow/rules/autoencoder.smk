@@ -10,6 +10,10 @@ rule train_autoencoder:
     conda:
         ENV
     threads: config["compute"]["threads"]
+    resources:
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
+        gpu=training_gpus(),
     params:
         fold=lambda wildcards: int(wildcards.fold),
         kind=lambda wildcards: wildcards.ae,

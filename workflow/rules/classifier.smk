@@ -10,6 +10,10 @@ rule train_classifier:
     conda:
         ENV
     threads: config["compute"]["threads"]
+    resources:
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
+        gpu=training_gpus(),
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,

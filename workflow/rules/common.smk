@@ -9,6 +9,13 @@ METHODS = expand_methods(config["methods"])
 ENV = "../../envs/latentbalance.yaml"
 
 
+# On a cluster these run on the submit host: download needs the internet, which compute nodes
+# often lack, and summarize takes seconds.
+localrules:
+    download,
+    summarize,
+
+
 def folds_to_run():
     folds = config["run_folds"] or list(range(config["folds"]))
     beyond = [k for k in folds if k >= config["folds"]]
@@ -31,6 +38,12 @@ wildcard_constraints:
     testset=r"test|holdout",
     ae=r"[a-z]+",
     penalty=r"nopenalty|penalty",
+
+
+def training_gpus():
+    """One GPU per training job unless the config says CPU: `--resources gpu=1` then runs one at a
+    time locally, and the SLURM executor requests --gpus=1."""
+    return 0 if config["compute"]["device"] == "cpu" else 1
 
 
 def dataset_setting(key):

@@ -5,6 +5,9 @@ rule download:
         "results/{dataset}/logs/download.log",
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         source=dataset_setting("source"),
         root=dataset_setting("root"),
@@ -24,6 +27,9 @@ rule split:
         "results/{dataset}/logs/split.log",
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         test_fraction=dataset_setting("test_fraction"),
         imbalance=dataset_setting("imbalance"),
@@ -42,6 +48,9 @@ rule folds:
         "results/{dataset}/logs/folds.log",
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         n_folds=config["folds"],
         seed=config["seed"],

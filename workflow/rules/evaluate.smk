@@ -12,6 +12,9 @@ rule evaluate:
     conda:
         ENV
     threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         testset=lambda wildcards: wildcards.testset,
@@ -34,6 +37,9 @@ rule summarize:
         "results/{dataset}/logs/summarize.log",
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         dataset_name=lambda wildcards: wildcards.dataset,
     script:

@@ -10,6 +10,9 @@ rule oversample:
     conda:
         ENV
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
