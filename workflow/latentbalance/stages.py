@@ -4,6 +4,8 @@ these."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import zlib
 
@@ -16,12 +18,14 @@ from . import plots
 from .autoencoders import build_autoencoder
 from .classifiers import build_resnet
 from .datasets import ImageDataset
+from .environment import environment
 from .io import atomic_path, write_csv, write_json
 from .methods import parse_method
 from .metrics import compute_metrics, confusion, per_class_report
 from .sampling import balance
 from .splits import fold_indices
 from .training import (
+    EpochCheckpoint,
     Precision,
     fit_autoencoder,
     fit_classifier,
@@ -41,6 +45,24 @@ def stage_seed(seed: int, *parts) -> int:
     """A seed for one job, derived from the config seed and the job's identity."""
     words = [seed] + [zlib.crc32(str(p).encode()) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def job_settings(arguments: dict) -> dict:
+    """The settings among a stage function's arguments: everything but file paths."""
+    return {
+        name: value
+        for name, value in arguments.items()
+        if not (name.endswith("_path") or name.startswith("out_") or name == "checkpoint")
+    }
+
+
+def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
+    """A digest of a training job's settings and training data, so that a resume checkpoint is
+    only ever used by the job that wrote it."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def save_model(path, model: torch.nn.Module, spec: dict) -> None:
@@ -79,12 +101,15 @@ def train_autoencoder(
     seed: int,
     device: str,
     precision: str,
+    checkpoint,
     out_model,
     out_history,
     out_curve,
 ) -> None:
     """Train one autoencoder on the fold's training images (``penalty``: None, or DeepSMOTE's
-    permutation penalty as ``{"kind": "paper" | "official", "weight": lambda}``)."""
+    permutation penalty as ``{"kind": "paper" | "official", "weight": lambda}``). ``checkpoint``
+    is where the training state is kept between epochs, to resume after a kill."""
+    settings = job_settings(locals())
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
     fit_pos, val_pos = stratified_holdout(
@@ -95,6 +120,10 @@ def train_autoencoder(
     channels, *image_size = dataset.image_shape
     model = build_autoencoder(kind, channels, image_size, latent_size(latent_dim, channels), width)
     run_device = select_device(device)
+    run_precision = Precision(run_device, precision)
+    resume = EpochCheckpoint(
+        checkpoint, job_fingerprint(settings, dataset.images[train], dataset.labels[train])
+    )
     model, history = fit_autoencoder(
         model,
         images[fit_pos],
@@ -107,15 +136,22 @@ def train_autoencoder(
         penalty=penalty,
         generator=generator,
         device=run_device,
-        precision=Precision(run_device, precision),
+        precision=run_precision,
+        checkpoint=resume,
         desc=f"{kind} fold {fold}",
     )
     history = pd.DataFrame(history)
-    save_model(out_model, model, {**model.spec(), "penalty": penalty})
+    spec = {
+        **model.spec(),
+        "penalty": penalty,
+        "environment": environment(run_device, run_precision),
+    }
+    save_model(out_model, model, spec)
     write_csv(history, out_history)
     terms = [c for c in history.columns if c.startswith("train_") and c != "train_loss"]
     title = f"{kind}{' + penalty' if penalty else ''}, fold {fold}"
     plots.plot_history(history, [*terms, "val_mse"], title, out_curve)
+    resume.discard()
 
 
 def load_autoencoder(path):
@@ -253,10 +289,14 @@ def train_classifier(
     seed: int,
     device: str,
     precision: str,
+    checkpoint,
     out_model,
     out_history,
     out_curve,
 ) -> None:
+    """Train one classifier on the fold's (balanced) training set; ``checkpoint`` is where the
+    training state is kept between epochs, to resume after a kill."""
+    settings = job_settings(locals())
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
@@ -276,6 +316,8 @@ def train_classifier(
     channels, height, width = dataset.image_shape
     model = build_resnet(arch, channels, dataset.n_classes, stem)
     run_device = select_device(device)
+    run_precision = Precision(run_device, precision)
+    resume = EpochCheckpoint(checkpoint, job_fingerprint(settings, images, labels))
     model, history = fit_classifier(
         model,
         x[fit_pos],
@@ -292,7 +334,8 @@ def train_classifier(
         class_weights=class_weights,
         generator=generator,
         device=run_device,
-        precision=Precision(run_device, precision),
+        precision=run_precision,
+        checkpoint=resume,
         desc=f"{method_id} {arch} fold {fold}",
     )
     history = pd.DataFrame(history)
@@ -306,12 +349,14 @@ def train_classifier(
         "method": method_id,
         "fold": fold,
         "input_scaling": "uint8 / 127.5 - 1",
+        "environment": environment(run_device, run_precision),
     }
     save_model(out_model, model, spec)
     write_csv(history, out_history)
     plots.plot_history(
         history, ["train_loss", "val_loss"], f"{method_id} {arch} fold {fold}", out_curve
     )
+    resume.discard()
 
 
 def load_classifier(path):
@@ -344,12 +389,9 @@ def evaluate(
     indices = fold_indices(split_path, folds_path, fold)[testset]
     model, spec = load_classifier(model_path)
     run_device = select_device(device)
+    run_precision = Precision(run_device, precision)
     probabilities = predict_proba(
-        model,
-        to_unit_range(dataset.images[indices]),
-        batch_size,
-        run_device,
-        Precision(run_device, precision),
+        model, to_unit_range(dataset.images[indices]), batch_size, run_device, run_precision
     )
     y_true, y_pred = dataset.labels[indices], probabilities.argmax(1)
     scores = compute_metrics(y_true, y_pred, dataset.n_classes)
@@ -362,6 +404,10 @@ def evaluate(
             "testset": testset,
             "n_images": len(indices),
             **scores,
+            "environment": {
+                "training": spec.get("environment"),
+                "evaluation": environment(run_device, run_precision),
+            },
         },
     )
     write_csv(per_class_report(y_true, y_pred, dataset.class_names), out_per_class)

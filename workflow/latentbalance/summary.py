@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from . import plots
-from .io import atomic_path, read_json, write_csv
+from .io import atomic_path, read_json, write_csv, write_json
 from .metrics import METRICS
+
+log = logging.getLogger(__name__)
+
+
+def environments(results: list[dict]) -> list[dict]:
+    """The distinct environments (library versions, devices) the results were computed with,
+    each with the models that used it."""
+    distinct = {}
+    for result in results:
+        key = repr(result.get("environment"))
+        entry = distinct.setdefault(key, {"environment": result.get("environment"), "models": []})
+        entry["models"].append(
+            f"fold{result['fold']}/{result['method']}/{result['classifier']}/{result['testset']}"
+        )
+    if len(distinct) > 1:
+        log.warning(
+            "results were computed with %d different environments (library versions or "
+            "devices); see the summary's environment.json",
+            len(distinct),
+        )
+    return list(distinct.values())
 
 
 def summarize(
-    metric_files, dataset_name: str, out_per_fold, out_leaderboard, out_markdown, out_plot
+    metric_files,
+    dataset_name: str,
+    out_per_fold,
+    out_leaderboard,
+    out_markdown,
+    out_plot,
+    out_environment,
 ) -> pd.DataFrame:
-    per_fold = pd.DataFrame([read_json(p) for p in metric_files])
+    results = [read_json(p) for p in metric_files]
+    write_json(out_environment, environments(results))
+    per_fold = pd.DataFrame(results).drop(columns="environment", errors="ignore")
     per_fold = per_fold.sort_values(["testset", "method", "classifier", "fold"])
     write_csv(per_fold, out_per_fold)
     keys = ["testset", "method", "classifier"]

@@ -8,6 +8,7 @@ bf16 (AVX-512 BF16 / AMX), AMP on CUDA; plain fp32 elsewhere.
 from __future__ import annotations
 
 import copy
+import logging
 import random
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,6 +20,9 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .autoencoders import autoencoder_losses, deepsmote_penalty
+from .io import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -72,6 +76,81 @@ class Precision:
         if isinstance(module_or_tensor, torch.Tensor) and module_or_tensor.dim() != 4:
             return module_or_tensor
         return module_or_tensor.to(memory_format=torch.channels_last)
+
+
+class EpochCheckpoint:
+    """The whole training state, saved after every epoch at a path that is not a Snakemake output,
+    so that a job killed mid-training (node failure, SIGKILL, time limit) resumes at the next epoch
+    when rerun, and ends with exactly the weights an uninterrupted run would have.
+
+    ``fingerprint`` identifies the job's settings and data: a checkpoint left by different settings
+    is ignored, never resumed. The file is removed once the job's outputs are written.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str):
+        self.path, self.fingerprint = Path(path), fingerprint
+
+    def restore(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            # weights_only: loading a checkpoint cannot execute code
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as error:  # truncated by a kill during the write, or not ours
+            log.warning("ignoring unreadable checkpoint %s (%s); starting anew", self.path, error)
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring checkpoint %s: it was made with other settings", self.path)
+            return None
+        log.info("resuming from checkpoint %s after epoch %d", self.path, state["epoch"])
+        return state
+
+    def save(self, **state) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, **state}, tmp)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def rng_state(generator: torch.Generator) -> dict:
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(generator: torch.Generator, state: dict) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resume_training(checkpoint: EpochCheckpoint | None, model, optimizer, scheduler, generator):
+    """Load a matching checkpoint into the training objects; return (epochs done, loop state)."""
+    state = checkpoint.restore() if checkpoint else None
+    if state is None:
+        return 0, {}
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(generator, state["rng"])
+    return state["epoch"], state["loop"]
+
+
+def save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loop) -> None:
+    if checkpoint is None:
+        return
+    checkpoint.save(
+        epoch=epoch,
+        model=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        rng=rng_state(generator),
+        loop=loop,
+    )
 
 
 def to_unit_range(images: np.ndarray) -> torch.Tensor:
@@ -128,6 +207,7 @@ def fit_autoencoder(
     generator: torch.Generator,
     device,
     precision: Precision,
+    checkpoint: EpochCheckpoint | None = None,
     desc: str = "autoencoder",
 ):
     """Adam on the autoencoder's loss terms (plus DeepSMOTE's penalty when ``penalty`` gives its
@@ -140,8 +220,12 @@ def fit_autoencoder(
     # the penalty draws one class per step, uniformly, among classes with at least two images
     members = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
     members = [m for m in members if len(m) >= 2]
-    history, best_loss, best_state = [], float("inf"), None
-    progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
+    done, loop = resume_training(checkpoint, model, optimizer, None, generator)
+    history = loop.get("history", [])
+    best_loss, best_state = loop.get("best_loss", float("inf")), loop.get("best_state")
+    progress = tqdm(
+        range(done + 1, epochs + 1), desc=desc, unit="epoch", initial=done, total=epochs
+    )
     for epoch in progress:
         model.train()
         sums, seen = {}, 0
@@ -176,6 +260,8 @@ def fit_autoencoder(
         progress.set_postfix(loss=f"{train['train_loss']:.4f}", val_mse=f"{val_loss:.4f}")
         if val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
+        loop = {"history": history, "best_loss": best_loss, "best_state": best_state}
+        save_progress(checkpoint, epoch, model, optimizer, None, generator, loop)
     model.load_state_dict(best_state)
     return model.eval(), history
 
@@ -211,6 +297,7 @@ def fit_classifier(
     generator: torch.Generator,
     device,
     precision: Precision,
+    checkpoint: EpochCheckpoint | None = None,
     desc: str = "classifier",
 ):
     """Cross-entropy training with early stopping on validation loss; best weights restored."""
@@ -228,8 +315,15 @@ def fit_classifier(
         raise ValueError(f"unknown optimizer {optimizer_name!r}; choose adam or sgd")
     scheduler = learning_rate_schedule(optimizer, schedule, epochs)
     weights = class_weights.to(device) if class_weights is not None else None
-    history, best_loss, best_state, stale = [], float("inf"), None, 0
-    progress = tqdm(range(1, epochs + 1), desc=desc, unit="epoch")
+    done, loop = resume_training(checkpoint, model, optimizer, scheduler, generator)
+    history = loop.get("history", [])
+    best_loss, best_state = loop.get("best_loss", float("inf")), loop.get("best_state")
+    stale = loop.get("stale", 0)
+    if stale >= patience:  # the checkpoint was saved by the epoch that stopped early
+        done = epochs
+    progress = tqdm(
+        range(done + 1, epochs + 1), desc=desc, unit="epoch", initial=done, total=epochs
+    )
     for epoch in progress:
         model.train()
         total, correct, seen = 0.0, 0, 0
@@ -273,9 +367,16 @@ def fit_classifier(
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-            if stale >= patience:
-                tqdm.write(f"{desc}: early stop after epoch {epoch} (no improvement in {patience})")
-                break
+        loop = {
+            "history": history,
+            "best_loss": best_loss,
+            "best_state": best_state,
+            "stale": stale,
+        }
+        save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loop)
+        if stale >= patience:
+            tqdm.write(f"{desc}: early stop after epoch {epoch} (no improvement in {patience})")
+            break
     model.load_state_dict(best_state)
     return model.eval(), history
 

@@ -28,5 +28,8 @@ rule train_autoencoder:
         seed=config["seed"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
+        # resumable training state; not an output, so that it survives a kill and the
+        # --rerun-incomplete that follows
+        checkpoint="results/{dataset}/checkpoints/fold{fold}/autoencoder-{ae}-{penalty}.pt",
     script:
         "../scripts/train_autoencoder.py"

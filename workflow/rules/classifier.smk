@@ -31,5 +31,8 @@ rule train_classifier:
         seed=config["seed"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
+        # resumable training state; not an output, so that it survives a kill and the
+        # --rerun-incomplete that follows
+        checkpoint="results/{dataset}/checkpoints/fold{fold}/classifier-{method}-{arch}.pt",
     script:
         "../scripts/train_classifier.py"

@@ -33,6 +33,7 @@ rule summarize:
         leaderboard="results/{dataset}/summary/leaderboard.csv",
         markdown="results/{dataset}/summary/leaderboard.md",
         plot="results/{dataset}/summary/leaderboard.png",
+        environment="results/{dataset}/summary/environment.json",
     log:
         "results/{dataset}/logs/summarize.log",
     conda:

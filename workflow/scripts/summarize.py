@@ -9,4 +9,5 @@ summary.summarize(
     out_leaderboard=snakemake.output.leaderboard,
     out_markdown=snakemake.output.markdown,
     out_plot=snakemake.output.plot,
+    out_environment=snakemake.output.environment,
 )

@@ -1,0 +1,88 @@
+"""A run killed mid-training resumes and reproduces an uninterrupted run byte for byte; one seed
+drives every random choice."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TINY_CONFIG, copy_workflow, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+# The tiny run restricted to fold 0 and smote-ae: its jobs have the same settings as the
+# corresponding jobs of the session's tiny run, so their outputs must be identical.
+FOLD0_SMOTE = {**TINY_CONFIG, "run_folds": [0], "methods": ["smote-ae"], "testsets": ["test"]}
+EVALUATION = "results/digits/fold0/eval/smote-ae/resnet18/test"
+
+
+def kill_when_training(workdir, config, checkpoint, timeout=600):
+    """Start snakemake and SIGKILL it and its jobs (a node failure) as soon as the training job
+    has written its first per-epoch checkpoint."""
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config)]
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not (workdir / checkpoint).exists():
+        assert process.poll() is None, f"snakemake ended before {checkpoint} appeared"
+        assert time.monotonic() < deadline, f"no {checkpoint} after {timeout} s"
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(tiny_run, tmp_path):
+    reference, _, _ = tiny_run
+    workdir = copy_workflow(tmp_path)
+    config = write_config(tmp_path / "fold0.yaml", FOLD0_SMOTE)
+    results = workdir / "results" / "digits"
+    logs = results / "logs" / "fold0"
+
+    kill_when_training(
+        workdir, config, "results/digits/checkpoints/fold0/autoencoder-ae-nopenalty.pt"
+    )
+    assert not (results / "fold0" / "autoencoder" / "ae-nopenalty" / "model.pt").exists()
+    snakemake(workdir, "--unlock", "--configfile", str(config))
+    kill_when_training(
+        workdir, config, "results/digits/checkpoints/fold0/classifier-smote-ae-resnet18.pt"
+    )
+    assert not (results / "fold0" / "classifier" / "smote-ae" / "resnet18" / "model.pt").exists()
+    snakemake(workdir, "--unlock", "--configfile", str(config))
+    snakemake(workdir, "--configfile", str(config), "--rerun-incomplete")
+
+    # both training jobs continued from their checkpoints instead of starting over
+    autoencoder_log = (logs / "train_autoencoder" / "ae-nopenalty.log").read_text()
+    classifier_log = (logs / "train_classifier" / "smote-ae-resnet18.log").read_text()
+    assert "resuming from checkpoint" in autoencoder_log
+    assert "resuming from checkpoint" in classifier_log
+    assert not list((results / "checkpoints").rglob("*.pt")), "checkpoints left behind"
+
+    # and ended exactly where the uninterrupted run ended
+    for name in ["metrics.json", "predictions.csv", "per_class.csv"]:
+        resumed = (workdir / EVALUATION / name).read_bytes()
+        assert resumed == (reference / EVALUATION / name).read_bytes(), name
+    for model in [
+        "fold0/autoencoder/ae-nopenalty/history.csv",
+        "fold0/classifier/smote-ae/resnet18/history.csv",
+    ]:
+        resumed = (results / model).read_bytes()
+        assert resumed == (reference / "results" / "digits" / model).read_bytes(), model
+
+
+def test_other_seed_changes_the_split_and_the_results(tiny_run, tmp_path):
+    reference, _, _ = tiny_run
+    workdir = copy_workflow(tmp_path)
+    other_seed = {**TINY_CONFIG, "seed": TINY_CONFIG["seed"] + 1}
+    other_seed.update(run_folds=[0], methods=["none"], testsets=["test"])
+    snakemake(workdir, "--configfile", str(write_config(tmp_path / "seed.yaml", other_seed)))
+    for name in ["split/split.npz", "fold0/eval/none/resnet18/test/predictions.csv"]:
+        ours = (workdir / "results" / "digits" / name).read_bytes()
+        assert ours != (reference / "results" / "digits" / name).read_bytes(), name
