@@ -38,6 +38,7 @@ def copy_workflow(destination: Path) -> Path:
     )
     shutil.copytree(REPO / "config", destination / "config")
     shutil.copytree(REPO / "envs", destination / "envs")
+    shutil.copytree(REPO / "profiles", destination / "profiles")
     return destination
 
 

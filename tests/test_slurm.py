@@ -112,7 +112,7 @@ def test_tiny_workflow_through_slurm_matches_the_local_run(
     command = [
         "timeout", "-k", "20", "900",  # snakemake can ignore a bare SIGTERM
         sys.executable, "-m", "snakemake",
-        "--workflow-profile", "workflow/profiles/slurm",
+        "--workflow-profile", "profiles/slurm",
         "--executor", "slurm",
         "--jobs", "4",
         "--slurm-init-seconds-before-status-checks", "1",

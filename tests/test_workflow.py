@@ -87,25 +87,6 @@ def test_changed_sampler_setting_keeps_the_autoencoders(tiny_run):
     assert jobs["train_classifier"] == 2
 
 
-@pytest.mark.parametrize(
-    "change, expected",
-    [
-        ({"methods": ["none", "smote-gan"]}, "smote-gan"),
-        ({"classifier": {"epochs": -1}}, "epochs"),
-        ({"classifer": {"epochs": 2}}, "classifer"),
-        ({"folds": "five"}, "folds"),
-    ],
-)
-def test_bad_config_fails_naming_the_key(tmp_path, change, expected):
-    workdir = copy_workflow(tmp_path)
-    config = write_config(tmp_path / "bad.yaml", {**TINY_CONFIG, **change})
-    result = snakemake(workdir, "--configfile", str(config), "--dry-run", check=False)
-    assert result.returncode != 0
-    message = result.stdout + result.stderr
-    assert expected in message
-    assert not (workdir / "results").exists()
-
-
 def test_command_line_configfile_replaces_the_default(tiny_run):
     """A user's config file runs only its own datasets, not the default mnist5k as well."""
     workdir, config, _ = tiny_run

@@ -60,6 +60,13 @@ def balance(
     Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D.
     """
     counts = np.bincount(labels)
+    if sampler != "ros" and k_neighbors >= counts.max():
+        # k is lowered for classes smaller than k; a k that no class can reach is a typo
+        raise ValueError(
+            f"'sampler.k_neighbors' is {k_neighbors}, but the largest class has only "
+            f"{counts.max()} training images; set 'sampler.k_neighbors' below {counts.max()} "
+            "(SMOTE's default is 5)"
+        )
     targets = class_targets(counts, target)
     rng = np.random.default_rng(seed)
     synthetic, synthetic_labels, info = [], [], {}

@@ -66,8 +66,10 @@ def make_split(
     """The independent test set and the imbalanced training pool, as index arrays."""
     n_classes = int(labels.max()) + 1
     if len(counts) != n_classes:
+        names = f" ({', '.join(class_names)})" if class_names else ""
         raise ValueError(
-            f"imbalance gives {len(counts)} class counts but the dataset has {n_classes} classes"
+            f"'imbalance.counts' gives {len(counts)} counts but the dataset has {n_classes} "
+            f"classes{names}: give one count per class, in class order"
         )
     test, rest = split_independent_test(labels, test_fraction, seed)
     train = subsample_to_counts(labels, rest, counts, seed + 1, class_names)

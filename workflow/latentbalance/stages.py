@@ -72,8 +72,24 @@ def save_model(path, model: torch.nn.Module, spec: dict) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    # weights_only: a tampered model file cannot execute code when loaded
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A saved model: its spec and weights. ``weights_only``: a tampered file cannot execute code
+    when loaded, it is refused."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"{path} is not a model file latentbalance can load safely ({type(error).__name__}: "
+            f"{str(error).splitlines()[0]}). It is damaged (truncated copy, full disk) or was "
+            "not written by latentbalance; delete it and rerun Snakemake to retrain it."
+        ) from error
+    if not isinstance(checkpoint, dict) or not {"spec", "state_dict"} <= checkpoint.keys():
+        raise ValueError(
+            f"{path} holds no latentbalance model (expected 'spec' and 'state_dict'); "
+            "delete it and rerun Snakemake to retrain it."
+        )
+    return checkpoint
 
 
 # --- autoencoder ------------------------------------------------------------------------------

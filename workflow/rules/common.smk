@@ -1,3 +1,7 @@
+import tempfile
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from latentbalance.methods import expand_methods, parse_method
@@ -28,6 +32,23 @@ def folds_to_run():
 
 
 FOLDS = folds_to_run()
+
+
+def check_results_writable():
+    """Fail before the first job when results/ cannot be written (read-only mount, another
+    owner), instead of with a bare PermissionError once jobs run."""
+    folder = Path("results") if Path("results").exists() else Path(".")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise WorkflowError(
+            f"cannot write results to {folder.resolve()} ({error.strerror}): run Snakemake in "
+            "a directory you can write to (--directory DIR) or fix that folder's permissions"
+        ) from error
+
+
+check_results_writable()
 
 
 wildcard_constraints:
