@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,9 +78,22 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """The tiny workflow, run once for every test that inspects its results."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
-    config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
-    result = snakemake(workdir, "--configfile", str(config))
-    return workdir, config, result
+def tiny_run(tmp_path_factory, worker_id):
+    """The tiny workflow, run once per test session for every test that inspects its results.
+
+    Under pytest-xdist the workers share one run: the first to get here runs it, the others wait
+    for it. Returns (workdir, config path, snakemake's output). Tests must not change its results.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # this session's folder, common to its workers
+    workdir, finished = shared / "tiny", shared / "tiny.finished"
+    with FileLock(shared / "tiny.lock"):
+        if not finished.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+            copy_workflow(workdir)
+            config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
+            result = snakemake(workdir, "--configfile", str(config))
+            finished.write_text(result.stdout + result.stderr)
+    return workdir, workdir / "tiny.yaml", finished.read_text()

@@ -1,0 +1,201 @@
+"""Training throughput: latentbalance's training loops vs. a plain fp32 PyTorch loop over a
+DataLoader, the way the published DeepSMOTE code trains. Same process, same model and initial
+weights, same images and batch size; repetitions interleaved (ours, plain, ours, plain, ...) so
+that a busy machine slows both alike. Prints images/s, the ratio (median over repetitions) and the
+process's peak RSS, and writes them as JSON.
+
+    python benchmarks/speed.py                      # all three cases, 3 repetitions
+    python benchmarks/speed.py --cases ae28 --repeats 5 --out speed.json
+
+Ours = ``latentbalance.training.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
+sliced from tensors in memory, fused Adam, bf16 autocast + channels_last where the CPU has native
+bf16 or on CUDA, fp32 otherwise). Plain = a torch Dataset of NumPy images through a DataLoader,
+per-item conversion, fp32 NCHW, default Adam; for the autoencoder, DeepSMOTE's per-step penalty
+batch drawn with NumPy from the class's images, as in its released script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from latentbalance.autoencoders import build_autoencoder
+from latentbalance.classifiers import build_resnet
+from latentbalance.training import (
+    Precision,
+    cpu_has_native_bf16,
+    fit_autoencoder,
+    fit_classifier,
+    select_device,
+    to_unit_range,
+)
+
+# name: (model, channels, side, latent / classes, batch size)
+CASES = {
+    "ae28": ("autoencoder", 1, 28, 300, 100),
+    "ae32": ("autoencoder", 3, 32, 600, 100),
+    "resnet18": ("resnet18", 1, 28, 10, 64),
+}
+
+
+class NumpyImages(Dataset):
+    """Per-item access to uint8 images, converted on the fly (what a plain loop does)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        image = torch.from_numpy(self.images[i]).float() / 127.5 - 1.0
+        return image, int(self.labels[i])
+
+
+def plain_autoencoder_epoch(model, images, labels, batch_size, lr):
+    """DeepSMOTE's released loop: reconstruction + its penalty on a random class each step."""
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(NumpyImages(images, labels), batch_size=batch_size, shuffle=True)
+    for batch, _ in loader:
+        if len(batch) < 2:
+            continue
+        loss = F.mse_loss(model(batch), batch)
+        cls = np.random.choice(np.unique(labels))
+        members = images[labels == cls]
+        pick = members[np.random.choice(len(members), min(batch_size, len(members)), False)]
+        class_batch = torch.Tensor(pick / 127.5 - 1.0)
+        codes = model.encode(class_batch).detach().numpy()
+        order = np.roll(np.arange(len(codes)), -1)
+        decoded = model.decode(torch.Tensor(codes[order]))
+        loss = loss + F.mse_loss(decoded, class_batch[order])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def plain_classifier_epoch(model, images, labels, batch_size, lr):
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(NumpyImages(images, labels), batch_size=batch_size, shuffle=True)
+    for batch, target in loader:
+        if len(batch) < 2:
+            continue
+        loss = F.cross_entropy(model(batch), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def our_epoch(kind, model, images, labels, batch_size, lr, device, precision):
+    x, y = to_unit_range(images), torch.from_numpy(labels)
+    generator = torch.Generator().manual_seed(0)
+    if kind == "autoencoder":
+        _, history = fit_autoencoder(
+            model, x, y, x[:0], epochs=1, batch_size=batch_size, lr=lr, loss_weights={},
+            penalty={"kind": "official", "weight": 1.0}, generator=generator, device=device,
+            precision=precision, desc="ours",
+        )  # fmt: skip
+        return history[-1]["train_loss"]
+    _, history = fit_classifier(
+        model, x, y, x[:2], y[:2], epochs=1, batch_size=batch_size, lr=lr, weight_decay=0.0,
+        optimizer_name="adam", schedule="constant", patience=5, class_weights=None,
+        generator=generator, device=device, precision=precision, desc="ours",
+    )  # fmt: skip
+    return history[-1]["train_loss"]
+
+
+def build(kind, channels, side, size):
+    if kind == "autoencoder":
+        return build_autoencoder("ae", channels, (side, side), size, width=64)
+    return build_resnet(kind, channels, size, "imagenet")
+
+
+def run_case(name, n_images, repeats, device, precision):
+    kind, channels, side, size, batch_size = CASES[name]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n_images, channels, side, side), dtype=np.uint8)
+    labels = rng.integers(0, 10, n_images)
+    torch.manual_seed(0)
+    initial = build(kind, channels, side, size)
+    timings = {"ours": [], "plain": []}
+    losses = {"ours": [], "plain": []}
+    for repeat in range(repeats + 1):  # the first round warms up kernels and caches, uncounted
+        for who in ("ours", "plain"):
+            model = copy.deepcopy(initial)
+            began = time.perf_counter()
+            if who == "ours":
+                loss = our_epoch(kind, model, images, labels, batch_size, 1e-3, device, precision)
+            else:
+                plain = plain_autoencoder_epoch if kind == "autoencoder" else plain_classifier_epoch
+                loss = plain(model, images, labels, batch_size, 1e-3)
+            if repeat > 0:
+                timings[who].append(n_images / (time.perf_counter() - began))
+                losses[who].append(loss)
+    ours, plain = statistics.median(timings["ours"]), statistics.median(timings["plain"])
+    return {
+        "case": name,
+        "images": n_images,
+        "batch_size": batch_size,
+        "ours_images_per_s": round(ours, 1),
+        "plain_images_per_s": round(plain, 1),
+        "ratio": round(ours / plain, 2),
+        "ours_all": [round(t, 1) for t in timings["ours"]],
+        "plain_all": [round(t, 1) for t in timings["plain"]],
+        "final_loss": {who: round(statistics.median(v), 4) for who, v in losses.items()},
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--images", type=int, default=1000, help="images per epoch")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = select_device("auto")
+    precision = Precision(device, "auto")
+    header = {
+        "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads",
+        "native_bf16": cpu_has_native_bf16(),
+        "device": str(device),
+        "precision": precision.name,
+        "torch": torch.__version__,
+    }
+    print(json.dumps(header))
+    results = []
+    for name in args.cases:
+        result = run_case(name, args.images, args.repeats, device, precision)
+        print(
+            f"{name}: ours {result['ours_images_per_s']} img/s, plain "
+            f"{result['plain_images_per_s']} img/s, ratio {result['ratio']}x "
+            f"(final loss ours {result['final_loss']['ours']}, plain "
+            f"{result['final_loss']['plain']})",
+            flush=True,
+        )
+        results.append(result)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the process: {peak_mb:.0f} MB")
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(
+                {**header, "peak_rss_mb": round(peak_mb), "results": results}, handle, indent=2
+            )
+
+
+if __name__ == "__main__":
+    main()
