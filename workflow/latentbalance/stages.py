@@ -27,6 +27,7 @@ from .splits import fold_indices
 from .training import (
     EpochCheckpoint,
     Precision,
+    augmentation,
     fit_autoencoder,
     fit_classifier,
     predict_proba,
@@ -300,6 +301,7 @@ def train_classifier(
     optimizer: str,
     schedule: str,
     patience: int,
+    augment: dict,
     val_fraction: float,
     validation: str,
     seed: int,
@@ -351,6 +353,7 @@ def train_classifier(
         generator=generator,
         device=run_device,
         precision=run_precision,
+        augment=augmentation(augment["crop_padding"], augment["flip"], (height, width)),
         checkpoint=resume,
         desc=f"{method_id} {arch} fold {fold}",
     )

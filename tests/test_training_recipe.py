@@ -1,0 +1,75 @@
+"""The classifier recipe's options: one-cycle schedule and batch augmentation."""
+
+import pytest
+import torch
+
+from latentbalance.classifiers import build_resnet
+from latentbalance.training import (
+    Precision,
+    augmentation,
+    fit_classifier,
+    learning_rate_schedule,
+    seed_everything,
+)
+
+
+def test_onecycle_warms_up_then_anneals_per_batch():
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler, per_step = learning_rate_schedule(optimizer, "onecycle", epochs=4, steps_per_epoch=5)
+    assert per_step
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = rates.index(max(rates))
+    assert 4 <= peak <= 7  # 30 % of 20 steps
+    assert max(rates) == pytest.approx(0.1, rel=1e-3)
+    assert rates[0] < 0.01 and rates[-1] < 0.001
+
+
+def test_augmentation_translates_and_flips_each_image_reproducibly():
+    assert augmentation(0, False, (8, 8)) is None
+    images = torch.arange(2 * 64, dtype=torch.float32).reshape(2, 1, 8, 8)
+    augment = augmentation(2, True, (8, 8))
+    torch.manual_seed(0)
+    first = augment(images.repeat(16, 1, 1, 1))
+    torch.manual_seed(0)
+    again = augment(images.repeat(16, 1, 1, 1))
+    assert torch.equal(first, again) and first.shape == (32, 1, 8, 8)
+    # copies of one image come out differently placed or mirrored, their values stay the image's
+    copies = first[::2]
+    assert len({c.numpy().tobytes() for c in copies}) > 4
+    assert set(copies.unique().tolist()) <= set(images[0].unique().tolist())
+    flipped_only = augmentation(0, True, (8, 8))(images.repeat(16, 1, 1, 1))
+    for image in flipped_only[::2]:
+        assert torch.equal(image, images[0]) or torch.equal(image, images[0].flip(-1))
+
+
+def test_classifier_trains_with_augmentation_and_onecycle():
+    generator = seed_everything(1)
+    images = torch.rand(40, 1, 8, 8) * 2 - 1
+    labels = torch.arange(40) % 2
+    model, history = fit_classifier(
+        build_resnet("resnet18", 1, 2, "small"),
+        images[:32],
+        labels[:32],
+        images[32:],
+        labels[32:],
+        epochs=3,
+        batch_size=8,
+        lr=0.05,
+        weight_decay=0.0,
+        optimizer_name="sgd",
+        schedule="onecycle",
+        patience=5,
+        class_weights=None,
+        generator=generator,
+        device=torch.device("cpu"),
+        precision=Precision(torch.device("cpu"), "fp32"),
+        augment=augmentation(1, True, (8, 8)),
+    )
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    rates = [row["lr"] for row in history]
+    assert rates[0] < rates[1]  # still warming up at the start of epoch 2 (peak at 30 %)
