@@ -6,10 +6,15 @@ blotch, so a classifier has something real to learn.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+CIFAR_NAMES = [
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+]  # fmt: skip
 
 
 def part_picture(rng: np.random.Generator, size: int, defect: str | None) -> Image.Image:
@@ -96,3 +101,23 @@ def write_messy_folder(root: Path, seed: int = 0, corrupt: bool = True) -> dict[
     if corrupt:
         (root / "scratch" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"truncated")
     return counts
+
+
+def foolbox_cifar_pngs() -> list[Path]:
+    """The 20 real CIFAR-10 test images in PyPI foolbox's data/ (cifar10_<nn>_<label>.png),
+    found without importing foolbox (it needs eagerpy, which we do not install)."""
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None:
+        return []
+    return sorted(Path(spec.submodule_search_locations[0], "data").glob("cifar10_*.png"))
+
+
+def write_foolbox_cifar_folder(root: Path) -> list[Path]:
+    """The real CIFAR-10 PNGs as a 2-class folder dataset: vehicles vs animals (10 each)."""
+    pngs = foolbox_cifar_pngs()
+    for png in pngs:
+        label = int(png.stem.split("_")[-1])
+        cls = "vehicle" if label in (0, 1, 8, 9) else "animal"
+        (root / cls / CIFAR_NAMES[label]).mkdir(parents=True, exist_ok=True)
+        (root / cls / CIFAR_NAMES[label] / png.name).write_bytes(png.read_bytes())
+    return pngs

@@ -2,7 +2,6 @@
 .mat files, MNIST idx files, an MVTec AD tree (also as a tarball fetched from a URL), a messy
 ImageFolder, and the real CIFAR-10 test PNGs that PyPI foolbox ships."""
 
-import importlib.util
 import pickle
 import tarfile
 import threading
@@ -18,12 +17,14 @@ from PIL import Image
 from latentbalance.datasets import ImageDataset, load_source
 from latentbalance.images import IMAGE_SUFFIXES, find_images, read_image
 
-from imagetrees import write_messy_folder, write_mvtec_tree
+from imagetrees import (
+    CIFAR_NAMES,
+    foolbox_cifar_pngs,
+    write_foolbox_cifar_folder,
+    write_messy_folder,
+    write_mvtec_tree,
+)
 from test_datasets import write_idx
-
-CIFAR_NAMES = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-]  # fmt: skip
 
 
 def write_cifar10(root: Path, per_batch: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -179,26 +180,6 @@ def test_grey_folder_becomes_one_channel(tmp_path):
     data = load_source("folder", root=str(tmp_path))
     assert data.images.shape == (6, 1, 12, 10)
     assert data.class_names == ["nok", "ok"]
-
-
-def foolbox_cifar_pngs() -> list[Path]:
-    """The 20 real CIFAR-10 test images in PyPI foolbox's data/ (cifar10_<nn>_<label>.png),
-    found without importing foolbox (it needs eagerpy, which we do not install)."""
-    spec = importlib.util.find_spec("foolbox")
-    if spec is None:
-        return []
-    return sorted(Path(spec.submodule_search_locations[0], "data").glob("cifar10_*.png"))
-
-
-def write_foolbox_cifar_folder(root: Path) -> list[Path]:
-    """The real CIFAR-10 PNGs as a 2-class folder dataset: vehicles vs animals (10 each)."""
-    pngs = foolbox_cifar_pngs()
-    for png in pngs:
-        label = int(png.stem.split("_")[-1])
-        cls = "vehicle" if label in (0, 1, 8, 9) else "animal"
-        (root / cls / CIFAR_NAMES[label]).mkdir(parents=True, exist_ok=True)
-        (root / cls / CIFAR_NAMES[label] / png.name).write_bytes(png.read_bytes())
-    return pngs
 
 
 @pytest.mark.skipif(not foolbox_cifar_pngs(), reason="pip install --no-deps foolbox")
