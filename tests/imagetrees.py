@@ -98,6 +98,10 @@ def write_messy_folder(root: Path, seed: int = 0, corrupt: bool = True) -> dict[
                 picture.convert(mode).save(folder / f"img{i}.PNG")
             counts[cls] += 1
     (root / "good part" / "notes.txt").write_text("taken on line A\n")
+    # hidden: a macOS resource fork (not an image) and a notebook's checkpoint copy
+    (root / "good part" / "._img0.png").write_bytes(b"\x00\x05\x16\x07")
+    (root / "good part" / ".ipynb_checkpoints").mkdir()
+    picture.save(root / "good part" / ".ipynb_checkpoints" / "img2-checkpoint.png")
     if corrupt:
         (root / "scratch" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"truncated")
     return counts

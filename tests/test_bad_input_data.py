@@ -90,7 +90,7 @@ def test_non_image_files_are_ignored_with_a_log_line(tmp_path, caplog):
     (tmp_path / "data" / "defect" / "labels.csv").write_text("file,ok\n")
     with caplog.at_level(logging.INFO):
         written = cache(tmp_path, "folder", tmp_path / "data")
-    assert "labels.csv" in caplog.text and "not images" in caplog.text
+    assert "labels.csv" in caplog.text and "hidden or not images" in caplog.text
     assert len(np.load(written)["labels"]) == 5
 
 

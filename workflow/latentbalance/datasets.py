@@ -291,7 +291,7 @@ def log_ignored_files(folder: Path) -> None:
     if ignored:
         shown = ", ".join(str(p) for p in ignored[:5])
         log.info(
-            "ignored %d file(s) in %s that are not images (%s), e.g. %s",
+            "ignored %d file(s) in %s that are hidden or not images (%s), e.g. %s",
             len(ignored),
             folder,
             " ".join(IMAGE_SUFFIXES),

@@ -24,15 +24,20 @@ class BadImageError(ValueError):
 
 
 def is_image_file(path: Path) -> bool:
-    # names starting with '.' are hidden files, e.g. macOS's '._x.png' resource forks
-    return (
-        path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-    )
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def find_images(root) -> list[Path]:
-    """Every image file under ``root`` (recursively, by suffix, case-insensitive), sorted."""
-    return sorted(p for p in Path(root).rglob("*") if is_image_file(p))
+    """Every image file under ``root`` (recursively, by suffix, case-insensitive), sorted.
+
+    Hidden files and folders are left out: macOS's '._x.png' resource forks are not images, and
+    '.ipynb_checkpoints/' holds copies."""
+    root = Path(root)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if is_image_file(p) and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def _to_mode(image: Image.Image, channels: int) -> Image.Image:
