@@ -31,6 +31,10 @@ def test_prediction_grid_shows_every_two_class_test_image_and_marks_the_wrong(tm
     images = np.random.default_rng(0).integers(0, 256, (38, 3, 16, 16), dtype=np.uint8)
     plot_prediction_grid(images, y_true, y_pred, ["good", "defect"], "t", tmp_path / "grid.png")
     assert Image.open(tmp_path / "grid.png").size[0] > 600
+    grey = np.zeros((50, 1, 8, 8), dtype=np.uint8)
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+    plot_prediction_grid(grey, many, np.roll(many, 3), names, "t", tmp_path / "grid5.png")
+    assert Image.open(tmp_path / "grid5.png").size[1] > Image.open(tmp_path / "grid.png").size[1] / 2
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,8 @@ def plot_prediction_grid(
     """Test images with their true and predicted class; wrong predictions framed in red."""
     shown = prediction_grid_positions(y_true, y_pred, len(class_names))
     rows = max(1, -(-len(shown) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.35), squeeze=False)
+    size = (columns * 1.1, rows * 1.35 + 0.6)
+    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, position in zip(axes.flat, shown, strict=False):
