@@ -225,11 +225,15 @@ def load_svhn(root: str | Path, download: bool, verify: bool) -> ImageDataset:
 
     names = [SVHN.split_list[s][1] for s in ("train", "test")]
     _require_files("SVHN", Path(root), names, download, " and ".join(names))
-    dataset_class = SVHN if verify else UncheckedSVHN
-    try:
-        parts = [dataset_class(str(root), split=s, download=download) for s in ("train", "test")]
-    except RuntimeError as error:
-        raise _integrity_failed("SVHN", Path(root), error) from error
+    parts = []
+    for split, name in zip(("train", "test"), names, strict=True):
+        # a file still to be downloaded is always md5-checked: 'verify' concerns local copies
+        present = (Path(root) / name).is_file()
+        dataset_class = UncheckedSVHN if present and not verify else SVHN
+        try:
+            parts.append(dataset_class(str(root), split=split, download=download))
+        except RuntimeError as error:
+            raise _integrity_failed("SVHN", Path(root), error) from error
     images = np.concatenate([p.data for p in parts]).astype(np.uint8)
     labels = np.concatenate([p.labels for p in parts]).astype(np.int64)
     return ImageDataset(np.ascontiguousarray(images), labels, MNIST_CLASSES)
