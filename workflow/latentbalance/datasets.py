@@ -6,13 +6,18 @@ Later stages never touch the original files again: they read the cached ``images
 from __future__ import annotations
 
 import gzip
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from .images import IMAGE_SUFFIXES, BadImageError, find_images, read_image
 from .io import atomic_path
+
+log = logging.getLogger(__name__)
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHIONMNIST_CLASSES = [
@@ -27,7 +32,7 @@ FASHIONMNIST_CLASSES = [
     "Bag",
     "Ankle boot",
 ]
-FASHIONMNIST_RAW_FILES = [
+IDX_RAW_FILES = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
@@ -37,11 +42,13 @@ FASHIONMNIST_RAW_FILES = [
 
 @dataclass
 class ImageDataset:
-    """Images as uint8 (N, C, H, W), labels as int64 in 0..K-1, one name per class."""
+    """Images as uint8 (N, C, H, W), labels as int64 in 0..K-1, one name per class; for sources
+    read from image files, each image's path relative to the dataset root."""
 
     images: np.ndarray
     labels: np.ndarray
     class_names: list[str]
+    files: list[str] | None = None
 
     def __post_init__(self):
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -53,6 +60,8 @@ class ImageDataset:
         present = np.unique(self.labels)
         if present.min() < 0 or present.max() >= len(self.class_names):
             raise ValueError(f"labels {present} do not index the {len(self.class_names)} classes")
+        if self.files is not None and len(self.files) != len(self.images):
+            raise ValueError(f"{len(self.images)} images but {len(self.files)} file names")
 
     @property
     def n_classes(self) -> int:
@@ -63,13 +72,15 @@ class ImageDataset:
         return tuple(self.images.shape[1:])
 
     def save(self, path: str | Path) -> None:
+        arrays = {
+            "images": self.images,
+            "labels": self.labels,
+            "class_names": np.array(self.class_names),
+        }
+        if self.files is not None:
+            arrays["files"] = np.array(self.files, dtype=str)
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                images=self.images,
-                labels=self.labels,
-                class_names=np.array(self.class_names),
-            )
+            np.savez_compressed(handle, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> ImageDataset:
@@ -78,6 +89,7 @@ class ImageDataset:
                 images=data["images"],
                 labels=data["labels"].astype(np.int64),
                 class_names=[str(c) for c in data["class_names"]],
+                files=[str(f) for f in data["files"]] if "files" in data.files else None,
             )
 
 
@@ -99,62 +111,404 @@ def load_digits() -> ImageDataset:
     return ImageDataset(images[:, None], digits.target.astype(np.int64), MNIST_CLASSES)
 
 
-def place_fashionmnist_copy(root: Path, local_copy: Path) -> bool:
+# --- torchvision benchmark sets ---------------------------------------------------------------
+
+
+def place_idx_copy(raw: Path, local_copy: Path) -> bool:
     """Unpack a local copy of the original idx ``.gz`` files into torchvision's ``raw/`` folder.
 
-    Debian's ``dataset-fashion-mnist`` installs them under /usr/share/datasets/fashion-mnist.
-    Returns whether the raw folder is complete afterwards.
+    Debian's ``dataset-fashion-mnist`` installs FashionMNIST's under
+    /usr/share/datasets/fashion-mnist. Returns whether the raw folder is complete afterwards.
     """
-    raw = root / "FashionMNIST" / "raw"
-    if all((raw / name).exists() for name in FASHIONMNIST_RAW_FILES):
+    if all((raw / name).exists() for name in IDX_RAW_FILES):
         return True
-    if not all((local_copy / f"{name}.gz").exists() for name in FASHIONMNIST_RAW_FILES):
+    if not all((local_copy / f"{name}.gz").exists() for name in IDX_RAW_FILES):
         return False
     raw.mkdir(parents=True, exist_ok=True)
-    for name in FASHIONMNIST_RAW_FILES:
+    for name in IDX_RAW_FILES:
         with atomic_path(raw / name) as tmp:
             with gzip.open(local_copy / f"{name}.gz", "rb") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
     return True
 
 
+def load_idx_dataset(
+    name: str, root: str | Path, download: bool, local_copy: str | Path | None
+) -> ImageDataset:
+    """MNIST or FashionMNIST (``name`` = torchvision's class), train + test pooled (70,000).
+
+    ``root`` is torchvision's root; the idx files live in ``root/<name>/raw/``. A complete
+    ``local_copy`` of the idx ``.gz`` files is unpacked there first; otherwise ``download``
+    fetches the originals (needs internet; torchvision checks their md5).
+    """
+    import torchvision.datasets
+
+    dataset_class = getattr(torchvision.datasets, name)
+    raw = Path(root) / name / "raw"
+    placed = local_copy is not None and place_idx_copy(raw, Path(local_copy))
+    if not placed and not download and not all((raw / f).exists() for f in IDX_RAW_FILES):
+        debian = (
+            "install the Debian package dataset-fashion-mnist and set "
+            "'local_copy: /usr/share/datasets/fashion-mnist'"
+            if name == "FashionMNIST"
+            else "set 'local_copy' to a folder with the four idx .gz files"
+        )
+        raise FileNotFoundError(
+            f"{name} is not under {raw} (files {', '.join(IDX_RAW_FILES)}) and download is off. "
+            f"Set the dataset's 'download: true' (needs internet), or {debian}."
+        )
+    parts = [dataset_class(str(root), train=train, download=download) for train in (True, False)]
+    images = np.concatenate([p.data.numpy() for p in parts])[:, None].astype(np.uint8)
+    labels = np.concatenate([p.targets.numpy() for p in parts]).astype(np.int64)
+    classes = MNIST_CLASSES if name == "MNIST" else list(parts[0].classes)
+    return ImageDataset(images, labels, classes)
+
+
 def load_fashionmnist(
     root: str | Path, download: bool, local_copy: str | Path | None
 ) -> ImageDataset:
-    """FashionMNIST train + test pooled (70,000 images) through torchvision.
+    return load_idx_dataset("FashionMNIST", root, download, local_copy)
 
-    ``root`` is torchvision's root. A complete ``local_copy`` of the idx ``.gz`` files is unpacked
-    there first; otherwise ``download`` fetches the originals (needs internet).
-    """
-    from torchvision.datasets import FashionMNIST
 
-    root = Path(root)
-    placed = local_copy is not None and place_fashionmnist_copy(root, Path(local_copy))
-    if not placed and not download:
-        raw = root / "FashionMNIST" / "raw"
-        if not all((raw / name).exists() for name in FASHIONMNIST_RAW_FILES):
-            raise FileNotFoundError(
-                f"FashionMNIST is not under {raw} and download is off. Set the dataset's "
-                "'download: true' (needs internet), or install the Debian package "
-                "dataset-fashion-mnist and set 'local_copy: /usr/share/datasets/fashion-mnist'."
+def _require_files(title: str, folder: Path, names: list[str], download: bool, holder: str) -> None:
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing and not download:
+        raise FileNotFoundError(
+            f"{title} is not under {folder} (missing {', '.join(missing)}) and download is off. "
+            f"Set the dataset's 'download: true' (needs internet), or set 'root' to the folder "
+            f"that holds {holder}."
+        )
+
+
+def _integrity_failed(title: str, folder: Path, error: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"{title} files under {folder} do not match torchvision's md5 checksums ({error}). "
+        "Delete them and rerun with 'download: true' to fetch the originals, or set "
+        "'verify: false' for this dataset to use a copy you trust without the md5 check."
+    )
+
+
+def load_cifar10(root: str | Path, download: bool, verify: bool) -> ImageDataset:
+    """CIFAR-10 train + test pooled (60,000 RGB 32x32) from torchvision's python pickles in
+    ``root/cifar-10-batches-py/``. ``verify: false`` skips the md5 check of files already
+    there (a download is always checked)."""
+    from torchvision.datasets import CIFAR10
+
+    class UncheckedCIFAR10(CIFAR10):
+        # md5 None: torchvision's check_integrity then only checks that the file exists
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+    folder = Path(root) / CIFAR10.base_folder
+    names = [n for n, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
+    _require_files("CIFAR-10", folder, names, download, f"{CIFAR10.base_folder}/")
+    dataset_class = CIFAR10 if verify else UncheckedCIFAR10
+    try:
+        parts = [dataset_class(str(root), train=t, download=download) for t in (True, False)]
+    except RuntimeError as error:
+        raise _integrity_failed("CIFAR-10", folder, error) from error
+    images = np.concatenate([p.data for p in parts]).transpose(0, 3, 1, 2)
+    labels = np.concatenate([np.asarray(p.targets) for p in parts]).astype(np.int64)
+    return ImageDataset(
+        np.ascontiguousarray(images, dtype=np.uint8), labels, list(parts[0].classes)
+    )
+
+
+def load_svhn(root: str | Path, download: bool, verify: bool) -> ImageDataset:
+    """SVHN train + test pooled (99,289 RGB 32x32; not 'extra') from the ``.mat`` files in
+    ``root``. torchvision maps the files' label 10 to digit 0."""
+    from torchvision.datasets import SVHN
+
+    class UncheckedSVHN(SVHN):
+        split_list = {k: [url, name, None] for k, (url, name, _) in SVHN.split_list.items()}
+
+    names = [SVHN.split_list[s][1] for s in ("train", "test")]
+    _require_files("SVHN", Path(root), names, download, " and ".join(names))
+    parts = []
+    for split, name in zip(("train", "test"), names, strict=True):
+        # a file still to be downloaded is always md5-checked: 'verify' concerns local copies
+        present = (Path(root) / name).is_file()
+        dataset_class = UncheckedSVHN if present and not verify else SVHN
+        try:
+            parts.append(dataset_class(str(root), split=split, download=download))
+        except RuntimeError as error:
+            raise _integrity_failed("SVHN", Path(root), error) from error
+    images = np.concatenate([p.data for p in parts]).astype(np.uint8)
+    labels = np.concatenate([p.labels for p in parts]).astype(np.int64)
+    return ImageDataset(np.ascontiguousarray(images), labels, MNIST_CLASSES)
+
+
+# --- image files: ImageFolder trees and MVTec AD -----------------------------------------------
+
+SKIP_HINT = "replace or delete the file, or set 'skip_bad_images: true' to skip unreadable files"
+
+
+def read_image_files(
+    paths: list[Path],
+    size: tuple[int, int] | None,
+    channels: int | None,
+    skip_bad_images: bool,
+    skipped: list[BadImageError],
+):
+    """Decode every file; returns (images uint8 (N, C, H, W), positions of the files kept).
+
+    ``channels`` None: 1 if no image has colour, else 3. Without ``size`` every image must
+    already have the same size."""
+    arrays, kept = [], []
+    for position, path in enumerate(tqdm(paths, desc="reading images", unit="image")):
+        try:
+            arrays.append(read_image(path, size, channels or 3))
+        except BadImageError as error:
+            if not skip_bad_images:
+                raise BadImageError(path, f"{error.reason}; {SKIP_HINT}") from error
+            log.warning("skipped %s", error)
+            skipped.append(error)
+            continue
+        kept.append(position)
+    if not arrays:
+        raise ValueError("no readable images")
+    sizes = {}
+    for position, array in zip(kept, arrays, strict=True):
+        sizes.setdefault(array.shape[1:], paths[position])
+    if len(sizes) > 1:
+        examples = "; ".join(f"{p} is {h}x{w}" for (h, w), p in list(sizes.items())[:3])
+        raise ValueError(
+            f"the images differ in size ({examples}). Set 'image_size: [height, width]' "
+            "(or one number for square images) for this dataset so that every image is resized."
+        )
+    images = np.stack(arrays)
+    if channels is None:
+        grey = bool((images[:, 0] == images[:, 1]).all() and (images[:, 1] == images[:, 2]).all())
+        log.info(
+            "channels not set: every image is %s", "grey, using 1" if grey else "colour, using 3"
+        )
+        if grey:
+            images = np.ascontiguousarray(images[:, :1])
+    return images, np.array(kept, dtype=np.int64)
+
+
+def log_ignored_files(folder: Path) -> None:
+    """Files without an image suffix are not read; say so, so that nothing vanishes unnoticed."""
+    images = set(find_images(folder))
+    ignored = [p for p in sorted(folder.rglob("*")) if p.is_file() and p not in images]
+    if ignored:
+        shown = ", ".join(str(p) for p in ignored[:5])
+        log.info(
+            "ignored %d file(s) in %s that are hidden or not images (%s), e.g. %s",
+            len(ignored),
+            folder,
+            " ".join(IMAGE_SUFFIXES),
+            shown,
+        )
+
+
+def dataset_from_files(
+    root: Path,
+    paths: list[Path],
+    labels: list[int],
+    class_names: list[str],
+    class_folders: list[str],
+    size: tuple[int, int] | None,
+    channels: int | None,
+    skip_bad_images: bool,
+    skipped: list[BadImageError],
+) -> ImageDataset:
+    images, kept = read_image_files(paths, size, channels, skip_bad_images, skipped)
+    labels = np.asarray(labels, dtype=np.int64)[kept]
+    counts = np.bincount(labels, minlength=len(class_names))
+    for name, folder, count in zip(class_names, class_folders, counts, strict=True):
+        if count < 2:
+            what = "no readable image" if count == 0 else "a single image"
+            raise ValueError(
+                f"class {name!r} ({folder}) has {what}; every class needs at least 2 (one for "
+                "the independent test set, one for training) and realistically many more. "
+                "Add images or remove the class folder."
             )
-    parts = [FashionMNIST(str(root), train=train, download=download) for train in (True, False)]
-    images = np.concatenate([p.data.numpy() for p in parts])[:, None].astype(np.uint8)
-    labels = np.concatenate([p.targets.numpy() for p in parts]).astype(np.int64)
-    return ImageDataset(images, labels, list(parts[0].classes))
+    files = [paths[i].relative_to(root).as_posix() for i in kept]
+    return ImageDataset(images, labels, class_names, files)
 
 
-SOURCES = ("mnist5k", "digits", "fashionmnist")
+def load_folder(
+    root: str | Path,
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+    skip_bad_images: bool,
+    skipped: list[BadImageError],
+) -> ImageDataset:
+    """An ImageFolder-style tree: ``root/<class name>/**/<image>``, class names = folder names
+    (sorted), images found recursively by suffix."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"the dataset root {root} does not exist or is not a folder. Set 'root' to the "
+            "folder that holds one subfolder per class, e.g. root/good/*.png and root/defect/*.png."
+        )
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(folders) < 2:
+        raise ValueError(
+            f"{root} holds {len(folders)} class folder(s) ({', '.join(d.name for d in folders)}); "
+            "a folder dataset needs one subfolder per class and at least two classes."
+        )
+    loose = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if loose:
+        log.warning("ignored %d file(s) directly in %s (not in a class folder)", len(loose), root)
+    paths, labels = [], []
+    for label, folder in enumerate(folders):
+        found = find_images(folder)
+        log_ignored_files(folder)
+        if not found:
+            raise ValueError(
+                f"class folder {folder} holds no images (suffixes {' '.join(IMAGE_SUFFIXES)}). "
+                "Add images or remove the folder."
+            )
+        paths += found
+        labels += [label] * len(found)
+    names = [d.name for d in folders]
+    return dataset_from_files(
+        root,
+        paths,
+        labels,
+        names,
+        [str(d) for d in folders],
+        image_size,
+        channels,
+        skip_bad_images,
+        skipped,
+    )
+
+
+MVTEC_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
+
+
+def fetch_mvtec(root: Path, category: str, url: str) -> None:
+    """Download and extract one category tarball (e.g. bottle.tar.xz) into ``root``."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    log.info("downloading MVTec AD %s from %s", category, url)
+    download_and_extract_archive(url, download_root=str(root), remove_finished=True)
+    if not (root / category).is_dir():
+        raise FileNotFoundError(
+            f"the archive from {url} did not contain a {category}/ folder; check 'url' "
+            f"(it should be MVTec AD's {category}.tar.xz) and 'category'"
+        )
+
+
+def load_mvtec(
+    root: str | Path,
+    category: str,
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+    download: bool,
+    url: str | None,
+    skip_bad_images: bool,
+    skipped: list[BadImageError],
+) -> ImageDataset:
+    """One MVTec AD category in its official layout, pooled into two classes: ``good``
+    (train/good + test/good) and ``defect`` (every test/<defect type>). ground_truth/ masks are
+    not read. Resized to ``image_size`` (default 64x64), RGB unless ``channels: 1``."""
+    root = Path(root)
+    base = root / category
+    if not base.is_dir():
+        if download and url:
+            fetch_mvtec(root, category, url)
+        else:
+            how = (
+                "'download: true' needs 'url' (the category tarball's address from the MVTec page)"
+                if download
+                else "or set 'url' to the category tarball's address and 'download: true'"
+            )
+            raise FileNotFoundError(
+                f"MVTec AD category {category!r} is not at {base}. Download {category}.tar.xz "
+                f"from {MVTEC_PAGE} (licence CC BY-NC-SA 4.0) and extract it into {root}, so "
+                f"that {base / 'train' / 'good'} holds the good training images; {how}."
+            )
+    train_good, test = base / "train" / "good", base / "test"
+    for required in (train_good, test):
+        if not required.is_dir():
+            raise FileNotFoundError(
+                f"{base} is not a complete MVTec AD category: {required} is missing. Expected "
+                f"the official layout {category}/train/good/, {category}/test/good/ and "
+                f"{category}/test/<defect type>/; extract {category}.tar.xz again into {root}."
+            )
+    defect_folders = sorted(d for d in test.iterdir() if d.is_dir() and d.name != "good")
+    if not defect_folders:
+        raise ValueError(f"{test} has no defect folders (test/<defect type>/); nothing to classify")
+    good = find_images(train_good) + find_images(test / "good")
+    defects = [find_images(folder) for folder in defect_folders]
+    log.info(
+        "MVTec %s: %d good, defects %s",
+        category,
+        len(good),
+        {d.name: len(found) for d, found in zip(defect_folders, defects, strict=True)},
+    )
+    paths = good + [p for found in defects for p in found]
+    labels = [0] * len(good) + [1] * (len(paths) - len(good))
+    return dataset_from_files(
+        root,
+        paths,
+        labels,
+        ["good", "defect"],
+        [str(train_good), str(test / "<defect type>")],
+        image_size or (64, 64),
+        channels or 3,
+        skip_bad_images,
+        skipped,
+    )
+
+
+# --- by name ----------------------------------------------------------------------------------
+
+SOURCES = ("mnist5k", "digits", "mnist", "fashionmnist", "cifar10", "svhn", "mvtec", "folder")
+FILE_SOURCES = ("mvtec", "folder")
 
 
 def load_source(
-    source: str, root: str | None = None, download: bool = False, local_copy: str | None = None
+    source: str,
+    root: str | None = None,
+    download: bool = False,
+    local_copy: str | None = None,
+    verify: bool = True,
+    category: str = "bottle",
+    url: str | None = None,
+    image_size: int | list[int] | None = None,
+    channels: int | None = None,
+    skip_bad_images: bool = False,
+    skipped: list[BadImageError] | None = None,
 ) -> ImageDataset:
-    """Load a dataset by source name (the ``source`` key of a dataset in the config)."""
+    """Load a dataset by source name (the ``source`` key of a dataset in the config).
+
+    ``root`` defaults to ``resources/<source>``; a ``folder`` dataset must name it. Unreadable
+    files skipped under ``skip_bad_images`` are appended to ``skipped``."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown dataset source {source!r}; choose one of {', '.join(SOURCES)}")
+    if source not in FILE_SOURCES:
+        for key, value in {"image_size": image_size, "channels": channels}.items():
+            if value is not None:
+                raise ValueError(
+                    f"'{key}' applies to folder and mvtec datasets only; remove it from this "
+                    f"{source} dataset"
+                )
+    if source == "folder" and root is None:
+        raise ValueError(
+            "a folder dataset needs 'root': the folder that holds one subfolder per class"
+        )
+    root = root or f"resources/{source}"
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    size = tuple(size) if size is not None else None
+    skipped = [] if skipped is None else skipped
     if source == "mnist5k":
         return load_mnist5k()
     if source == "digits":
         return load_digits()
+    if source == "mnist":
+        return load_idx_dataset("MNIST", root, download, local_copy)
     if source == "fashionmnist":
-        return load_fashionmnist(root or "resources/fashionmnist", download, local_copy)
-    raise ValueError(f"unknown dataset source {source!r}; choose one of {', '.join(SOURCES)}")
+        return load_idx_dataset("FashionMNIST", root, download, local_copy)
+    if source == "cifar10":
+        return load_cifar10(root, download, verify)
+    if source == "svhn":
+        return load_svhn(root, download, verify)
+    if source == "mvtec":
+        return load_mvtec(root, category, size, channels, download, url, skip_bad_images, skipped)
+    return load_folder(root, size, channels, skip_bad_images, skipped)

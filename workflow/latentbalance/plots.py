@@ -122,3 +122,60 @@ def plot_leaderboard(per_fold: pd.DataFrame, metrics: list[str], title: str, pat
     grid.set(ylim=(0, 1), xlabel="", ylabel="score (mean ± sd over folds)")
     grid.figure.suptitle(title, y=1.03)
     _save(grid.figure, path)
+
+
+def prediction_grid_positions(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, cap: int = 60, per_class: int = 4
+) -> np.ndarray:
+    """Which test images a prediction grid shows: for two classes every image up to ``cap``
+    (wrong ones first when there are more); otherwise up to ``per_class`` right and as many wrong
+    ones of each true class."""
+    wrong = y_true != y_pred
+    if n_classes == 2:
+        order = np.concatenate([np.flatnonzero(wrong), np.flatnonzero(~wrong)])[:cap]
+        return np.sort(order)
+    chosen = []
+    for cls in range(n_classes):
+        for is_wrong in (False, True):
+            chosen.extend(np.flatnonzero((y_true == cls) & (wrong == is_wrong))[:per_class])
+    return np.array(chosen, dtype=np.int64)
+
+
+def plot_prediction_grid(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: list[str],
+    title: str,
+    path,
+    columns: int = 10,
+) -> None:
+    """Test images with their true and predicted class; wrong predictions framed in red."""
+    shown = prediction_grid_positions(y_true, y_pred, len(class_names))
+    rows = max(1, -(-len(shown) // columns))
+    size = (columns * 1.1, rows * 1.35 + 0.6)
+    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, position in zip(axes.flat, shown, strict=False):
+        pixels, cmap = _as_display(images[position])
+        ax.axis("on")
+        ax.imshow(pixels, cmap=cmap, vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        right = y_true[position] == y_pred[position]
+        colour = "tab:green" if right else "tab:red"
+        for spine in ax.spines.values():
+            spine.set_color(colour)
+            spine.set_linewidth(1 if right else 3)
+        label = class_names[y_true[position]]
+        if not right:
+            label += f"\n→ {class_names[y_pred[position]]}"
+        ax.set_title(label, fontsize=6, color=colour)
+    n_wrong = int((y_true != y_pred).sum())
+    fig.suptitle(
+        f"{title}\n{len(shown)} of {len(y_true)} test images, {n_wrong} wrong "
+        "(red: true → predicted)",
+        fontsize=9,
+    )
+    _save(fig, path)

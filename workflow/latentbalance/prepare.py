@@ -17,15 +17,51 @@ from .splits import assign_folds, imbalance_counts, load_indices, make_split, sa
 log = logging.getLogger(__name__)
 
 
-def download(source: str, root, download: bool, local_copy, out_images) -> None:
-    dataset = load_source(source, root=root, download=download, local_copy=local_copy)
+def download(
+    source: str,
+    root,
+    download: bool,
+    local_copy,
+    out_images,
+    out_skipped,
+    verify: bool = True,
+    category: str = "bottle",
+    url=None,
+    image_size=None,
+    channels=None,
+    skip_bad_images: bool = False,
+) -> None:
+    """Read the source once into ``images.npz``; list the image files skipped as unreadable
+    (only with ``skip_bad_images``) in ``out_skipped``."""
+    skipped = []
+    dataset = load_source(
+        source,
+        root=root,
+        download=download,
+        local_copy=local_copy,
+        verify=verify,
+        category=category,
+        url=url,
+        image_size=image_size,
+        channels=channels,
+        skip_bad_images=skip_bad_images,
+        skipped=skipped,
+    )
     counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
     log.info(
         "%s: %d images %s, per class %s",
         source,
         len(dataset.labels),
         dataset.image_shape,
-        counts.tolist(),
+        dict(zip(dataset.class_names, counts.tolist(), strict=True)),
+    )
+    if skipped:
+        log.warning("skipped %d unreadable image file(s), listed in %s", len(skipped), out_skipped)
+    write_csv(
+        pd.DataFrame(
+            {"file": [str(e.path) for e in skipped], "reason": [e.reason for e in skipped]}
+        ),
+        out_skipped,
     )
     dataset.save(out_images)
 

@@ -403,6 +403,7 @@ def evaluate(
     out_per_class,
     out_confusion,
     out_predictions,
+    out_prediction_grid,
 ) -> None:
     dataset = ImageDataset.load(images_path)
     indices = fold_indices(split_path, folds_path, fold)[testset]
@@ -440,4 +441,7 @@ def evaluate(
     )
     plots.plot_confusion(
         confusion(y_true, y_pred, dataset.n_classes), dataset.class_names, title, out_confusion
+    )
+    plots.plot_prediction_grid(
+        dataset.images[indices], y_true, y_pred, dataset.class_names, title, out_prediction_grid
     )

@@ -1,18 +1,25 @@
 rule download:
     output:
         images="results/{dataset}/data/images.npz",
+        skipped="results/{dataset}/data/skipped_images.csv",
     log:
         "results/{dataset}/logs/download.log",
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=60,
     params:
         source=dataset_setting("source"),
         root=dataset_setting("root"),
         download=dataset_setting("download"),
         local_copy=dataset_setting("local_copy"),
+        verify=dataset_setting("verify"),
+        category=dataset_setting("category"),
+        url=dataset_setting("url"),
+        image_size=dataset_setting("image_size"),
+        channels=dataset_setting("channels"),
+        skip_bad_images=dataset_setting("skip_bad_images"),
     script:
         "../scripts/download.py"
 

@@ -7,6 +7,7 @@ rule evaluate:
         per_class="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/per_class.csv",
         confusion="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.png",
         predictions="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/predictions.csv",
+        prediction_grid="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/prediction_grid.png",
     log:
         "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
     conda:

@@ -1,0 +1,115 @@
+"""A real Snakemake run on a user's kind of data: an MVTec AD-style tree and a folder of real
+CIFAR-10 PNGs (3-channel, 32x32), each through every stage."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from latentbalance.plots import plot_prediction_grid, prediction_grid_positions
+
+from conftest import copy_workflow, snakemake, write_config
+from imagetrees import foolbox_cifar_pngs, write_foolbox_cifar_folder, write_mvtec_tree
+
+pytestmark = pytest.mark.workflow
+
+
+def test_prediction_grid_shows_every_two_class_test_image_and_marks_the_wrong(tmp_path):
+    y_true = np.array([0] * 30 + [1] * 8)
+    y_pred = y_true.copy()
+    y_pred[[3, 31, 32]] = 1 - y_pred[[3, 31, 32]]
+    assert len(prediction_grid_positions(y_true, y_pred, 2)) == 38
+    # over the cap: every wrong one is still shown
+    assert {3, 31, 32} <= set(prediction_grid_positions(y_true, y_pred, 2, cap=5))
+    # more classes: a few right and the wrong ones per class
+    many = np.repeat(np.arange(5), 10)
+    shown = prediction_grid_positions(many, np.roll(many, 3), 5, per_class=2)
+    assert len(shown) == 5 * 4
+    images = np.random.default_rng(0).integers(0, 256, (38, 3, 16, 16), dtype=np.uint8)
+    plot_prediction_grid(images, y_true, y_pred, ["good", "defect"], "t", tmp_path / "grid.png")
+    assert Image.open(tmp_path / "grid.png").size[0] > 600
+    grey = np.zeros((50, 1, 8, 8), dtype=np.uint8)
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+    plot_prediction_grid(grey, many, np.roll(many, 3), names, "t", tmp_path / "grid5.png")
+    assert Image.open(tmp_path / "grid5.png").size[1] > 300  # 20 images: two rows of ten
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("images"))
+    data = tmp_path_factory.mktemp("data")
+    write_mvtec_tree(
+        data / "mvtec", train_good=40, test_good=8, defects={"broken": 5, "cut": 4, "dirt": 4}
+    )
+    datasets = {
+        "bottle": {
+            "source": "mvtec",
+            "root": str(data / "mvtec"),
+            "category": "bottle",
+            "image_size": 32,
+            "test_fraction": 0.13,
+            "imbalance": {"counts": [30, 8]},
+        }
+    }
+    if foolbox_cifar_pngs():
+        write_foolbox_cifar_folder(data / "cifar")
+        datasets["cifar_pngs"] = {
+            "source": "folder",
+            "root": str(data / "cifar"),
+            "test_fraction": 0.2,
+            "imbalance": {"counts": [8, 4]},
+        }
+    config = {
+        "seed": 3,
+        "datasets": datasets,
+        "folds": 2,
+        "run_folds": [0],
+        "methods": ["smote-ae"],  # one method keeps the run short; baselines are tested elsewhere
+        "classifiers": ["resnet18"],
+        "testsets": ["test"],
+        "autoencoder": {"epochs": 1, "batch_size": 16, "width": 8},
+        "classifier": {"stem": "small", "epochs": 2, "batch_size": 16},
+        "compute": {"threads": 1, "device": "cpu"},
+    }
+    snakemake(workdir, "--configfile", str(write_config(workdir / "images.yaml", config)))
+    return workdir, datasets
+
+
+def test_mvtec_tree_runs_end_to_end(image_run):
+    workdir, _ = image_run
+    results = workdir / "results" / "bottle"
+    leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
+    assert leaderboard["method"].tolist() == ["smote-ae"]
+    cache = np.load(results / "data" / "images.npz")
+    assert cache["images"].shape[1:] == (3, 32, 32)
+    assert list(cache["class_names"]) == ["good", "defect"]
+    assert str(cache["files"][0]) == "bottle/train/good/000.png"
+    assert pd.read_csv(results / "data" / "skipped_images.csv").empty
+    split = pd.read_csv(results / "split" / "class_counts.csv")
+    assert split["test"].tolist() == [6, 2]  # 13 % of 48 good and 13 defective images
+    evaluation = results / "fold0" / "eval" / "smote-ae" / "resnet18" / "test"
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert metrics["n_images"] == 8 and 0 <= metrics["acsa"] <= 1
+    assert (evaluation / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert Image.open(evaluation / "prediction_grid.png").size[0] > 600
+    assert pd.read_csv(evaluation / "per_class.csv")["class"].tolist() == ["good", "defect"]
+    balanced = np.load(results / "fold0" / "balanced" / "smote-ae.npz")
+    assert balanced["synthetic_images"].shape[1:] == (3, 32, 32)
+
+
+@pytest.mark.skipif(not foolbox_cifar_pngs(), reason="pip install --no-deps foolbox")
+def test_real_cifar_pngs_run_end_to_end_with_the_3_channel_latent(image_run):
+    workdir, _ = image_run
+    results = workdir / "results" / "cifar_pngs"
+    assert pd.read_csv(results / "summary" / "leaderboard.csv")["method"].tolist() == ["smote-ae"]
+    checkpoint = torch.load(
+        results / "fold0" / "autoencoder" / "ae-nopenalty" / "model.pt", weights_only=True
+    )
+    assert checkpoint["spec"]["latent_dim"] == 600  # DeepSMOTE's size for 3-channel images
+    info = json.loads((results / "fold0" / "balanced" / "smote-ae.json").read_text())
+    assert set(info["per_class"]) == {"animal", "vehicle"}
+    grid = results / "fold0" / "eval" / "smote-ae" / "resnet18" / "test" / "prediction_grid.png"
+    assert grid.stat().st_size > 5_000
