@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 import sys
@@ -8,6 +9,13 @@ import yaml
 from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # Several workers share the cores: one torch thread each, or OpenMP threads oversubscribe
+    # the cores and spin. Snakemake jobs set their own threads from the rules.
+    import torch
+
+    torch.set_num_threads(1)
 
 # A tiny run: scikit-learn digits (8x8), 2 folds, one epoch or two. Minutes on 2 cores.
 TINY_CONFIG = {
