@@ -146,8 +146,7 @@ def test_snakemake_stops_on_a_corrupt_image_and_caches_nothing(tmp_path):
         "folds": 2,
     }
     config_path = write_config(tmp_path / "c.yaml", config)
-    # --show-failed-logs: Snakemake 9 does not find workflow/profiles/default (it looks beside
-    # the Snakefile, in profiles/default), so the profile's setting does not apply here
+    # --show-failed-logs prints the failed job's log, which holds the message
     result = snakemake(workdir, "--configfile", str(config_path), "--show-failed-logs", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr

@@ -2,6 +2,7 @@
 CIFAR-10 PNGs (3-channel, 32x32), each through every stage."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,9 @@ def test_prediction_grid_shows_every_two_class_test_image_and_marks_the_wrong(tm
     assert Image.open(tmp_path / "grid5.png").size[1] > 300  # 20 images: two rows of ten
 
 
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("images"))
-    data = tmp_path_factory.mktemp("data")
+def image_run_config(data: Path) -> dict:
+    """An MVTec AD-style tree and, when foolbox is installed, its real CIFAR-10 PNGs as a
+    2-class folder dataset (animal / vehicle); one fold, one method, tiny epochs."""
     write_mvtec_tree(
         data / "mvtec", train_good=40, test_good=8, defects={"broken": 5, "cut": 4, "dirt": 4}
     )
@@ -62,7 +62,7 @@ def image_run(tmp_path_factory):
             "test_fraction": 0.2,
             "imbalance": {"counts": [8, 4]},
         }
-    config = {
+    return {
         "seed": 3,
         "datasets": datasets,
         "folds": 2,
@@ -74,12 +74,14 @@ def image_run(tmp_path_factory):
         "classifier": {"stem": "small", "epochs": 2, "batch_size": 16},
         "compute": {"threads": 1, "device": "cpu"},
     }
+
+
+def test_mvtec_tree_and_real_cifar_pngs_run_end_to_end(tmp_path):
+    """One Snakemake run (one test, so that parallel test workers do not run it twice)."""
+    workdir = copy_workflow(tmp_path)
+    config = image_run_config(tmp_path / "data")
     snakemake(workdir, "--configfile", str(write_config(workdir / "images.yaml", config)))
-    return workdir, datasets
 
-
-def test_mvtec_tree_runs_end_to_end(image_run):
-    workdir, _ = image_run
     results = workdir / "results" / "bottle"
     leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
     assert leaderboard["method"].tolist() == ["smote-ae"]
@@ -99,10 +101,8 @@ def test_mvtec_tree_runs_end_to_end(image_run):
     balanced = np.load(results / "fold0" / "balanced" / "smote-ae.npz")
     assert balanced["synthetic_images"].shape[1:] == (3, 32, 32)
 
-
-@pytest.mark.skipif(not foolbox_cifar_pngs(), reason="pip install --no-deps foolbox")
-def test_real_cifar_pngs_run_end_to_end_with_the_3_channel_latent(image_run):
-    workdir, _ = image_run
+    if "cifar_pngs" not in config["datasets"]:
+        pytest.skip("foolbox (test extra) is not installed: real CIFAR-10 PNG part not run")
     results = workdir / "results" / "cifar_pngs"
     assert pd.read_csv(results / "summary" / "leaderboard.csv")["method"].tolist() == ["smote-ae"]
     checkpoint = torch.load(
