@@ -2,6 +2,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,34 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     import torch
 
     torch.set_num_threads(1)
+
+SLURM_SCRIPTS = REPO / "tests" / "slurm"
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controlling process; workers inherit this
+        os.environ.setdefault("LATENTBALANCE_TEST_STATE", tempfile.mkdtemp(prefix="lb-tests-"))
+
+
+def slurm_started_marker() -> Path:
+    return Path(os.environ["LATENTBALANCE_TEST_STATE"]) / "slurm-started"
+
+
+def pytest_sessionfinish(session):
+    """Stop the local SLURM that test_slurm.py started, once all test workers are done."""
+    if hasattr(session.config, "workerinput") or not slurm_started_marker().exists():
+        return
+    began = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(SLURM_SCRIPTS / "stop-local-slurm.sh")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    print("\n" + result.stdout + result.stderr)
+    print(f"TIMING stop-local-slurm.sh: {time.monotonic() - began:.1f} s")
+    slurm_started_marker().unlink()
+
 
 # A tiny run: scikit-learn digits (8x8), 2 folds, one epoch or two. Minutes on 2 cores.
 TINY_CONFIG = {

@@ -4,8 +4,8 @@ Only the latent method runs through SLURM (every rule of the DAG, 12 jobs) to ke
 its metrics must equal, byte for byte, those of the same jobs in the local `tiny_run`.
 
 Needs root and apt-get: tests/slurm/start-local-slurm.sh installs and starts SLURM on this machine
-(Debian 12, no systemd) and the finalizer stops it again. Run with `pytest -s -m slurm` to see
-the timings.
+(Debian 12, no systemd); conftest.py stops it when the test session ends. Run with
+`pytest -s -m slurm` to see the timings.
 """
 
 import datetime
@@ -18,11 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_CONFIG, copy_workflow, planned_jobs, snakemake, write_config
+from conftest import (
+    SLURM_SCRIPTS,
+    TINY_CONFIG,
+    copy_workflow,
+    planned_jobs,
+    slurm_started_marker,
+    snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.slurm
 
-SCRIPTS = Path(__file__).resolve().parent / "slurm"
 ACCOUNT, PARTITION = "test", "debug"  # what start-local-slurm.sh creates
 FIELDS = "JobIdRaw,JobName,Comment,State"
 # every rule once per fold, but only one method and test set (each job's results do not depend on
@@ -49,28 +56,18 @@ def slurm_prerequisites():
 
 
 @pytest.fixture(scope="session")
-def local_slurm(request, slurm_prerequisites):
-    """A running single-node SLURM cluster with accounting; stopped at the end of the session.
+def local_slurm(slurm_prerequisites):
+    """A running single-node SLURM cluster with accounting.
 
-    Not earlier: with the SLURM plugin installed, every snakemake command runs `scontrol show
-    config`, which retries for about 10 s when no controller answers."""
-
-    def stop():
-        began = time.monotonic()
-        result = subprocess.run(
-            ["bash", str(SCRIPTS / "stop-local-slurm.sh")],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        print(result.stdout + result.stderr)
-        print(f"TIMING stop-local-slurm.sh: {time.monotonic() - began:.1f} s")
-
-    # Registered before starting, so that a half-started cluster is stopped as well.
-    request.addfinalizer(stop)
+    Started only when this test runs: with the SLURM plugin installed, every snakemake command runs
+    `scontrol show config`, which retries for about 10 s when no controller answers. For the same
+    reason it is stopped only when the whole test session ends (conftest.py's
+    pytest_sessionfinish), not when this worker ends while another one still runs Snakemake."""
+    # Marked before starting, so that a half-started cluster is stopped as well.
+    slurm_started_marker().touch()
     began = time.monotonic()
     result = subprocess.run(
-        ["bash", str(SCRIPTS / "start-local-slurm.sh")],
+        ["bash", str(SLURM_SCRIPTS / "start-local-slurm.sh")],
         capture_output=True,
         text=True,
         timeout=900,  # apt-get may wait up to 300 s for another apt's lock
