@@ -12,4 +12,5 @@ stages.evaluate(
     out_per_class=snakemake.output.per_class,
     out_confusion=snakemake.output.confusion,
     out_predictions=snakemake.output.predictions,
+    out_confusion_table=snakemake.output.confusion_table,
 )
