@@ -45,3 +45,13 @@ def test_imbalanced_test_counts_keep_the_training_profile():
     assert imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[7, 3]) == [7, 3]
     with pytest.raises(ValueError, match="test_counts"):
         imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[11, 3])
+
+
+def test_a_class_without_synthetic_images_is_left_out():
+    rng = np.random.default_rng(2)
+    real = real_images(rng, 30)
+    labels = np.repeat([0, 1, 2], 10)
+    synthetic = real_images(rng, 5)
+    check = nearest_neighbour_check(real, labels, synthetic, np.full(5, 2), ["a", "b", "c"])
+    assert [row["class"] for row in check["per_class"]] == ["c"]
+    assert check["overall"]["copy_ratio"] > 0.5

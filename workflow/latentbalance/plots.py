@@ -130,7 +130,10 @@ def plot_class_counts(counts: pd.DataFrame, path) -> None:
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(counts) + 2), 3.5))
     sns.barplot(data=data, x="class", y="images", hue="part", ax=ax)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylabel("images (log scale)")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     ax.set_title("images per class: imbalanced training pool and test sets")
     ax.tick_params(axis="x", rotation=45 if len(counts) > 10 else 0)
     _save(fig, path)
@@ -162,9 +165,9 @@ def plot_critical_differences(results: dict, metric: str, alpha: float, title: s
         ax.set_title(
             f"{testset}: {result['friedman']['n_blocks']} folds"
             + (
-                f", CD = {result['critical_difference']:.2f}"
+                f", Nemenyi CD = {result['critical_difference']:.2f}"
                 if result["nemenyi"] is not None
-                else ""
+                else ", bar = not significant by the paired t-test"
             ),
             fontsize=9,
         )
@@ -201,5 +204,6 @@ def plot_training_curves(histories: pd.DataFrame, title: str, path) -> None:
         aspect=1.2,
         marker="o",
     )
+    grid.set_titles("{col_name}")
     grid.figure.suptitle(title + " (one line per fold)", y=1.04)
     _save(grid.figure, path)

@@ -61,7 +61,8 @@ def leaderboard_table(
         row["folds"] = len(group)
         for name in METRICS:
             values = group[name].to_numpy(dtype=float)
-            low, high = comparison.t_interval(values)
+            # every metric lies in [0, 1]; with few folds the t-interval would reach beyond
+            low, high = np.clip(comparison.t_interval(values), 0.0, 1.0)
             sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             row.update(
                 {

@@ -55,10 +55,10 @@ def nearest_neighbour_check(
     over the classes that received synthetic images)."""
     per_class = []
     for cls, name in enumerate(class_names):
+        if not (synthetic_labels == cls).any():
+            continue  # the majority class gets no synthetic images
         own_real = _flat(real[real_labels == cls])
         own_synthetic = _flat(synthetic[synthetic_labels == cls])
-        if len(own_synthetic) == 0:
-            continue
         real_real = float(np.median(_nearest(own_real, own_real, exclude_self=True)))
         to_real = _nearest(own_real, own_synthetic, exclude_self=False)
         synthetic_real = float(np.median(to_real))
