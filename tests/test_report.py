@@ -2,6 +2,7 @@
 on the session's tiny workflow run."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ MODEL = "fold0/classifier/smote-ae/resnet18"
 
 def latentbalance(*args, cwd):
     """The real command line (``python -m latentbalance`` = the ``latentbalance`` script)."""
-    env = {"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
     return subprocess.run(
         [sys.executable, "-m", "latentbalance", *args],
         cwd=cwd,
@@ -117,7 +118,8 @@ def test_predict_on_a_folder_of_pngs_matches_the_workflow(tiny_run, tmp_path):
     assert len(predicted) == len(expected)
     predicted["index"] = [int(name[-9:-4]) for name in predicted["file"]]
     merged = expected.merge(predicted, on="index", suffixes=("", "_cli"))
-    assert (merged["predicted_cli"] == merged["predicted"].astype(str)).all()
+    # class names of digits are "0".."9": the name predicted is the class index predicted
+    assert (merged["predicted_cli"].astype(str) == merged["predicted"].astype(str)).all()
     for digit in range(10):
         assert np.allclose(merged[f"p_{digit}_cli"], merged[f"p_{digit}"], atol=1e-4)
 

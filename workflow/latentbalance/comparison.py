@@ -108,15 +108,16 @@ def against_best(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
     rows = []
     for model in means.index[1:]:
         differences = (table[best] - table[model]).to_numpy()
-        low, high = t_interval(differences)
+        # a difference of two scores in [0, 1] lies in [-1, 1]
+        low, high = np.clip(t_interval(differences), -1.0, 1.0)
         t_p, w_p = _paired_p_values(differences)
         rows.append(
             {
                 "best": best,
                 "model": model,
                 "difference": float(differences.mean()),
-                "ci95_low": low,
-                "ci95_high": high,
+                "ci95_low": float(low),
+                "ci95_high": float(high),
                 "p_ttest": t_p,
                 "p_wilcoxon": w_p,
             }

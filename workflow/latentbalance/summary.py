@@ -88,11 +88,13 @@ def leaderboard_table(
     return board.drop(columns="_order").reset_index(drop=True)
 
 
-def run_comparisons(per_fold: pd.DataFrame, alpha: float):
-    """Friedman test and the paired tests against the best model, for every test set and
-    metric; plus the full result (ranks, Nemenyi) per test set and metric."""
+def run_comparisons(per_fold: pd.DataFrame, alpha: float, testsets: list[str]):
+    """Friedman test and the paired tests against the best model, for every test set (in the
+    config's order) and metric; plus the full result (ranks, Nemenyi) per test set and metric."""
     significance, against, results = [], [], {}
-    for testset, group in per_fold.groupby("testset", sort=False):
+    present = set(per_fold["testset"])
+    for testset in [t for t in testsets if t in present] + sorted(present - set(testsets)):
+        group = per_fold[per_fold["testset"] == testset]
         for name in METRICS:
             result = comparison.compare(group, name, alpha)
             results[testset, name] = result
@@ -291,7 +293,7 @@ def summarize(
     checks = read_synthetic_checks(check_files)
     board = leaderboard_table(per_fold, checks, metric, testsets)
     write_csv(board, out_leaderboard)
-    significance, against, results = run_comparisons(per_fold, alpha)
+    significance, against, results = run_comparisons(per_fold, alpha, testsets)
 
     markdown = markdown_report(dataset_name, board, significance, against, testsets, metric, alpha)
     _write_text(out_markdown, markdown)
