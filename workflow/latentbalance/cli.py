@@ -92,6 +92,8 @@ def read_images(files, size, channels: int) -> np.ndarray:
 
 
 def predict(args) -> int:
+    path = model_file(args.model)  # argument errors first, before the slow imports
+    files = image_files(args.images)
     import pandas as pd
     import torch
     from tqdm import tqdm
@@ -100,9 +102,7 @@ def predict(args) -> int:
     from .training import Precision, predict_proba, select_device, to_unit_range
 
     torch.set_num_threads(args.threads)
-    path = model_file(args.model)
     model, spec = load_model(path)
-    files = image_files(args.images)
     images = read_images(files, tuple(spec["image_size"]), spec["in_channels"])
     device = select_device(args.device)
     precision = Precision(device, args.precision)
@@ -133,13 +133,13 @@ def predict(args) -> int:
 
 
 def evaluate(args) -> int:
+    path = model_file(args.model)
     import torch
 
     from .stages import evaluate as evaluate_stage
     from .stages import load_checkpoint
 
     torch.set_num_threads(args.threads)
-    path = model_file(args.model)
     load_model(path)  # fails early, with a clear message, on a file that is no classifier
     spec = load_checkpoint(path)["spec"]
     data = Path(args.data)
