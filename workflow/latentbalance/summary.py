@@ -24,7 +24,11 @@ CHECK_COLUMNS = ["copy_ratio", "diversity_ratio", "exact_copies"]
 
 
 def read_metrics(metric_files) -> pd.DataFrame:
-    per_fold = pd.DataFrame([read_json(p) for p in metric_files])
+    """Every evaluation's scores, one row each (nested records such as the environment the
+    scores were computed in are left out: they are no score)."""
+    results = [read_json(p) for p in metric_files]
+    flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in results]
+    per_fold = pd.DataFrame(flat)
     per_fold["model"] = per_fold["method"] + " / " + per_fold["classifier"]
     return per_fold
 
