@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from latentbalance.metrics import compute_metrics, confusion, per_class_report
+from latentbalance.metrics import compute_metrics, confusion, confusion_table, per_class_report
 
 
 def test_metrics_match_hand_computed_values():
@@ -41,3 +41,24 @@ def test_a_class_never_predicted_zeroes_the_multiclass_gmean():
 def test_a_test_set_missing_a_class_is_an_error():
     with pytest.raises(ValueError, match="no images of classes"):
         compute_metrics(np.array([0, 0, 1]), np.array([0, 1, 1]), 3)
+
+
+def test_confusion_table_has_counts_and_row_shares_with_a_class_never_predicted():
+    y_true = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 1, 1, 0, 1])  # class 2 is never predicted
+    table = confusion_table(confusion(y_true, y_pred, 3), ["a", "b", "c"]).set_index(
+        ["true", "predicted"]
+    )
+    assert table.loc[("c", "b"), "count"] == 3
+    assert table.loc[("c", "b"), "row_share"] == pytest.approx(3 / 4)
+    assert table.loc[("a", "a"), "row_share"] == pytest.approx(1 / 2)
+    assert table.xs("c", level="predicted")["count"].sum() == 0
+    m = compute_metrics(y_true, y_pred, 3)
+    assert m["acsa"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert m["gmean_multiclass"] == 0
+    report = per_class_report(y_true, y_pred, ["a", "b", "c"]).set_index("class")
+    # class c: never predicted -> precision 0 (zero_division), recall 0, specificity 1
+    assert report.loc["c", ["precision", "recall", "specificity"]].tolist() == [0, 0, 1]
+    # class b: 2 of 6 predicted b are b; specificity = 2 of the 6 non-b images not called b
+    assert report.loc["b", "precision"] == pytest.approx(2 / 6)
+    assert report.loc["b", "specificity"] == pytest.approx(2 / 6)

@@ -20,10 +20,10 @@ def test_run_produces_summary_and_sane_metrics(tiny_run):
     results = workdir / "results" / "digits"
     leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
     assert set(leaderboard["method"]) == {"none", "smote-ae"}
-    assert set(leaderboard["testset"]) == {"test", "holdout"}
+    assert set(leaderboard["testset"]) == {"test", "test_imbalanced", "holdout"}
     assert (leaderboard["folds"] == 2).all()
     per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
-    assert len(per_fold) == 2 * 2 * 2  # folds x methods x test sets
+    assert len(per_fold) == 2 * 2 * 3  # folds x methods x test sets
     for column in ["accuracy", "acsa", "macro_f1", "gmean_multiclass", "gmean_macro"]:
         assert per_fold[column].between(0, 1).all(), column
     # three epochs on 8x8 digits already beat chance (0.1) clearly
@@ -73,7 +73,7 @@ def test_changed_classifier_setting_reruns_only_classifier_jobs(tiny_run, tmp_pa
     config = write_config(workdir / "changed.yaml", changed)
     result = snakemake(workdir, "--configfile", str(config), "--dry-run")
     jobs = planned_jobs(result.stdout)
-    assert jobs == {"all": 1, "evaluate": 8, "summarize": 1, "train_classifier": 4}
+    assert jobs == {"all": 1, "evaluate": 12, "summarize": 1, "train_classifier": 4}
 
 
 def test_changed_sampler_setting_keeps_the_autoencoders(tiny_run):

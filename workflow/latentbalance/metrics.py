@@ -71,3 +71,19 @@ def per_class_report(
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     return confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+
+
+def confusion_table(matrix: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """The confusion matrix in long form: true class, predicted class, count, and the share of
+    the true class's images (the row-normalised matrix; rows of an absent class are 0)."""
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    n = len(class_names)
+    return pd.DataFrame(
+        {
+            "true": np.repeat(class_names, n),
+            "predicted": np.tile(class_names, n),
+            "count": matrix.ravel(),
+            "row_share": shares.ravel(),
+        }
+    )

@@ -179,3 +179,88 @@ def plot_prediction_grid(
         fontsize=9,
     )
     _save(fig, path)
+
+
+def plot_class_counts(counts: pd.DataFrame, path) -> None:
+    """Images per class in each part of the split (log scale: the minority classes stay visible)."""
+    data = counts.melt(id_vars="class", var_name="part", value_name="images")
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(counts) + 2), 3.5))
+    sns.barplot(data=data, x="class", y="images", hue="part", ax=ax)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylabel("images (log scale)")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    ax.set_title("images per class: imbalanced training pool and test sets")
+    ax.tick_params(axis="x", rotation=45 if len(counts) > 10 else 0)
+    _save(fig, path)
+
+
+def plot_critical_differences(results: dict, metric: str, alpha: float, title: str, path) -> None:
+    """One critical-difference diagram per test set (scikit-posthocs): mean rank of each model
+    over folds (1 = best); models joined by a bar are not significantly different (Nemenyi after
+    Friedman with 3+ models, the paired t-test with 2)."""
+    import scikit_posthocs as sp
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(7, 1.9 * len(results)), squeeze=False)
+    for ax, (testset, result) in zip(axes[:, 0], results.items(), strict=True):
+        ranks = result["ranks"]
+        if result["nemenyi"] is not None:
+            p_values = result["nemenyi"]
+        else:
+            p_values = pd.DataFrame(1.0, index=ranks.index, columns=ranks.index)
+            for _, row in result["against_best"].iterrows():
+                p = row["p_ttest"] if np.isfinite(row["p_ttest"]) else 1.0
+                p_values.loc[row["best"], row["model"]] = p_values.loc[
+                    row["model"], row["best"]
+                ] = p
+        if len(ranks) < 2:
+            ax.text(0.5, 0.5, f"{testset}: a single model", ha="center", transform=ax.transAxes)
+            ax.axis("off")
+            continue
+        sp.critical_difference_diagram(ranks, p_values, ax=ax, alpha=alpha)
+        ax.set_title(
+            f"{testset}: {result['friedman']['n_blocks']} folds"
+            + (
+                f", Nemenyi CD = {result['critical_difference']:.2f}"
+                if result["nemenyi"] is not None
+                else ", bar = not significant by the paired t-test"
+            ),
+            fontsize=9,
+        )
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_training_curves(histories: pd.DataFrame, title: str, path) -> None:
+    """Validation loss and accuracy per epoch of every classifier, one line per model and fold."""
+    if histories.empty:
+        fig, ax = plt.subplots(figsize=(4, 2))
+        ax.text(0.5, 0.5, "no training histories", ha="center")
+        ax.axis("off")
+        _save(fig, path)
+        return
+    data = histories.melt(
+        id_vars=["epoch", "fold", "model"],
+        value_vars=["train_loss", "val_loss", "val_accuracy"],
+        var_name="curve",
+        value_name="value",
+    )
+    grid = sns.relplot(
+        data=data,
+        kind="line",
+        x="epoch",
+        y="value",
+        hue="model",
+        units="fold",
+        estimator=None,
+        col="curve",
+        facet_kws={"sharey": False},
+        height=3,
+        aspect=1.2,
+        marker="o",
+    )
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle(title + " (one line per fold)", y=1.04)
+    _save(grid.figure, path)

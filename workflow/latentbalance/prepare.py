@@ -10,9 +10,18 @@ import logging
 import numpy as np
 import pandas as pd
 
+from . import plots
 from .datasets import ImageDataset, load_source
 from .io import write_csv
-from .splits import assign_folds, imbalance_counts, load_indices, make_split, save_indices
+from .splits import (
+    assign_folds,
+    imbalance_counts,
+    imbalanced_test_counts,
+    load_indices,
+    make_split,
+    save_indices,
+    subsample_to_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +76,13 @@ def download(
 
 
 def split(
-    images_path, test_fraction: float, imbalance: dict, seed: int, out_split, out_summary
+    images_path,
+    test_fraction: float,
+    imbalance: dict,
+    seed: int,
+    out_split,
+    out_summary,
+    out_plot=None,
 ) -> None:
     dataset = ImageDataset.load(images_path)
     if imbalance.get("counts"):
@@ -75,16 +90,29 @@ def split(
     else:
         counts = imbalance_counts(dataset.n_classes, imbalance["ratio"], imbalance["max_per_class"])
     parts = make_split(dataset.labels, test_fraction, counts, seed, dataset.class_names)
+    # the imbalanced test set: a subsample of the independent test set with the training profile
+    test_counts = imbalanced_test_counts(
+        np.bincount(dataset.labels[parts["test"]], minlength=dataset.n_classes),
+        counts,
+        imbalance.get("test_counts"),
+    )
+    parts["test_imbalanced"] = subsample_to_counts(
+        dataset.labels, parts["test"], test_counts, seed + 2, dataset.class_names
+    )
     summary = pd.DataFrame(
         {
             "class": dataset.class_names,
-            "train": np.bincount(dataset.labels[parts["train"]], minlength=dataset.n_classes),
-            "test": np.bincount(dataset.labels[parts["test"]], minlength=dataset.n_classes),
+            **{
+                name: np.bincount(dataset.labels[parts[name]], minlength=dataset.n_classes)
+                for name in ("train", "test", "test_imbalanced")
+            },
         }
     )
     log.info("split:\n%s", summary.to_string(index=False))
     save_indices(out_split, **parts)
     write_csv(summary, out_summary)
+    if out_plot:
+        plots.plot_class_counts(summary, out_plot)
 
 
 def folds(images_path, split_path, n_folds: int, seed: int, out_folds) -> None:

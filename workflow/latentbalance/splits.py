@@ -78,6 +78,34 @@ def make_split(
     return {"test": test, "train": train}
 
 
+def imbalanced_test_counts(
+    test_per_class: np.ndarray, train_counts: list[int], explicit: list[int] | None = None
+) -> list[int]:
+    """Per-class counts of the imbalanced test subsample: ``explicit`` when given, else the
+    training counts scaled by the largest factor that the independent test set can supply (the
+    training imbalance profile, as large as the test set allows; at least one image per class)."""
+    test_per_class = np.asarray(test_per_class)
+    if explicit is not None:
+        counts = [int(c) for c in explicit]
+        if len(counts) != len(test_per_class):
+            raise ValueError(
+                f"'imbalance.test_counts' gives {len(counts)} counts but the dataset has "
+                f"{len(test_per_class)} classes"
+            )
+        short = [
+            c for c, (want, n) in enumerate(zip(counts, test_per_class, strict=True)) if want > n
+        ]
+        if short:
+            raise ValueError(
+                f"'imbalance.test_counts' asks for more test images than the independent test set "
+                f"has in class(es) {short} (it has {test_per_class[short].tolist()}); lower them "
+                "or raise 'test_fraction'"
+            )
+        return counts
+    scale = min(n / c for n, c in zip(test_per_class, train_counts, strict=True))
+    return [max(1, int(np.floor(c * scale + 1e-9))) for c in train_counts]
+
+
 def assign_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """Stratified fold number (0..n_folds-1) for each training image."""
     smallest = np.bincount(labels).min()
@@ -104,11 +132,27 @@ def load_indices(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def fold_indices(split_path, folds_path, fold: int) -> dict[str, np.ndarray]:
-    """Dataset indices for one fold: its training part, its holdout, and the independent test."""
+    """Dataset indices for one fold: its training part, its holdout, the independent test set
+    and (split files made since it exists) its imbalanced subsample ``test_imbalanced``."""
     split = load_indices(split_path)
     fold_of = load_indices(folds_path)["fold"]
-    return {
+    parts = {
         "train": split["train"][fold_of != fold],
         "holdout": split["train"][fold_of == fold],
         "test": split["test"],
     }
+    if "test_imbalanced" in split:
+        parts["test_imbalanced"] = split["test_imbalanced"]
+    return parts
+
+
+def test_indices(split_path, folds_path, fold: int, testset: str) -> np.ndarray:
+    """The dataset indices of one test set (``test``, ``test_imbalanced`` or ``holdout``)."""
+    parts = fold_indices(split_path, folds_path, fold)
+    if testset not in parts or testset == "train":
+        known = sorted(set(parts) - {"train"})
+        raise ValueError(
+            f"{split_path} has no test set {testset!r} (it has {', '.join(known)}); "
+            "delete it and rerun the split rule, or choose another test set"
+        )
+    return parts[testset]

@@ -21,9 +21,9 @@ from .datasets import ImageDataset
 from .environment import environment
 from .io import atomic_path, write_csv, write_json
 from .methods import parse_method
-from .metrics import compute_metrics, confusion, per_class_report
+from .metrics import compute_metrics, confusion, confusion_table, per_class_report
 from .sampling import balance
-from .splits import fold_indices
+from .splits import fold_indices, test_indices
 from .training import (
     EpochCheckpoint,
     Precision,
@@ -403,11 +403,17 @@ def evaluate(
     out_per_class,
     out_confusion,
     out_predictions,
-    out_prediction_grid,
-) -> None:
+    out_prediction_grid=None,
+    out_confusion_table=None,
+) -> dict:
+    """Classify one test set with a saved classifier and write its metrics (with the environment
+    of training and evaluation), per-class report, confusion matrix (figure, and table of counts
+    and row shares), predictions and the grid of right and wrong test images. Returns the
+    metrics."""
     dataset = ImageDataset.load(images_path)
-    indices = fold_indices(split_path, folds_path, fold)[testset]
+    indices = test_indices(split_path, folds_path, fold, testset)
     model, spec = load_classifier(model_path)
+    check_compatible(spec, dataset, model_path, images_path)
     run_device = select_device(device)
     run_precision = Precision(run_device, precision)
     probabilities = predict_proba(
@@ -415,33 +421,53 @@ def evaluate(
     )
     y_true, y_pred = dataset.labels[indices], probabilities.argmax(1)
     scores = compute_metrics(y_true, y_pred, dataset.n_classes)
-    write_json(
-        out_metrics,
-        {
-            "method": spec["method"],
-            "classifier": spec["arch"],
-            "fold": fold,
-            "testset": testset,
-            "n_images": len(indices),
-            **scores,
-            "environment": {
-                "training": spec.get("environment"),
-                "evaluation": environment(run_device, run_precision),
-            },
+    metrics = {
+        "method": spec["method"],
+        "classifier": spec["arch"],
+        "fold": fold,
+        "testset": testset,
+        "n_images": len(indices),
+        **scores,
+        "environment": {
+            "training": spec.get("environment"),
+            "evaluation": environment(run_device, run_precision),
         },
-    )
+    }
+    write_json(out_metrics, metrics)
     write_csv(per_class_report(y_true, y_pred, dataset.class_names), out_per_class)
-    predictions = pd.DataFrame({"index": indices, "true": y_true, "predicted": y_pred})
+    predictions = pd.DataFrame({"index": indices})
+    files = getattr(dataset, "files", None)  # folder datasets know each image's file
+    if files is not None:
+        predictions["file"] = [files[i] for i in indices]
+    predictions["true"], predictions["predicted"] = y_true, y_pred
     for c, name in enumerate(dataset.class_names):
         predictions[f"p_{name}"] = probabilities[:, c]
     write_csv(predictions, out_predictions)
+    matrix = confusion(y_true, y_pred, dataset.n_classes)
+    if out_confusion_table:
+        write_csv(confusion_table(matrix, dataset.class_names), out_confusion_table)
     title = (
         f"{spec['method']} / {spec['arch']}, fold {fold}, {testset}: "
         f"ACSA {scores['acsa']:.3f}, G-mean {scores['gmean_macro']:.3f}"
     )
-    plots.plot_confusion(
-        confusion(y_true, y_pred, dataset.n_classes), dataset.class_names, title, out_confusion
-    )
-    plots.plot_prediction_grid(
-        dataset.images[indices], y_true, y_pred, dataset.class_names, title, out_prediction_grid
-    )
+    plots.plot_confusion(matrix, dataset.class_names, title, out_confusion)
+    if out_prediction_grid:
+        plots.plot_prediction_grid(
+            dataset.images[indices], y_true, y_pred, dataset.class_names, title, out_prediction_grid
+        )
+    return metrics
+
+
+def check_compatible(spec: dict, dataset: ImageDataset, model_path, images_path) -> None:
+    """The classifier must have been trained on images of this shape and these classes."""
+    channels, height, width = dataset.image_shape
+    if [channels, height, width] != [spec["in_channels"], *spec["image_size"]]:
+        raise ValueError(
+            f"{model_path} was trained on {spec['in_channels']}x{spec['image_size']} images, "
+            f"but {images_path} holds {channels}x{[height, width]} images"
+        )
+    if list(spec["class_names"]) != list(dataset.class_names):
+        raise ValueError(
+            f"{model_path} was trained on classes {spec['class_names']}, but {images_path} has "
+            f"{dataset.class_names}"
+        )

@@ -4,7 +4,13 @@ rule train_autoencoder:
     output:
         model="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/model.pt",
         history="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.csv",
-        curve="results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.png",
+        curve=report(
+            "results/{dataset}/fold{fold}/autoencoder/{ae}-{penalty}/history.png",
+            caption="../report/autoencoder_history.rst",
+            category="{dataset}",
+            subcategory="3. autoencoders",
+            labels={"fold": "{fold}", "autoencoder": "{ae}-{penalty}"},
+        ),
     log:
         "results/{dataset}/logs/fold{fold}/train_autoencoder/{ae}-{penalty}.log",
     conda:

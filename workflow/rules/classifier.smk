@@ -4,7 +4,13 @@ rule train_classifier:
     output:
         model="results/{dataset}/fold{fold}/classifier/{method}/{arch}/model.pt",
         history="results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.csv",
-        curve="results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.png",
+        curve=report(
+            "results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.png",
+            caption="../report/classifier_history.rst",
+            category="{dataset}",
+            subcategory="5. classifiers",
+            labels={"fold": "{fold}", "method": "{method}", "classifier": "{arch}"},
+        ),
     log:
         "results/{dataset}/logs/fold{fold}/train_classifier/{method}-{arch}.log",
     conda:

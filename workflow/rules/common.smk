@@ -56,7 +56,7 @@ wildcard_constraints:
     fold=r"\d+",
     method=r"[a-z0-9+-]+",
     arch=r"resnet\d+",
-    testset=r"test|holdout",
+    testset=r"test|test_imbalanced|holdout",
     ae=r"[a-z]+",
     penalty=r"nopenalty|penalty",
 
@@ -135,9 +135,39 @@ def evaluation_metrics(wildcards):
     )
 
 
+def classifier_histories(wildcards):
+    """Every classifier's training history of one dataset (the summary collects the curves)."""
+    return expand(
+        "results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.csv",
+        dataset=wildcards.dataset,
+        fold=FOLDS,
+        method=METHODS,
+        arch=config["classifiers"],
+    )
+
+
+def synthetic_checks(wildcards):
+    """The nearest-neighbour check of every generating method's balanced sets."""
+    return expand(
+        "results/{dataset}/fold{fold}/balanced/{method}.neighbours.json",
+        dataset=wildcards.dataset,
+        fold=FOLDS,
+        method=[m for m in METHODS if parse_method(m).generates],
+    )
+
+
+# the report's labels of one evaluation: a table row per model, fold and test set
+EVALUATION_LABELS = {
+    "fold": "{fold}",
+    "method": "{method}",
+    "classifier": "{arch}",
+    "test set": "{testset}",
+}
+
+
 def final_outputs():
     return expand(
         "results/{dataset}/summary/{name}",
         dataset=config["datasets"],
-        name=["leaderboard.md", "leaderboard.png"],
+        name=["leaderboard.md", "leaderboard.html"],
     )

@@ -30,6 +30,12 @@ rule split:
     output:
         split="results/{dataset}/split/split.npz",
         summary="results/{dataset}/split/class_counts.csv",
+        plot=report(
+            "results/{dataset}/split/class_counts.png",
+            caption="../report/class_counts.rst",
+            category="{dataset}",
+            subcategory="2. data split",
+        ),
     log:
         "results/{dataset}/logs/split.log",
     conda:

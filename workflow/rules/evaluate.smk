@@ -5,9 +5,22 @@ rule evaluate:
     output:
         metrics="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/metrics.json",
         per_class="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/per_class.csv",
-        confusion="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.png",
+        confusion=report(
+            "results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.png",
+            caption="../report/confusion.rst",
+            category="{dataset}",
+            subcategory="6. evaluation: confusion matrices",
+            labels=EVALUATION_LABELS,
+        ),
+        confusion_table="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.csv",
         predictions="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/predictions.csv",
-        prediction_grid="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/prediction_grid.png",
+        prediction_grid=report(
+            "results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/prediction_grid.png",
+            caption="../report/prediction_grid.rst",
+            category="{dataset}",
+            subcategory="7. evaluation: test images, right and wrong",
+            labels=EVALUATION_LABELS,
+        ),
     log:
         "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
     conda:
@@ -29,11 +42,62 @@ rule evaluate:
 rule summarize:
     input:
         metrics=evaluation_metrics,
+        histories=classifier_histories,
+        checks=synthetic_checks,
     output:
-        per_fold="results/{dataset}/summary/metrics_per_fold.csv",
-        leaderboard="results/{dataset}/summary/leaderboard.csv",
+        per_fold=report(
+            "results/{dataset}/summary/metrics_per_fold.csv",
+            caption="../report/metrics_per_fold.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "metrics of every fold (CSV)"},
+        ),
+        leaderboard=report(
+            "results/{dataset}/summary/leaderboard.csv",
+            caption="../report/leaderboard_csv.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "leaderboard (CSV)"},
+        ),
         markdown="results/{dataset}/summary/leaderboard.md",
-        plot="results/{dataset}/summary/leaderboard.png",
+        plot=report(
+            "results/{dataset}/summary/leaderboard.png",
+            caption="../report/leaderboard_bars.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "metric bars"},
+        ),
+        html=report(
+            "results/{dataset}/summary/leaderboard.html",
+            caption="../report/leaderboard.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "leaderboard and significance"},
+        ),
+        comparison="results/{dataset}/summary/comparison.csv",
+        significance="results/{dataset}/summary/significance.csv",
+        posthoc="results/{dataset}/summary/posthoc_nemenyi.csv",
+        critical_difference=report(
+            "results/{dataset}/summary/critical_difference.png",
+            caption="../report/critical_difference.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "critical difference diagram"},
+        ),
+        curves=report(
+            "results/{dataset}/summary/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "classifier training curves"},
+        ),
+        checks=report(
+            "results/{dataset}/summary/synthetic_check.csv",
+            caption="../report/synthetic_check.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "synthetic-sample check (CSV)"},
+        ),
         environment="results/{dataset}/summary/environment.json",
     log:
         "results/{dataset}/logs/summarize.log",
@@ -44,5 +108,8 @@ rule summarize:
         runtime=10,
     params:
         dataset_name=lambda wildcards: wildcards.dataset,
+        metric=config["summary"]["metric"],
+        alpha=config["summary"]["alpha"],
+        testsets=config["testsets"],
     script:
         "../scripts/summarize.py"

@@ -4,7 +4,13 @@ rule oversample:
     output:
         balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
         info="results/{dataset}/fold{fold}/balanced/{method}.json",
-        grid="results/{dataset}/fold{fold}/balanced/{method}.png",
+        grid=report(
+            "results/{dataset}/fold{fold}/balanced/{method}.png",
+            caption="../report/balanced.rst",
+            category="{dataset}",
+            subcategory="4. balanced sets",
+            labels={"fold": "{fold}", "method": "{method}"},
+        ),
     log:
         "results/{dataset}/logs/fold{fold}/oversample/{method}.log",
     conda:
@@ -25,3 +31,24 @@ rule oversample:
         precision=config["compute"]["precision"],
     script:
         "../scripts/oversample.py"
+
+
+rule check_synthetic:
+    input:
+        unpack(data_files),
+        balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
+    output:
+        check="results/{dataset}/fold{fold}/balanced/{method}.neighbours.json",
+    log:
+        "results/{dataset}/logs/fold{fold}/check_synthetic/{method}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        fold=lambda wildcards: int(wildcards.fold),
+        method_id=lambda wildcards: wildcards.method,
+    script:
+        "../scripts/check_synthetic.py"

@@ -13,4 +13,5 @@ stages.evaluate(
     out_confusion=snakemake.output.confusion,
     out_predictions=snakemake.output.predictions,
     out_prediction_grid=snakemake.output.prediction_grid,
+    out_confusion_table=snakemake.output.confusion_table,
 )

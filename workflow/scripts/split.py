@@ -7,4 +7,5 @@ prepare.split(
     **params,
     out_split=snakemake.output.split,
     out_summary=snakemake.output.summary,
+    out_plot=snakemake.output.plot,
 )

@@ -4,10 +4,19 @@ from latentbalance.snakemake_job import start
 params = start(snakemake)
 summary.summarize(
     snakemake.input.metrics,
+    history_files=snakemake.input.histories,
+    check_files=snakemake.input.checks,
     **params,
     out_per_fold=snakemake.output.per_fold,
     out_leaderboard=snakemake.output.leaderboard,
     out_markdown=snakemake.output.markdown,
     out_plot=snakemake.output.plot,
     out_environment=snakemake.output.environment,
+    out_comparison=snakemake.output.comparison,
+    out_significance=snakemake.output.significance,
+    out_posthoc=snakemake.output.posthoc,
+    out_critical_difference=snakemake.output.critical_difference,
+    out_curves=snakemake.output.curves,
+    out_checks=snakemake.output.checks,
+    out_html=snakemake.output.html,
 )

@@ -1,0 +1,166 @@
+"""The comparison a user reads (summary page, report.html) and the saved-model command line,
+on the session's tiny workflow run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from latentbalance.metrics import METRICS
+
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.workflow
+
+MODEL = "fold0/classifier/smote-ae/resnet18"
+
+
+def latentbalance(*args, cwd):
+    """The real command line (``python -m latentbalance`` = the ``latentbalance`` script)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    return subprocess.run(
+        [sys.executable, "-m", "latentbalance", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_imbalanced_test_set_is_a_subsample_with_the_training_profile(tiny_run):
+    workdir, _, _ = tiny_run
+    split = np.load(workdir / "results/digits/split/split.npz")
+    labels = np.load(workdir / "results/digits/data/images.npz")["labels"]
+    assert np.isin(split["test_imbalanced"], split["test"]).all()
+    train = np.bincount(labels[split["train"]], minlength=10)
+    test = np.bincount(labels[split["test_imbalanced"]], minlength=10)
+    # the largest training class keeps (about) its whole test share; the profile is the same
+    assert np.argmax(test) == np.argmax(train)
+    assert np.allclose(test / test.max(), train / train.max(), atol=0.1)
+    counts = pd.read_csv(workdir / "results/digits/split/class_counts.csv")
+    assert counts["test_imbalanced"].tolist() == test.tolist()
+
+
+def test_summary_says_who_wins_by_how_much_and_whether_it_is_significant(tiny_run):
+    workdir, _, _ = tiny_run
+    summary = workdir / "results/digits/summary"
+    board = pd.read_csv(summary / "leaderboard.csv")
+    assert set(board["testset"]) == {"test", "test_imbalanced", "holdout"}
+    for metric in ("acsa", "gmean_macro"):
+        assert (board[f"{metric}_ci95_low"] <= board[f"{metric}_mean"] + 1e-12).all()
+        assert (board[f"{metric}_mean"] <= board[f"{metric}_ci95_high"] + 1e-12).all()
+    # the synthetic-sample check: decoded SMOTE latents are no copies of real images
+    generated = board[board["method"] == "smote-ae"]
+    assert (generated["copy_ratio"] > 0.05).all() and (generated["exact_copies"] < 0.5).all()
+    assert board.loc[board["method"] == "none", "copy_ratio"].isna().all()
+    against = pd.read_csv(summary / "comparison.csv")
+    assert len(against) == 3 * 5  # (test sets) x (metrics): one rival each
+    assert against["p_ttest"].between(0, 1).all()
+    page = (summary / "leaderboard.html").read_text()
+    # the headline: the winner with its interval, and its margin over the other model
+    assert "Best on acsa" in page and "95 % t-interval" in page
+    assert "vs none / resnet18" in page or "vs smote-ae / resnet18" in page
+    assert "significant at 0.05" in page
+    assert "Test set: test_imbalanced" in page and "Synthetic-sample check" in page
+    assert page.count("data:image/png;base64,") == 2  # bars and critical-difference diagram
+    assert (summary / "critical_difference.png").stat().st_size > 5_000
+    assert (summary / "training_curves.png").stat().st_size > 10_000
+
+
+def test_report_has_every_section(tiny_run, tmp_path):
+    workdir, config, _ = tiny_run
+    # written outside the run's folder: the tiny run is shared and must stay unchanged
+    snakemake(workdir, "--configfile", str(config), "--report", str(tmp_path / "report.html"))
+    report = (tmp_path / "report.html").read_text()
+    for section in (
+        "1. summary",
+        "2. data split",
+        "3. autoencoders",
+        "4. balanced sets",
+        "5. classifiers",
+        "6. evaluation: confusion matrices",
+    ):
+        assert section in report, section
+    for result in (
+        "leaderboard.html",
+        "leaderboard.png",
+        "critical_difference.png",
+        "training_curves.png",
+        "synthetic_check.csv",
+        "class_counts.png",
+        "confusion.png",
+        "history.png",
+        "smote-ae.png",
+    ):
+        assert result in report, result
+    assert "Where to look first" in report  # the workflow description
+    assert "This run" in report and "max_per_class" in report  # the configuration used
+
+
+def test_predict_on_a_folder_of_pngs_matches_the_workflow(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    dataset = np.load(results / "data/images.npz")
+    expected = pd.read_csv(results / MODEL.replace("classifier", "eval") / "test/predictions.csv")
+    folder = tmp_path / "new images"
+    folder.mkdir()
+    for index in expected["index"]:
+        Image.fromarray(dataset["images"][index, 0]).save(folder / f"{index:05d}.png")
+    out = tmp_path / "predictions.csv"
+    run = latentbalance(
+        "predict", "--model", str(results / MODEL), str(folder), "--out", str(out), cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    predicted = pd.read_csv(out)
+    assert len(predicted) == len(expected)
+    predicted["index"] = [int(name[-9:-4]) for name in predicted["file"]]
+    merged = expected.merge(predicted, on="index", suffixes=("", "_cli"))
+    # class names of digits are "0".."9": the name predicted is the class index predicted
+    assert (merged["predicted_cli"].astype(str) == merged["predicted"].astype(str)).all()
+    for digit in range(10):
+        assert np.allclose(merged[f"p_{digit}_cli"], merged[f"p_{digit}"], atol=1e-4)
+
+    # an unreadable file stops the command, names the file and writes nothing
+    (folder / "broken.png").write_bytes(b"not a png")
+    out.unlink()
+    run = latentbalance(
+        "predict", "--model", str(results / MODEL), str(folder), "--out", str(out), cwd=tmp_path
+    )
+    assert run.returncode == 2
+    assert "broken.png" in run.stderr and "cannot be read" in run.stderr
+    assert not out.exists()
+
+
+def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    out = tmp_path / "again"
+    run = latentbalance(
+        "evaluate",
+        "--model",
+        str(results / MODEL),
+        "--data",
+        str(results / "data/images.npz"),
+        "--testset",
+        "test_imbalanced",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    saved = json.loads(
+        (results / MODEL.replace("classifier", "eval") / "test_imbalanced/metrics.json").read_text()
+    )
+    again = json.loads((out / "metrics.json").read_text())
+    same = ["method", "classifier", "fold", "testset", "n_images", *METRICS]
+    assert {k: again[k] for k in same} == pytest.approx({k: saved[k] for k in same})
+    assert {k: json.loads(run.stdout)[k] for k in same} == pytest.approx(
+        {k: saved[k] for k in same}
+    )
+    assert (out / "confusion.csv").exists() and (out / "predictions.csv").exists()
