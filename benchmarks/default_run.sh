@@ -5,7 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cp -r "$repo/Snakefile" "$repo/workflow" "$repo/config" "$repo/envs" "$work/"
+cp -r "$repo/Snakefile" "$repo/workflow" "$repo/config" "$repo/envs" "$repo/profiles" "$work/"
 cd "$work"
 start=$(date +%s%N)
 snakemake --cores all > run.log 2>&1
