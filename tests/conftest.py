@@ -98,6 +98,19 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return result
 
 
+def latentbalance(*args, cwd):
+    """The real command line (``python -m latentbalance`` = the ``latentbalance`` script)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    return subprocess.run(
+        [sys.executable, "-m", "latentbalance", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
 def planned_jobs(dry_run_output: str) -> dict[str, int]:
     """The job-count table of a dry run: rule -> count."""
     counts, in_table = {}, False

@@ -1,22 +1,6 @@
 """The latentbalance command's answers to wrong arguments (no trained model needed)."""
 
-import os
-import subprocess
-import sys
-
-from conftest import REPO
-
-
-def latentbalance(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
-    return subprocess.run(
-        [sys.executable, "-m", "latentbalance", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+from conftest import REPO, latentbalance
 
 
 def test_a_missing_model_is_named_with_what_to_pass(tmp_path):

@@ -2,9 +2,6 @@
 on the session's tiny workflow run."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,24 +10,11 @@ from PIL import Image
 
 from latentbalance.metrics import METRICS
 
-from conftest import REPO, snakemake
+from conftest import latentbalance, snakemake
 
 pytestmark = pytest.mark.workflow
 
 MODEL = "fold0/classifier/smote-ae/resnet18"
-
-
-def latentbalance(*args, cwd):
-    """The real command line (``python -m latentbalance`` = the ``latentbalance`` script)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
-    return subprocess.run(
-        [sys.executable, "-m", "latentbalance", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
 
 
 def test_imbalanced_test_set_is_a_subsample_with_the_training_profile(tiny_run):

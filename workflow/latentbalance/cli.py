@@ -18,8 +18,6 @@ import numpy as np
 
 log = logging.getLogger("latentbalance")
 
-INPUT_SCALING = "uint8 / 127.5 - 1"  # what training.to_unit_range does; recorded in model.pt
-
 
 class UsageError(Exception):
     """A problem with the user's arguments or files: printed as one line, exit status 2."""
@@ -40,6 +38,7 @@ def model_file(path) -> Path:
 
 def load_model(path):
     from .stages import load_classifier
+    from .training import INPUT_SCALING
 
     try:
         model, spec = load_classifier(path)
@@ -137,11 +136,9 @@ def evaluate(args) -> int:
     import torch
 
     from .stages import evaluate as evaluate_stage
-    from .stages import load_checkpoint
 
     torch.set_num_threads(args.threads)
-    load_model(path)  # fails early, with a clear message, on a file that is no classifier
-    spec = load_checkpoint(path)["spec"]
+    _, spec = load_model(path)  # fails early, with a clear message, on a file that is no classifier
     data = Path(args.data)
     split_dir = data.parent.parent / "split"
     split = Path(args.split) if args.split else split_dir / "split.npz"

@@ -25,6 +25,7 @@ from .metrics import compute_metrics, confusion, confusion_table, per_class_repo
 from .sampling import balance
 from .splits import fold_indices, test_indices
 from .training import (
+    INPUT_SCALING,
     EpochCheckpoint,
     Precision,
     augmentation,
@@ -367,7 +368,7 @@ def train_classifier(
         "class_names": dataset.class_names,
         "method": method_id,
         "fold": fold,
-        "input_scaling": "uint8 / 127.5 - 1",
+        "input_scaling": INPUT_SCALING,
         "environment": environment(run_device, run_precision),
     }
     save_model(out_model, model, spec)
@@ -436,9 +437,8 @@ def evaluate(
     write_json(out_metrics, metrics)
     write_csv(per_class_report(y_true, y_pred, dataset.class_names), out_per_class)
     predictions = pd.DataFrame({"index": indices})
-    files = getattr(dataset, "files", None)  # folder datasets know each image's file
-    if files is not None:
-        predictions["file"] = [files[i] for i in indices]
+    if dataset.files is not None:  # folder datasets know each image's file
+        predictions["file"] = [dataset.files[i] for i in indices]
     predictions["true"], predictions["predicted"] = y_true, y_pred
     for c, name in enumerate(dataset.class_names):
         predictions[f"p_{name}"] = probabilities[:, c]

@@ -153,6 +153,10 @@ def save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loo
     )
 
 
+# recorded in every classifier spec, so that Stage 2 can check it feeds images the same way
+INPUT_SCALING = "uint8 / 127.5 - 1"
+
+
 def to_unit_range(images: np.ndarray) -> torch.Tensor:
     """uint8 images (N, C, H, W) -> float32 tensor in [-1, 1] (the decoder's Tanh range)."""
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(127.5).sub_(1.0)
