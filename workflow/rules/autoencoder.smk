@@ -13,6 +13,8 @@ rule train_autoencoder:
         ),
     log:
         "results/{dataset}/logs/fold{fold}/train_autoencoder/{ae}-{penalty}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fold{fold}/train_autoencoder/{ae}-{penalty}.tsv"
     conda:
         ENV
     threads: config["compute"]["threads"]

@@ -13,6 +13,8 @@ rule train_classifier:
         ),
     log:
         "results/{dataset}/logs/fold{fold}/train_classifier/{method}-{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fold{fold}/train_classifier/{method}-{arch}.tsv"
     conda:
         ENV
     threads: config["compute"]["threads"]

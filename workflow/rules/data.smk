@@ -4,6 +4,8 @@ rule download:
         skipped="results/{dataset}/data/skipped_images.csv",
     log:
         "results/{dataset}/logs/download.log",
+    benchmark:
+        "results/{dataset}/benchmarks/download.tsv"
     conda:
         ENV
     resources:
@@ -38,6 +40,8 @@ rule split:
         ),
     log:
         "results/{dataset}/logs/split.log",
+    benchmark:
+        "results/{dataset}/benchmarks/split.tsv"
     conda:
         ENV
     resources:
@@ -59,6 +63,8 @@ rule folds:
         folds="results/{dataset}/split/folds.npz",
     log:
         "results/{dataset}/logs/folds.log",
+    benchmark:
+        "results/{dataset}/benchmarks/folds.tsv"
     conda:
         ENV
     resources:

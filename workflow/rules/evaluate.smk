@@ -23,6 +23,8 @@ rule evaluate:
         ),
     log:
         "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fold{fold}/evaluate/{method}-{arch}-{testset}.tsv"
     conda:
         ENV
     threads: 1
@@ -101,6 +103,8 @@ rule summarize:
         environment="results/{dataset}/summary/environment.json",
     log:
         "results/{dataset}/logs/summarize.log",
+    benchmark:
+        "results/{dataset}/benchmarks/summarize.tsv"
     conda:
         ENV
     resources:

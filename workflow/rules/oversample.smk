@@ -13,6 +13,8 @@ rule oversample:
         ),
     log:
         "results/{dataset}/logs/fold{fold}/oversample/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fold{fold}/oversample/{method}.tsv"
     conda:
         ENV
     threads: 1
@@ -41,6 +43,8 @@ rule check_synthetic:
         check="results/{dataset}/fold{fold}/balanced/{method}.neighbours.json",
     log:
         "results/{dataset}/logs/fold{fold}/check_synthetic/{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fold{fold}/check_synthetic/{method}.tsv"
     conda:
         ENV
     threads: 1
