@@ -1,0 +1,69 @@
+"""Our FashionMNIST-LT numbers beside DeepSMOTE's published ones (Dablain et al., TNNLS 2022):
+ACSA / GM / F1 in %, per method, mean ± sd over the folds that ran, for the imbalanced test set
+(their Table II) and the balanced one (their Table III). GM is imbalanced-learn's
+``geometric_mean_score(average='macro')``, the one DeepSMOTE reports.
+
+    python benchmarks/fmnist_lt_table.py results/fmnist_lt/summary/metrics_per_fold.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+METRICS = {"acsa": "ACSA", "gmean_macro": "GM", "macro_f1": "F1"}
+# Published, FashionMNIST, ResNet-18 classifier; (ACSA, GM, F1) in %
+PUBLISHED = {
+    "test_imbalanced": {
+        "DeepSMOTE (published)": (84.88, 91.63, 83.79),
+        "GAMO (published)": (83.05, 90.76, 83.00),
+        "BAGAN (published)": (82.50, 90.51, 82.96),
+        "pixel SMOTE (published)": (67.94, 74.84, 67.12),
+    },
+    "test": {"DeepSMOTE (published)": (83.63, 90.61, 83.27)},
+}
+TITLES = {
+    "test_imbalanced": "Imbalanced test set (1000 … 10 per class; DeepSMOTE's Table II)",
+    "test": "Balanced test set (DeepSMOTE's Table III)",
+}
+
+
+def cell(values: pd.Series) -> str:
+    values = values * 100
+    if len(values) == 1:
+        return f"{values.iloc[0]:.2f}"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+
+def table(per_fold: pd.DataFrame, testset: str) -> pd.DataFrame:
+    ours = per_fold[per_fold["testset"] == testset]
+    rows = []
+    for (method, classifier), group in ours.groupby(["method", "classifier"]):
+        row = {"method": f"{method} ({classifier}, ours)", "folds": group["fold"].nunique()}
+        row.update({name: cell(group[column]) for column, name in METRICS.items()})
+        row["_sort"] = group["acsa"].mean() * 100
+        rows.append(row)
+    for method, values in PUBLISHED.get(testset, {}).items():
+        row = {"method": method, "folds": "–"}
+        published = zip(METRICS.values(), values, strict=True)
+        row.update({name: f"{value:.2f}" for name, value in published})
+        row["_sort"] = values[0]
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("_sort", ascending=False).drop(columns="_sort")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("metrics_per_fold", help="summary/metrics_per_fold.csv of the run")
+    args = parser.parse_args()
+    per_fold = pd.read_csv(args.metrics_per_fold)
+    for testset in ("test_imbalanced", "test"):
+        if testset not in set(per_fold["testset"]):
+            continue
+        print(f"\n{TITLES[testset]}\n")
+        print(table(per_fold, testset).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
