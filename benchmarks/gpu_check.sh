@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Issue 7's GPU checks as one script for a machine with CUDA (the `device` tool): training speed
+# ours vs plain (AMP bf16 + channels_last vs fp32 DataLoader loop), bf16 vs fp32 numerics, then the
+# FashionMNIST-LT protocol with 5 folds, four training jobs sharing the GPU. Everything it reports
+# lands in $OUT (or ./gpu-check): JSON, the leaderboard, the per-rule memory table.
+# FashionMNIST's idx files must be under resources/fashionmnist/FashionMNIST/raw/ or
+# /usr/share/datasets/fashion-mnist (the machine has no internet).
+set -euo pipefail
+out="${OUT:-gpu-check}"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
+python benchmarks/speed.py --images 4000 --repeats 3 --out "$out/speed.json" 2>/dev/null
+python benchmarks/precision.py --device cuda --train 5000 --epochs 5 --stem compact \
+    --out "$out/precision.json" 2>/dev/null
+timeout "${FMNIST_SECONDS:-420}" snakemake --cores all --resources gpu=4 --keep-going \
+    --configfile config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml > "$out/fmnist-lt.log" 2>&1 || true
+python benchmarks/memory.py results/fmnist_lt > "$out/memory.md" || true
+if [ -f results/fmnist_lt/summary/metrics_per_fold.csv ]; then
+    python benchmarks/fmnist_lt_table.py results/fmnist_lt/summary/metrics_per_fold.csv \
+        | tee "$out/fmnist-lt-table.md"
+fi
+tail -5 "$out/fmnist-lt.log"
