@@ -90,6 +90,26 @@ def test_paper_penalty_differs_from_reconstruction_where_official_equals_it():
 
 
 @pytest.mark.parametrize("kind", ["paper", "official"])
+def test_penalty_leaves_batchnorm_running_statistics_alone(kind):
+    """The penalty's batch is one class: had it updated BatchNorm's running averages, evaluation
+    mode (held-out MSE, encoding, decoding synthetic latents) would normalise every image as if it
+    were of the last class drawn."""
+    torch.manual_seed(0)
+    model = build_autoencoder("ae", 1, (28, 28), latent_dim=16, width=8).train()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    before = [(m.running_mean.clone(), m.running_var.clone(), m.momentum) for m in norms]
+    one_class = torch.rand(12, 1, 28, 28) * 2 - 1
+    deepsmote_penalty(model, one_class, kind).backward()
+    for norm, (mean, var, momentum) in zip(norms, before, strict=True):
+        assert torch.equal(norm.running_mean, mean) and torch.equal(norm.running_var, var)
+        assert norm.momentum == momentum
+    # the reconstruction pass of the same step still updates them
+    autoencoder_losses(model, one_class)["recon"].backward()
+    assert not torch.equal(norms[0].running_mean, before[0][0])
+
+
+@pytest.mark.parametrize("kind", ["paper", "official"])
 def test_training_with_penalty_records_each_term(kind):
     generator = seed_everything(0)
     images = torch.rand(40, 1, 8, 8) * 2 - 1
