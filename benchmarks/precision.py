@@ -124,8 +124,8 @@ def main():
         print(json.dumps(result), flush=True)
         results.append(result)
     if args.out:
-        args.out.write_text(json.dumps({**header, "args": vars(args) | {"out": str(args.out)},
-                                        "results": results}, indent=2, default=str))  # fmt: skip
+        record = {**header, "args": vars(args), "results": results}
+        args.out.write_text(json.dumps(record, indent=2, default=str))  # default: Path as text
 
 
 if __name__ == "__main__":
