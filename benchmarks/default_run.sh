@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Wall time of the default run from nothing, and of a no-op rerun, in a fresh copy of the
-# workflow (results of the working tree stay untouched). Appends one line to RESULTS.md.
+# workflow (results of the working tree stay untouched). Prints the leaderboard, the time per rule
+# (from the Snakemake benchmark files) and a line for RESULTS.md's table.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -15,6 +16,6 @@ snakemake --cores all > rerun.log 2>&1
 noop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 grep -q "Nothing to be done" rerun.log
 cat results/mnist5k/summary/leaderboard.md
+python "$repo/benchmarks/memory.py" results/mnist5k
 line="| $(date -u +%F) | $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) | default run $((full_ms / 1000)) s | no-op rerun $((noop_ms / 1000)).$(( (noop_ms % 1000) / 100 )) s |"
 echo "$line"
-echo "$line" >> "$repo/benchmarks/RESULTS.md"

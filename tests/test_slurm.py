@@ -1,6 +1,6 @@
 """The tiny workflow through a real single-node SLURM cluster (snakemake-executor-plugin-slurm).
 
-Only the latent method runs through SLURM (every rule of the DAG, 12 jobs) to keep the test short;
+Only the latent method runs through SLURM (every rule of the DAG, 10 jobs) to keep the test short;
 its metrics must equal, byte for byte, those of the same jobs in the local `tiny_run`.
 
 Needs root and apt-get: tests/slurm/start-local-slurm.sh installs and starts SLURM on this machine
@@ -102,7 +102,7 @@ def test_tiny_workflow_through_slurm_matches_the_local_run(
     planned = planned_jobs(snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run").stdout)
     local_rules = {"all", "download", "summarize"}
     expected = {rule: count for rule, count in planned.items() if rule not in local_rules}
-    assert local_rules <= set(planned) and sum(expected.values()) == 12, planned
+    assert local_rules <= set(planned) and sum(expected.values()) == 10, planned
 
     # sacct's -S has whole seconds: a second's margin; the run id (job name) keeps other jobs out.
     since = (datetime.datetime.now() - datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")

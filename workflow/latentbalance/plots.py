@@ -45,11 +45,20 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], title: str, path)
     _save(fig, path)
 
 
-def _as_display(image: np.ndarray):
-    """(C, H, W) uint8 -> what imshow wants, plus its colour map."""
-    if image.shape[0] == 1:
-        return image[0], "gray"
-    return np.transpose(image, (1, 2, 0)), None
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) uint8, grey or colour -> (H, W, 3) for a colour canvas."""
+    pixels = np.transpose(image, (1, 2, 0))
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[..., :3]
+
+
+def _show_canvas(canvas: np.ndarray, width_inches: float, extra_height: float = 0.0):
+    """One axes showing ``canvas`` pixel for pixel: the grids are drawn as one image, because
+    a matplotlib axes per thumbnail made each grid cost seconds (tens of axes to lay out)."""
+    height, width = canvas.shape[:2]
+    fig, ax = plt.subplots(figsize=(width_inches, width_inches * height / width + extra_height))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_axis_off()
+    return fig, ax
 
 
 def plot_real_vs_synthetic(
@@ -63,30 +72,25 @@ def plot_real_vs_synthetic(
     per_row: int = 6,
 ) -> None:
     """One row per class: real images on the left, synthetic ones on the right."""
-    n_classes = len(class_names)
-    fig, axes = plt.subplots(
-        n_classes, 2 * per_row, figsize=(2 * per_row * 0.8, n_classes * 0.85), squeeze=False
+    height, width = real.shape[2:]
+    gap = max(2, height // 7)
+    cell_h, cell_w = height + gap, width + gap
+    middle = 2 * cell_w  # between the real and the synthetic half
+    canvas = np.full(
+        (len(class_names) * cell_h + gap, 2 * per_row * cell_w + middle, 3), 255, np.uint8
     )
-    for cls in range(n_classes):
+    fig, ax = _show_canvas(canvas, 2 * per_row * 0.8, extra_height=0.4)
+    for cls, name in enumerate(class_names):
+        top = gap + cls * cell_h
         groups = (real[real_labels == cls], synthetic[synthetic_labels == cls])
         for half, group in enumerate(groups):
-            for j in range(per_row):
-                ax = axes[cls, half * per_row + j]
-                ax.axis("off")
-                if j < len(group):
-                    pixels, cmap = _as_display(group[j])
-                    ax.imshow(pixels, cmap=cmap, vmin=0, vmax=255)
-        axes[cls, 0].text(
-            -0.3,
-            0.5,
-            class_names[cls],
-            transform=axes[cls, 0].transAxes,
-            ha="right",
-            va="center",
-            fontsize=8,
-        )
-    axes[0, 0].set_title("real", loc="left", fontsize=9)
-    axes[0, per_row].set_title("synthetic", loc="left", fontsize=9)
+            for j, image in enumerate(group[:per_row]):
+                left = half * (per_row * cell_w + middle) + j * cell_w
+                canvas[top : top + height, left : left + width] = _rgb(image)
+        ax.text(-gap, top + height / 2, name, ha="right", va="center", fontsize=8)
+    for half, label in enumerate(("real", "synthetic")):
+        ax.text(half * (per_row * cell_w + middle), -gap, label, va="bottom", fontsize=9)
+    ax.images[0].set_data(canvas)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
@@ -153,25 +157,33 @@ def plot_prediction_grid(
     """Test images with their true and predicted class; wrong predictions framed in red."""
     shown = prediction_grid_positions(y_true, y_pred, len(class_names))
     rows = max(1, -(-len(shown) // columns))
-    size = (columns * 1.1, rows * 1.35 + 0.6)
-    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, position in zip(axes.flat, shown, strict=False):
-        pixels, cmap = _as_display(images[position])
-        ax.axis("on")
-        ax.imshow(pixels, cmap=cmap, vmin=0, vmax=255)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        right = y_true[position] == y_pred[position]
-        colour = "tab:green" if right else "tab:red"
-        for spine in ax.spines.values():
-            spine.set_color(colour)
-            spine.set_linewidth(1 if right else 3)
+    height, width = images.shape[2:]
+    thin, thick = max(1, height // 28), max(2, height // 9)  # frames: right, wrong
+    band, gap = int(0.8 * height), max(2, height // 7)  # room for two lines of label; spacing
+    cell_h, cell_w = band + height + 2 * thick + gap, width + 2 * thick + gap
+    canvas = np.full((rows * cell_h, columns * cell_w, 3), 255, np.uint8)
+    fig, ax = _show_canvas(canvas, columns * 1.1, extra_height=0.6)
+    colours = {True: (44, 160, 44), False: (214, 39, 40)}  # tab:green, tab:red
+    for k, position in enumerate(shown):
+        top, left = (k // columns) * cell_h + band, (k % columns) * cell_w
+        right = bool(y_true[position] == y_pred[position])
+        frame = thin if right else thick
+        outer = thick - frame  # frames of either width surround the image alike
+        canvas[
+            top + outer : top + 2 * thick + height - outer,
+            left + outer : left + 2 * thick + width - outer,
+        ] = colours[right]
+        canvas[top + thick : top + thick + height, left + thick : left + thick + width] = _rgb(
+            images[position]
+        )
         label = class_names[y_true[position]]
         if not right:
             label += f"\n→ {class_names[y_pred[position]]}"
-        ax.set_title(label, fontsize=6, color=colour)
+        colour = "tab:green" if right else "tab:red"
+        ax.text(
+            left + thick + width / 2, top, label, ha="center", va="bottom", fontsize=6, color=colour
+        )
+    ax.images[0].set_data(canvas)
     n_wrong = int((y_true != y_pred).sum())
     fig.suptitle(
         f"{title}\n{len(shown)} of {len(y_true)} test images, {n_wrong} wrong "

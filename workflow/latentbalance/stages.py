@@ -24,6 +24,7 @@ from .methods import parse_method
 from .metrics import compute_metrics, confusion, confusion_table, per_class_report
 from .sampling import balance
 from .splits import fold_indices, test_indices
+from .synthetic_check import nearest_neighbour_check
 from .training import (
     INPUT_SCALING,
     EpochCheckpoint,
@@ -202,7 +203,11 @@ def oversample(
     out_balanced,
     out_info,
     out_grid,
+    out_check,
 ) -> None:
+    """Balance one fold's training part with ``method_id``; write the synthetic images, the
+    per-class counts, a grid of real beside synthetic images and the synthetic-sample check
+    (nearest real image distances, see ``synthetic_check``)."""
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
@@ -252,6 +257,8 @@ def oversample(
         f"{method_id}, fold {fold}",
         out_grid,
     )
+    check = nearest_neighbour_check(images, labels, new_images, new_labels, dataset.class_names)
+    write_json(out_check, {"method": method_id, "fold": fold, **check})
 
 
 def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):

@@ -87,27 +87,3 @@ def nearest_neighbour_check(
             float(np.average(values[finite], weights=weights[finite])) if finite.any() else None
         )
     return {"overall": overall, "per_class": per_class}
-
-
-def check_synthetic(
-    images_path, split_path, folds_path, fold: int, method_id: str, balanced_path, out_check
-) -> dict:
-    """The check for one fold's balanced set, written as JSON (overall and per class)."""
-    from .datasets import ImageDataset
-    from .io import write_json
-    from .splits import fold_indices
-
-    dataset = ImageDataset.load(images_path)
-    train = fold_indices(split_path, folds_path, fold)["train"]
-    with np.load(balanced_path, allow_pickle=False) as balanced:
-        synthetic, synthetic_labels = balanced["synthetic_images"], balanced["synthetic_labels"]
-    result = nearest_neighbour_check(
-        dataset.images[train],
-        dataset.labels[train],
-        synthetic,
-        synthetic_labels,
-        dataset.class_names,
-    )
-    result = {"method": method_id, "fold": fold, **result}
-    write_json(out_check, result)
-    return result

@@ -56,7 +56,6 @@ wildcard_constraints:
     fold=r"\d+",
     method=r"[a-z0-9+-]+",
     arch=r"resnet\d+",
-    testset=r"test|test_imbalanced|holdout",
     ae=r"[a-z]+",
     penalty=r"nopenalty|penalty",
 
@@ -156,13 +155,35 @@ def synthetic_checks(wildcards):
     )
 
 
-# the report's labels of one evaluation: a table row per model, fold and test set
-EVALUATION_LABELS = {
-    "fold": "{fold}",
-    "method": "{method}",
-    "classifier": "{arch}",
-    "test set": "{testset}",
-}
+# One evaluate job per model covers every configured test set: torch and torchvision take
+# seconds to import, which a job per test set paid again for a second's prediction.
+def evaluation_files(name):
+    """One model's file ``name`` for each configured test set."""
+    return expand(
+        "results/{{dataset}}/fold{{fold}}/eval/{{method}}/{{arch}}/{testset}/{name}",
+        testset=config["testsets"],
+        name=name,
+    )
+
+
+def evaluation_figures(name, caption, subcategory):
+    """evaluation_files for the report: a table row per model, fold and test set."""
+    figures = []
+    for testset, path in zip(config["testsets"], evaluation_files(name)):
+        labels = {
+            "fold": "{fold}",
+            "method": "{method}",
+            "classifier": "{arch}",
+            "test set": testset,
+        }
+        entry = dict(
+            caption=caption,
+            category="{dataset}",
+            subcategory=subcategory,
+            labels=labels,
+        )
+        figures.append(report(path, **entry))
+    return figures
 
 
 def final_outputs():

@@ -3,28 +3,24 @@ rule evaluate:
         unpack(data_files),
         model="results/{dataset}/fold{fold}/classifier/{method}/{arch}/model.pt",
     output:
-        metrics="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/metrics.json",
-        per_class="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/per_class.csv",
-        confusion=report(
-            "results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.png",
+        metrics=evaluation_files("metrics.json"),
+        per_class=evaluation_files("per_class.csv"),
+        confusion=evaluation_figures(
+            "confusion.png",
             caption="../report/confusion.rst",
-            category="{dataset}",
             subcategory="6. evaluation: confusion matrices",
-            labels=EVALUATION_LABELS,
         ),
-        confusion_table="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/confusion.csv",
-        predictions="results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/predictions.csv",
-        prediction_grid=report(
-            "results/{dataset}/fold{fold}/eval/{method}/{arch}/{testset}/prediction_grid.png",
+        confusion_table=evaluation_files("confusion.csv"),
+        predictions=evaluation_files("predictions.csv"),
+        prediction_grid=evaluation_figures(
+            "prediction_grid.png",
             caption="../report/prediction_grid.rst",
-            category="{dataset}",
             subcategory="7. evaluation: test images, right and wrong",
-            labels=EVALUATION_LABELS,
         ),
     log:
-        "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}-{testset}.log",
+        "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}.log",
     benchmark:
-        "results/{dataset}/benchmarks/fold{fold}/evaluate/{method}-{arch}-{testset}.tsv"
+        "results/{dataset}/benchmarks/fold{fold}/evaluate/{method}-{arch}.tsv"
     conda:
         ENV
     threads: 1
@@ -33,7 +29,7 @@ rule evaluate:
         runtime=15,
     params:
         fold=lambda wildcards: int(wildcards.fold),
-        testset=lambda wildcards: wildcards.testset,
+        testsets=config["testsets"],
         batch_size=config["classifier"]["batch_size"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],

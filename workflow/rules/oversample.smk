@@ -11,6 +11,8 @@ rule oversample:
             subcategory="4. balanced sets",
             labels={"fold": "{fold}", "method": "{method}"},
         ),
+        # the synthetic-sample check: do synthetic images copy real ones, or collapse?
+        check="results/{dataset}/fold{fold}/balanced/{method}.neighbours.json",
     log:
         "results/{dataset}/logs/fold{fold}/oversample/{method}.log",
     benchmark:
@@ -33,26 +35,3 @@ rule oversample:
         precision=config["compute"]["precision"],
     script:
         "../scripts/oversample.py"
-
-
-rule check_synthetic:
-    input:
-        unpack(data_files),
-        balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
-    output:
-        check="results/{dataset}/fold{fold}/balanced/{method}.neighbours.json",
-    log:
-        "results/{dataset}/logs/fold{fold}/check_synthetic/{method}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/fold{fold}/check_synthetic/{method}.tsv"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    params:
-        fold=lambda wildcards: int(wildcards.fold),
-        method_id=lambda wildcards: wildcards.method,
-    script:
-        "../scripts/check_synthetic.py"

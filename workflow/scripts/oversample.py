@@ -11,4 +11,5 @@ stages.oversample(
     out_balanced=snakemake.output.balanced,
     out_info=snakemake.output.info,
     out_grid=snakemake.output.grid,
+    out_check=snakemake.output.check,
 )
