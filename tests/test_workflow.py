@@ -95,15 +95,14 @@ def test_command_line_configfile_replaces_the_default(tiny_run):
     assert yaml.safe_load(config.read_text())["datasets"].keys() == {"digits"}
 
 
-# every baseline, every sampler, every autoencoder kind, with and without the penalty
+# every baseline, every sampler, every autoencoder kind, with and without the penalty; `none` and
+# `smote-ae` (the plain autoencoder) run end to end in the session's tiny run
 EVERY_KIND = [
-    "none",
     "weighted",
     "ros",
     "smote-pixel",
     "adasyn-pixel",
     "borderline-pixel",
-    "smote-ae",
     "adasyn-vae+penalty",
     "borderline-wae",
     "ros-wae+penalty",
@@ -132,10 +131,10 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
     assert (leaderboard["folds"] == 1).all()
     # one autoencoder per (kind, penalty), shared by the samplers that use it
     autoencoders = sorted(p.name for p in (results / "fold0" / "autoencoder").iterdir())
-    assert autoencoders == ["ae-nopenalty", "vae-penalty", "wae-nopenalty", "wae-penalty"]
+    assert autoencoders == ["vae-penalty", "wae-nopenalty", "wae-penalty"]
     history = pd.read_csv(results / "fold0" / "autoencoder" / "vae-penalty" / "history.csv")
     assert {"train_recon", "train_kl", "train_penalty", "val_mse"} <= set(history.columns)
-    for method in EVERY_KIND[2:]:
+    for method in EVERY_KIND[1:]:  # all but `weighted` generate images
         info = json.loads((results / "fold0" / "balanced" / f"{method}.json").read_text())
         per_class = info["per_class"]
         final = {name: c["real"] + c["synthetic"] for name, c in per_class.items()}
