@@ -160,6 +160,8 @@ def posthoc_table(results: dict, metric: str) -> pd.DataFrame:
 
 def _interval(board_row, name: str) -> str:
     mean, sd = board_row[f"{name}_mean"], board_row[f"{name}_sd"]
+    if board_row["folds"] < 2:  # one fold has no spread: a "± 0.0000" would claim one
+        return f"{mean:.4f}"
     low, high = board_row[f"{name}_ci95_low"], board_row[f"{name}_ci95_high"]
     text = f"{mean:.4f} ± {sd:.4f}"
     return text if np.isnan(low) else f"{text} [{low:.3f}, {high:.3f}]"
@@ -180,13 +182,15 @@ def headline(
     """Sentences that answer: who wins on ``metric``, by how much, is it significant."""
     rows = board[board["testset"] == testset]
     best = rows.iloc[0]
+    if best["folds"] < 2:
+        return [
+            f"Best on {metric}: {best['model']} with {_interval(best, metric)} (one fold).",
+            "One fold only: no interval or test is possible; run more folds.",
+        ]
     lines = [
         f"Best on {metric}: {best['model']} with {_interval(best, metric)} "
         f"(mean ± sd [95 % t-interval] over {best['folds']} folds)."
     ]
-    if best["folds"] < 2:
-        lines.append("One fold only: no interval or test is possible; run more folds.")
-        return lines
     versus = against[(against["testset"] == testset) & (against["metric"] == metric)]
     for _, row in versus.iterrows():
         verdict = (
