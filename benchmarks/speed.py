@@ -8,9 +8,10 @@ process's peak RSS, and writes them as JSON.
     python benchmarks/speed.py --cases ae28 --repeats 5 --out speed.json
 
 Ours = ``latentbalance.training.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
-sliced from tensors in memory, fused Adam, bf16 autocast + channels_last where the CPU has native
-bf16 or on CUDA, fp32 otherwise). Plain = a torch Dataset of NumPy images through a DataLoader,
-per-item conversion, fp32 NCHW, default Adam; for the autoencoder, DeepSMOTE's per-step penalty
+sliced from tensors in memory, fused Adam, ResNet convolutions that skip the padding taps of 1x1
+maps, bf16 autocast + channels_last where the CPU has native bf16 or on CUDA, fp32 otherwise).
+Plain = a torch Dataset of NumPy images through a DataLoader, per-item conversion, fp32 NCHW,
+default Adam, torchvision's ResNet as it is; for the autoencoder, DeepSMOTE's per-step penalty
 batch drawn with NumPy from the class's images, as in its released script.
 """
 
@@ -26,6 +27,7 @@ import time
 
 import numpy as np
 import torch
+import torchvision
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
@@ -123,6 +125,17 @@ def build(kind, channels, side, size):
     return build_resnet(kind, channels, size, "imagenet")
 
 
+def plain_copy(kind, model):
+    """The same network and weights as a plain loop builds it: for a ResNet, torchvision's own
+    class (ours skips the padding taps of 1x1 maps), for the autoencoder the same module."""
+    if kind == "autoencoder":
+        return copy.deepcopy(model)
+    plain = getattr(torchvision.models, kind)(weights=None, num_classes=model.fc.out_features)
+    plain.conv1 = torch.nn.Conv2d(model.conv1.in_channels, 64, 7, 2, 3, bias=False)
+    plain.load_state_dict(model.state_dict())
+    return plain
+
+
 def run_case(name, n_images, repeats, device, precision):
     kind, channels, side, size, batch_size = CASES[name]
     rng = np.random.default_rng(0)
@@ -134,7 +147,7 @@ def run_case(name, n_images, repeats, device, precision):
     losses = {"ours": [], "plain": []}
     for repeat in range(repeats + 1):  # the first round warms up kernels and caches, uncounted
         for who in ("ours", "plain"):
-            model = copy.deepcopy(initial)
+            model = copy.deepcopy(initial) if who == "ours" else plain_copy(kind, initial)
             began = time.perf_counter()
             if who == "ours":
                 loss = our_epoch(kind, model, images, labels, batch_size, 1e-3, device, precision)

@@ -38,3 +38,30 @@ def test_resnet_accepts_small_images(stem, shape):
 def test_unknown_classifier_names_the_valid_ones():
     with pytest.raises(ValueError, match="resnet18"):
         build_resnet("vgg16", 1, 10)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("stem", STEMS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_resnet_computes_what_torchvision_computes(arch, stem, shape):
+    """Skipping the padding taps of 1x1 maps (layer4 of a 28x28 image through the ImageNet stem)
+    changes neither the logits nor any gradient, and the weights load into torchvision's model."""
+    import torchvision
+
+    torch.manual_seed(0)
+    ours = build_resnet(arch, shape[0], 7, stem)
+    reference = getattr(torchvision.models, arch)(weights=None, num_classes=7)
+    reference.conv1 = type(reference.conv1)(
+        shape[0], 64, ours.conv1.kernel_size, ours.conv1.stride, ours.conv1.padding, bias=False
+    )
+    reference.maxpool = ours.maxpool
+    reference.load_state_dict(ours.state_dict())
+    images, labels = torch.randn(16, *shape), torch.arange(16) % 7
+    for model in (ours, reference):
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+    # relative to each tensor's scale: the summation order differs
+    for (name, mine), theirs in zip(ours.named_parameters(), reference.parameters(), strict=True):
+        assert (mine.grad - theirs.grad).abs().max() <= 1e-4 * theirs.grad.abs().max(), name
+    with torch.no_grad():
+        mine, theirs = ours.eval()(images), reference.eval()(images)
+    assert (mine - theirs).abs().max() <= 1e-5 * theirs.abs().max()
