@@ -1,4 +1,7 @@
-"""Figures: confusion matrices, real-vs-synthetic grids, training curves, leaderboard bars."""
+"""Figures: confusion matrices, real-vs-synthetic grids, training curves, leaderboard bars.
+
+seaborn is imported by the figures that use it: it imports SciPy (1.6 s), which the training jobs,
+drawing only their loss curves, do not need."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 
@@ -22,6 +24,8 @@ def _save(fig, path) -> None:
 
 def plot_confusion(matrix: np.ndarray, class_names: list[str], title: str, path) -> None:
     """Counts annotated, colours row-normalised (recall), so minority rows stay readable."""
+    import seaborn as sns
+
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     size = max(4.0, 0.55 * len(class_names) + 2)
@@ -108,6 +112,8 @@ def plot_history(history: pd.DataFrame, columns: list[str], title: str, path) ->
 def plot_leaderboard(per_fold: pd.DataFrame, metrics: list[str], title: str, path) -> None:
     """Bars of mean over folds with sd error bars: one group per metric, one bar per model, one
     panel per test set."""
+    import seaborn as sns
+
     data = per_fold.melt(
         id_vars=["model", "testset"], value_vars=metrics, var_name="metric", value_name="score"
     )
@@ -195,6 +201,8 @@ def plot_prediction_grid(
 
 def plot_class_counts(counts: pd.DataFrame, path) -> None:
     """Images per class in each part of the split (log scale: the minority classes stay visible)."""
+    import seaborn as sns
+
     data = counts.melt(id_vars="class", var_name="part", value_name="images")
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(counts) + 2), 3.5))
     sns.barplot(data=data, x="class", y="images", hue="part", ax=ax)
@@ -247,6 +255,8 @@ def plot_critical_differences(results: dict, metric: str, alpha: float, title: s
 
 def plot_training_curves(histories: pd.DataFrame, title: str, path) -> None:
     """Validation loss and accuracy per epoch of every classifier, one line per model and fold."""
+    import seaborn as sns
+
     if histories.empty:
         fig, ax = plt.subplots(figsize=(4, 2))
         ax.text(0.5, 0.5, "no training histories", ha="center")

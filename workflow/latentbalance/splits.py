@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .io import atomic_path
 
@@ -26,6 +25,8 @@ def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[i
 
 def split_independent_test(labels: np.ndarray, test_fraction: float, seed: int):
     """Stratified independent test set; returns (test_indices, remaining_indices), both sorted."""
+    from sklearn.model_selection import train_test_split  # here: only the split job needs sklearn
+
     indices = np.arange(len(labels))
     rest, test = train_test_split(
         indices, test_size=test_fraction, stratify=labels, random_state=seed
@@ -114,6 +115,8 @@ def assign_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
             f"the smallest class has {smallest} training images, fewer than folds={n_folds}; "
             "lower 'folds' or raise that class's count in 'imbalance'"
         )
+    from sklearn.model_selection import StratifiedKFold
+
     folds = np.empty(len(labels), dtype=np.int64)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (_, holdout) in enumerate(splitter.split(np.zeros(len(labels)), labels)):

@@ -1,6 +1,9 @@
 """The steps that train and run networks, one function per rule (data preparation is in
 ``prepare``, the summary in ``summary``). The Snakemake scripts only unpack ``snakemake`` and call
-these."""
+these.
+
+scikit-learn and imbalanced-learn are imported inside the steps that use them: with SciPy they
+take 3-4 s to import, paid by every training job otherwise."""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ import zlib
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils.class_weight import compute_class_weight
 
 from . import plots
 from .autoencoders import build_autoencoder
@@ -21,10 +23,7 @@ from .datasets import ImageDataset
 from .environment import environment
 from .io import atomic_path, write_csv, write_json
 from .methods import parse_method
-from .metrics import compute_metrics, confusion, confusion_table, per_class_report
-from .sampling import balance
 from .splits import fold_indices, test_indices
-from .synthetic_check import nearest_neighbour_check
 from .training import (
     INPUT_SCALING,
     EpochCheckpoint,
@@ -208,6 +207,9 @@ def oversample(
     """Balance one fold's training part with ``method_id``; write the synthetic images, the
     per-class counts, a grid of real beside synthetic images and the synthetic-sample check
     (nearest real image distances, see ``synthetic_check``)."""
+    from .sampling import balance
+    from .synthetic_check import nearest_neighbour_check
+
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
@@ -332,6 +334,8 @@ def train_classifier(
     )
     class_weights = None
     if method.class_weighted:
+        from sklearn.utils.class_weight import compute_class_weight
+
         weights = compute_class_weight(
             "balanced", classes=np.arange(dataset.n_classes), y=labels[fit_pos]
         )
@@ -418,6 +422,8 @@ def evaluate(
     of training and evaluation), per-class report, confusion matrix (figure, and table of counts
     and row shares), predictions and the grid of right and wrong test images. Returns the
     metrics."""
+    from .metrics import compute_metrics, confusion, confusion_table, per_class_report
+
     dataset = ImageDataset.load(images_path)
     indices = test_indices(split_path, folds_path, fold, testset)
     model, spec = load_classifier(model_path)
