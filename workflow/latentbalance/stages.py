@@ -421,22 +421,22 @@ def evaluate(
     """Classify the test sets with a saved classifier; for each (the ``out_*`` lists follow
     ``testsets``) write its metrics (with the environment of training and evaluation), per-class
     report, confusion matrix (figure, and table of counts and row shares), predictions and the grid
-    of right and wrong test images. The model and data are loaded once and every image is
-    classified once, however many test sets share it. Returns the metrics of each test set."""
+    of right and wrong test images. The model and data are loaded once. Returns the metrics of
+    each test set."""
     dataset = ImageDataset.load(images_path)
     wanted = {testset: test_indices(split_path, folds_path, fold, testset) for testset in testsets}
     model, spec = load_classifier(model_path)
     check_compatible(spec, dataset, model_path, images_path)
     run_device = select_device(device)
     run_precision = Precision(run_device, precision)
-    pooled = np.unique(np.concatenate(list(wanted.values())))
-    pooled_probabilities = predict_proba(
-        model, to_unit_range(dataset.images[pooled]), batch_size, run_device, run_precision
-    )
     evaluation_environment = environment(run_device, run_precision)
     results = []
     for i, (testset, indices) in enumerate(wanted.items()):
-        probabilities = pooled_probabilities[np.searchsorted(pooled, indices)]
+        # each test set classified on its own, in the same batches whatever else is configured:
+        # batch composition moves the last bits of the probabilities
+        probabilities = predict_proba(
+            model, to_unit_range(dataset.images[indices]), batch_size, run_device, run_precision
+        )
         results.append(
             write_evaluation(
                 dataset,
