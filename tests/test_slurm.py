@@ -4,8 +4,8 @@ Only the latent method runs through SLURM (every rule of the DAG, 10 jobs) to ke
 its metrics must equal, byte for byte, those of the same jobs in the local `tiny_run`.
 
 Needs root and apt-get: tests/slurm/start-local-slurm.sh installs and starts SLURM on this machine
-(Debian 12, no systemd); conftest.py stops it when the test session ends. Run with
-`pytest -s -m slurm` to see the timings.
+(Debian 12, no systemd); conftest.py stops it when the test session ends, unless it was already up
+before the tests. Run with `pytest -s -m slurm` to see the timings.
 """
 
 import datetime
@@ -55,6 +55,13 @@ def slurm_prerequisites():
         _skip("snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')")
 
 
+def _controller_answers() -> bool:
+    if shutil.which("scontrol") is None:
+        return False
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, timeout=60)
+    return ping.returncode == 0
+
+
 @pytest.fixture(scope="session")
 def local_slurm(slurm_prerequisites):
     """A running single-node SLURM cluster with accounting.
@@ -62,9 +69,11 @@ def local_slurm(slurm_prerequisites):
     Started only when this test runs: with the SLURM plugin installed, every snakemake command runs
     `scontrol show config`, which retries for about 10 s when no controller answers. For the same
     reason it is stopped only when the whole test session ends (conftest.py's
-    pytest_sessionfinish), not when this worker ends while another one still runs Snakemake."""
-    # Marked before starting, so that a half-started cluster is stopped as well.
-    slurm_started_marker().touch()
+    pytest_sessionfinish), not when this worker ends while another one still runs Snakemake. A
+    cluster that was already up before the tests is left up, as it was found."""
+    if not _controller_answers():
+        # Marked before starting, so that a half-started cluster is stopped as well.
+        slurm_started_marker().touch()
     began = time.monotonic()
     result = subprocess.run(
         ["bash", str(SLURM_SCRIPTS / "start-local-slurm.sh")],
