@@ -131,7 +131,10 @@ def plain_copy(kind, model):
     if kind == "autoencoder":
         return copy.deepcopy(model)
     plain = getattr(torchvision.models, kind)(weights=None, num_classes=model.fc.out_features)
-    plain.conv1 = torch.nn.Conv2d(model.conv1.in_channels, 64, 7, 2, 3, bias=False)
+    stem = model.conv1
+    plain.conv1 = torch.nn.Conv2d(
+        stem.in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False
+    )
     plain.load_state_dict(model.state_dict())
     return plain
 

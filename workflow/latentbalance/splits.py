@@ -25,7 +25,7 @@ def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[i
 
 def split_independent_test(labels: np.ndarray, test_fraction: float, seed: int):
     """Stratified independent test set; returns (test_indices, remaining_indices), both sorted."""
-    from sklearn.model_selection import train_test_split  # here: only the split job needs sklearn
+    from sklearn.model_selection import train_test_split  # here: only split and folds need it
 
     indices = np.arange(len(labels))
     rest, test = train_test_split(
