@@ -7,12 +7,16 @@ Stems:
 - ``imagenet``: torchvision's own 7x7 stride-2 convolution and max-pool (fastest; a 28x28 image
   reaches layer4 at 1x1).
 
-Every 3x3 and 7x7 convolution is a ``CentreTapConv2d``: torchvision's model, parameters and
-state dict as they are, with the padding taps skipped where a map has shrunk to 1x1.
+Every 3x3 and 7x7 convolution is a ``SmallMapConv2d``: torchvision's model, parameters and
+state dict as they are, with the padding taps skipped where a map has shrunk to 2x2 or less.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+
+import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -20,27 +24,58 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet152")
 STEMS = ("small", "compact", "imagenet")
 
 
-class CentreTapConv2d(nn.Conv2d):
-    """``nn.Conv2d`` that convolves a 1x1 map with the kernel's centre tap alone.
+@functools.cache
+def _tap_index(in_size, kernel_size, stride, padding):
+    """For every (output pixel, input pixel) pair of a convolution, the flat index of the kernel
+    tap that joins them, or ``kh * kw`` (a zero tap appended to the kernel) where none does."""
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = in_size, kernel_size, stride, padding
+    out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    taps = torch.full((out_h, out_w, h, w), kh * kw, dtype=torch.long)
+    for i, j, a, b in itertools.product(range(out_h), range(out_w), range(h), range(w)):
+        row, col = a + ph - i * sh, b + pw - j * sw
+        if 0 <= row < kh and 0 <= col < kw:
+            taps[i, j, a, b] = row * kw + col
+    return taps.flatten(), (out_h, out_w)
 
-    With zero padding of half the kernel, every other tap of a 1x1 map falls on padding: the output
-    and every gradient are those of the full kernel (the other taps get zero gradient) at 1/9 of
-    the work for 3x3. 28x28 and 32x32 images reach layer4 at 1x1 through the ImageNet stem, where
-    oneDNN's fp32 backward of the 3x3 convolutions was half of a training step on CPU.
+
+class SmallMapConv2d(nn.Conv2d):
+    """``nn.Conv2d`` that computes a map of at most 2x2 pixels as one matrix product (on CPU).
+
+    On such maps most taps of a padded 3x3 kernel fall on the padding: a 3x3 convolution of a 2x2
+    map joins 16 (output, input) pixel pairs but does the work of 36, a 1x1 map uses only the
+    centre tap. 28x28 and 32x32 images reach layer4 at 1x1 (ImageNet stem) or 2x2 (compact stem),
+    and there oneDNN's fp32 backward took half of a training step. The kernel's taps are arranged
+    into the dense matrix from the map's input pixels to its output pixels (zeros where no tap
+    joins them), so outputs and every gradient are the convolution's own, at the useful work.
     """
 
     def _conv_forward(self, input, weight, bias):
-        rows, cols = self.kernel_size
+        height, width = input.shape[-2:]
         if (
-            input.shape[-2:] == (1, 1)
-            and self.padding == (rows // 2, cols // 2)
-            and rows % 2 == cols % 2 == 1
-            and self.dilation == (1, 1)
-            and self.padding_mode == "zeros"
+            height * width > 4
+            or input.device.type != "cpu"
+            or self.groups != 1
+            or self.dilation != (1, 1)
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
         ):
-            centre = weight[:, :, rows // 2 : rows // 2 + 1, cols // 2 : cols // 2 + 1]
-            return F.conv2d(input, centre, bias, 1, 0, 1, self.groups)
-        return super()._conv_forward(input, weight, bias)
+            return super()._conv_forward(input, weight, bias)
+        taps, (out_h, out_w) = _tap_index(
+            (height, width), self.kernel_size, self.stride, self.padding
+        )
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        out_channels = len(weight)
+        if out_h == out_w == 1 and ph + height <= kh and pw + width <= kw:
+            # a single output pixel sees every input pixel through one block of the kernel
+            block = weight[:, :, ph : ph + height, pw : pw + width].reshape(out_channels, -1)
+            return F.linear(input.flatten(1), block, bias).view(-1, out_channels, 1, 1)
+        # rows (output channel, output pixel), columns (input pixel, input channel)
+        kernel = F.pad(weight.flatten(2), (0, 1)).transpose(1, 2)
+        dense = kernel.index_select(1, taps).view(out_channels * out_h * out_w, -1)
+        if bias is not None:
+            bias = bias.repeat_interleave(out_h * out_w)
+        pixels = input.flatten(2).transpose(1, 2).flatten(1)
+        return F.linear(pixels, dense, bias).view(-1, out_channels, out_h, out_w)
 
 
 def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compact") -> nn.Module:
@@ -62,5 +97,5 @@ def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compa
         if type(module) is nn.Conv2d and module.kernel_size != (1, 1):
             # a class swap keeps the parameters and draws no random numbers (as
             # torch.nn.utils.parametrize does), so seeded runs initialise exactly as before
-            module.__class__ = CentreTapConv2d
+            module.__class__ = SmallMapConv2d
     return model
