@@ -9,7 +9,8 @@ process's peak RSS, and writes them as JSON.
 
 Ours = ``latentbalance.training.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
 sliced from tensors in memory, fused Adam, ResNet convolutions of 2x2-or-smaller maps as matrix
-products without the padding taps, bf16 autocast + channels_last where the CPU has native bf16 or on CUDA, fp32 otherwise).
+products without the padding taps, bf16 autocast + channels_last where the CPU has native bf16
+or on CUDA, fp32 otherwise).
 Plain = a torch Dataset of NumPy images through a DataLoader, per-item conversion, fp32 NCHW,
 default Adam, torchvision's ResNet as it is; for the autoencoder, DeepSMOTE's per-step penalty
 batch drawn with NumPy from the class's images, as in its released script.
@@ -127,7 +128,8 @@ def build(kind, channels, side, size):
 
 def plain_copy(kind, model):
     """The same network and weights as a plain loop builds it: for a ResNet, torchvision's own
-    class (ours skips the padding taps of maps of 2x2 or less), for the autoencoder the same module."""
+    class (ours skips the padding taps of maps of 2x2 or less), for the autoencoder the same
+    module."""
     if kind == "autoencoder":
         return copy.deepcopy(model)
     plain = getattr(torchvision.models, kind)(weights=None, num_classes=model.fc.out_features)
