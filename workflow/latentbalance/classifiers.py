@@ -27,7 +27,8 @@ STEMS = ("small", "compact", "imagenet")
 @functools.cache
 def _tap_index(in_size, kernel_size, stride, padding):
     """For every (output pixel, input pixel) pair of a convolution, the flat index of the kernel
-    tap that joins them, or ``kh * kw`` (a zero tap appended to the kernel) where none does."""
+    tap that joins them, or ``kh * kw`` (a zero tap appended to the kernel) where none does; the
+    output size; whether a tap joins every pair."""
     (h, w), (kh, kw), (sh, sw), (ph, pw) = in_size, kernel_size, stride, padding
     out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     taps = torch.full((out_h, out_w, h, w), kh * kw, dtype=torch.long)
@@ -35,7 +36,7 @@ def _tap_index(in_size, kernel_size, stride, padding):
         row, col = a + ph - i * sh, b + pw - j * sw
         if 0 <= row < kh and 0 <= col < kw:
             taps[i, j, a, b] = row * kw + col
-    return taps.flatten(), (out_h, out_w)
+    return taps.flatten(), (out_h, out_w), bool((taps < kh * kw).all())
 
 
 class SmallMapConv2d(nn.Conv2d):
@@ -60,14 +61,13 @@ class SmallMapConv2d(nn.Conv2d):
             or isinstance(self.padding, str)
         ):
             return super()._conv_forward(input, weight, bias)
-        taps, (out_h, out_w) = _tap_index(
+        taps, (out_h, out_w), all_joined = _tap_index(
             (height, width), self.kernel_size, self.stride, self.padding
         )
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
         out_channels = len(weight)
-        if out_h == out_w == 1 and ph + height <= kh and pw + width <= kw:
-            # a single output pixel sees every input pixel through one block of the kernel
-            block = weight[:, :, ph : ph + height, pw : pw + width].reshape(out_channels, -1)
+        if out_h == out_w == 1 and all_joined:
+            # one output pixel, joined to every input pixel: a block of the kernel
+            block = weight.flatten(2).index_select(2, taps).flatten(1)
             return F.linear(input.flatten(1), block, bias).view(-1, out_channels, 1, 1)
         # rows (output channel, output pixel), columns (input pixel, input channel)
         kernel = F.pad(weight.flatten(2), (0, 1)).transpose(1, 2)
