@@ -19,6 +19,7 @@ batch drawn with NumPy from the class's images, as in its released script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import platform
@@ -31,6 +32,7 @@ import torch
 import torchvision
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 
 from latentbalance.autoencoders import build_autoencoder
 from latentbalance.classifiers import build_resnet
@@ -150,16 +152,26 @@ def run_case(name, n_images, repeats, device, precision):
     initial = build(kind, channels, side, size)
     timings = {"ours": [], "plain": []}
     losses = {"ours": [], "plain": []}
-    for repeat in range(repeats + 1):  # the first round warms up kernels and caches, uncounted
+    flops = {}
+    for repeat in range(repeats + 1):
         for who in ("ours", "plain"):
             model = copy.deepcopy(initial) if who == "ours" else plain_copy(kind, initial)
+            # the first round warms up kernels and caches, uncounted, and counts the arithmetic
+            counter = FlopCounterMode(display=False) if repeat == 0 else contextlib.nullcontext()
             began = time.perf_counter()
-            if who == "ours":
-                loss = our_epoch(kind, model, images, labels, batch_size, 1e-3, device, precision)
+            with counter:
+                if who == "ours":
+                    loss = our_epoch(
+                        kind, model, images, labels, batch_size, 1e-3, device, precision
+                    )
+                else:
+                    plain = (
+                        plain_autoencoder_epoch if kind == "autoencoder" else plain_classifier_epoch
+                    )
+                    loss = plain(model, images, labels, batch_size, 1e-3)
+            if repeat == 0:
+                flops[who] = counter.get_total_flops() / n_images
             else:
-                plain = plain_autoencoder_epoch if kind == "autoencoder" else plain_classifier_epoch
-                loss = plain(model, images, labels, batch_size, 1e-3)
-            if repeat > 0:
                 timings[who].append(n_images / (time.perf_counter() - began))
                 losses[who].append(loss)
     ours, plain = statistics.median(timings["ours"]), statistics.median(timings["plain"])
@@ -175,10 +187,25 @@ def run_case(name, n_images, repeats, device, precision):
         "ratio": round(ours / plain, 2),
         "ratio_paired_median": round(statistics.median(paired), 2),
         "ratios_paired": [round(r, 2) for r in paired],
+        # convolutions and matrix products, forward and backward (torch's FLOP counter)
+        "gflop_per_image": {who: round(f / 1e9, 3) for who, f in flops.items()},
+        "ours_gflop_per_s": round(ours * flops["ours"] / 1e9, 1),
+        "plain_gflop_per_s": round(plain * flops["plain"] / 1e9, 1),
         "ours_all": [round(t, 1) for t in timings["ours"]],
         "plain_all": [round(t, 1) for t in timings["plain"]],
         "final_loss": {who: round(statistics.median(v), 4) for who, v in losses.items()},
     }
+
+
+def matmul_gflop_per_s(device, side=2048, repeats=5):
+    """The machine's fp32 matrix-multiply rate: what the same arithmetic could reach at best."""
+    a, b = torch.randn(side, side, device=device), torch.randn(side, side, device=device)
+    a @ b
+    began = time.perf_counter()
+    for _ in range(repeats):
+        product = a @ b
+    product.sum().item()  # waits for an asynchronous device
+    return 2 * side**3 * repeats / (time.perf_counter() - began) / 1e9
 
 
 def main():
@@ -198,6 +225,7 @@ def main():
         "device": str(device),
         "precision": precision.name,
         "torch": torch.__version__,
+        "matmul_gflop_per_s": round(matmul_gflop_per_s(device), 1),
     }
     print(json.dumps(header))
     results = []
@@ -208,7 +236,10 @@ def main():
             f"{result['plain_images_per_s']} img/s, ratio {result['ratio']}x, median of "
             f"the rounds' ratios {result['ratio_paired_median']}x "
             f"(final loss ours {result['final_loss']['ours']}, plain "
-            f"{result['final_loss']['plain']})",
+            f"{result['final_loss']['plain']}); GFLOP per image ours "
+            f"{result['gflop_per_image']['ours']}, plain {result['gflop_per_image']['plain']}; "
+            f"GFLOP/s ours {result['ours_gflop_per_s']}, plain {result['plain_gflop_per_s']} "
+            f"of the machine's {header['matmul_gflop_per_s']} for a fp32 matrix product",
             flush=True,
         )
         results.append(result)
