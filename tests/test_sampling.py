@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from latentbalance.methods import expand_methods, parse_method, valid_method_ids
-from latentbalance.sampling import balance
+from latentbalance.sampling import balance, real_repeats
 
 
 def clustered(counts, dim=8, seed=0):
@@ -41,6 +41,26 @@ def test_single_sample_class_is_duplicated_with_a_warning(caplog):
     assert "single training sample" in caplog.text
     assert info[1]["how"] == "duplicate"
     assert np.allclose(new, features[labels == 1][0])
+
+
+@pytest.mark.parametrize("sampler", ["smote", "adasyn", "ros"])
+def test_synthetic_share_leaves_the_rest_to_real_repeats(sampler):
+    features, labels = clustered([60, 20, 7])
+    new, new_labels, info = balance(
+        features, labels, sampler, k_neighbors=5, seed=0, synthetic_share=0.5
+    )
+    repeats = real_repeats(labels, "majority", 0.5, seed=0)
+    synthetic = np.bincount(new_labels, minlength=3)
+    repeated = np.bincount(labels[repeats], minlength=3)
+    assert (np.bincount(labels) + synthetic + repeated).tolist() == [60, 60, 60]
+    assert synthetic.tolist() == [0, 20, 26] and repeated.tolist() == [0, 20, 27]
+    assert [info[c]["synthetic"] for c in range(3)] == synthetic.tolist()
+
+
+def test_real_repeats_leave_a_class_absent_from_the_fold_absent():
+    labels = np.repeat([0, 2], [30, 5])
+    repeats = real_repeats(labels, "majority", 0.5, seed=0)
+    assert np.bincount(labels[repeats], minlength=3).tolist() == [0, 0, 13]  # 25 - rint(12.5)
 
 
 def test_sampling_is_reproducible():

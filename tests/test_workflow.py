@@ -54,6 +54,8 @@ def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
         )["train"]
         balanced = np.load(results / f"fold{fold}" / "balanced" / "smote-ae.npz")
         assert np.array_equal(balanced["real_indices"], train)
+        # sampler.synthetic_share is 1 (DeepSMOTE): every missing image is generated
+        assert len(balanced["repeated_indices"]) == 0
         counts = np.bincount(labels[train], minlength=10) + np.bincount(
             balanced["synthetic_labels"], minlength=10
         )
@@ -123,6 +125,8 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
             "schedule": "cosine",
             "validation": "real",
         },
+        # half of each class's missing images generated, half repeated real ones
+        "sampler": {**TINY_CONFIG.get("sampler", {}), "synthetic_share": 0.5},
     }
     snakemake(workdir, "--configfile", str(write_config(tmp_path / "every.yaml", config)))
     results = workdir / "results" / "digits"
@@ -134,11 +138,23 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
     assert autoencoders == ["vae-penalty", "wae-nopenalty", "wae-penalty"]
     history = pd.read_csv(results / "fold0" / "autoencoder" / "vae-penalty" / "history.csv")
     assert {"train_recon", "train_kl", "train_penalty", "val_mse"} <= set(history.columns)
+    labels = np.load(results / "data" / "images.npz")["labels"]
     for method in EVERY_KIND[1:]:  # all but `weighted` generate images
         info = json.loads((results / "fold0" / "balanced" / f"{method}.json").read_text())
         per_class = info["per_class"]
-        final = {name: c["real"] + c["synthetic"] for name, c in per_class.items()}
+        final = {name: c["real"] + c["synthetic"] + c["repeated"] for name, c in per_class.items()}
         assert len(set(final.values())) == 1, (method, final)
+        missing = {name: c["synthetic"] + c["repeated"] for name, c in per_class.items()}
+        assert all(abs(c["synthetic"] - c["repeated"]) <= 1 for c in per_class.values())
+        assert sum(missing.values()) > 0
+        balanced = np.load(results / "fold0" / "balanced" / f"{method}.npz")
+        repeated = balanced["repeated_indices"]
+        # repeats are the fold's own training images, of the classes that were short
+        assert np.isin(repeated, balanced["real_indices"]).all()
+        names = list(per_class)
+        assert np.bincount(labels[repeated], minlength=len(names)).tolist() == [
+            per_class[name]["repeated"] for name in names
+        ]
         assert (results / "fold0" / "balanced" / f"{method}.png").stat().st_size > 5_000
 
 

@@ -5,6 +5,10 @@ for that class alone when it is small. Samplers that cannot give the exact count
 and may refuse; Borderline-SMOTE finds no borderline samples) are topped up or replaced by SMOTE
 for that class, and the metadata and log say so: no class is ever left short. A class with one
 sample cannot be interpolated: it is duplicated with a warning, or rejected when ``strict``.
+
+With ``synthetic_share`` below 1, the sampler makes only that share of each class's missing
+samples and the rest repeat the class's real samples (``real_repeats``): a minority class then keeps
+its real images as prominent as random oversampling does, with synthetic ones beside them.
 """
 
 from __future__ import annotations
@@ -46,6 +50,27 @@ def class_targets(counts: np.ndarray, target) -> np.ndarray:
     return np.maximum(counts, wanted)
 
 
+def synthetic_counts(counts: np.ndarray, target, synthetic_share: float = 1.0) -> np.ndarray:
+    """How many samples per class the sampler makes: its share of what the class is missing."""
+    missing = class_targets(counts, target) - counts
+    return np.rint(missing * synthetic_share).astype(np.int64)
+
+
+def real_repeats(labels: np.ndarray, target, synthetic_share: float, seed: int) -> np.ndarray:
+    """Positions of real samples to repeat, drawn at random within each class (as
+    RandomOverSampler does), for the part of each class's missing samples the sampler leaves."""
+    counts = np.bincount(labels)
+    missing = class_targets(counts, target) - counts
+    repeats = missing - synthetic_counts(counts, target, synthetic_share)
+    rng = np.random.default_rng(seed)
+    picks = [
+        rng.choice(np.flatnonzero(labels == cls), n, replace=True)
+        for cls, n in enumerate(repeats)
+        if n > 0 and counts[cls] > 0  # a class absent from the fold stays absent, as in balance
+    ]
+    return np.concatenate(picks) if picks else np.empty(0, np.int64)
+
+
 def balance(
     features: np.ndarray,
     labels: np.ndarray,
@@ -54,8 +79,10 @@ def balance(
     seed: int,
     target="majority",
     strict: bool = False,
+    synthetic_share: float = 1.0,
 ):
-    """Synthetic samples that bring every class up to its target count.
+    """Synthetic samples that bring every class up to its target count, or ``synthetic_share`` of
+    the way there (rounded; ``real_repeats`` makes up the rest).
 
     Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D.
     """
@@ -67,7 +94,7 @@ def balance(
             f"{counts.max()} training images; set 'sampler.k_neighbors' below {counts.max()} "
             "(SMOTE's default is 5)"
         )
-    targets = class_targets(counts, target)
+    targets = counts + synthetic_counts(counts, target, synthetic_share)
     rng = np.random.default_rng(seed)
     synthetic, synthetic_labels, info = [], [], {}
     for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):

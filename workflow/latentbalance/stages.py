@@ -195,6 +195,7 @@ def oversample(
     k_neighbors: int,
     target,
     strict: bool,
+    synthetic_share: float,
     batch_size: int,
     seed: int,
     device: str,
@@ -204,10 +205,11 @@ def oversample(
     out_grid,
     out_check,
 ) -> None:
-    """Balance one fold's training part with ``method_id``; write the synthetic images, the
-    per-class counts, a grid of real beside synthetic images and the synthetic-sample check
-    (nearest real image distances, see ``synthetic_check``)."""
-    from .sampling import balance
+    """Balance one fold's training part with ``method_id``; write the synthetic images (and, with
+    ``synthetic_share`` < 1, which real images are repeated), the per-class counts, a grid of real
+    beside synthetic images and the synthetic-sample check (nearest real image distances, see
+    ``synthetic_check``)."""
+    from .sampling import balance, real_repeats
     from .synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
@@ -225,8 +227,9 @@ def oversample(
             model.encode, to_unit_range(images), batch_size, run_device, run_precision
         ).numpy()
         new_latents, new_labels, info = balance(
-            latents, labels, method.sampler, k_neighbors, sample_seed, target, strict
-        )
+            latents, labels, method.sampler, k_neighbors, sample_seed, target, strict,
+            synthetic_share,
+        )  # fmt: skip
         decoded = run_in_batches(
             model.decode, torch.from_numpy(new_latents), batch_size, run_device, run_precision
         )
@@ -234,13 +237,21 @@ def oversample(
     else:
         flat = images.reshape(len(images), -1).astype(np.float32)
         new_flat, new_labels, info = balance(
-            flat, labels, method.sampler, k_neighbors, sample_seed, target, strict
+            flat, labels, method.sampler, k_neighbors, sample_seed, target, strict, synthetic_share
         )
         new_images = new_flat.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
 
+    repeats = real_repeats(labels, target, synthetic_share, sample_seed)
+    for cls, entry in info.items():
+        entry["repeated"] = int(np.sum(labels[repeats] == cls))
+
     with atomic_path(out_balanced) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(
-            handle, real_indices=train, synthetic_images=new_images, synthetic_labels=new_labels
+            handle,
+            real_indices=train,
+            repeated_indices=train[repeats],
+            synthetic_images=new_images,
+            synthetic_labels=new_labels,
         )
     write_json(
         out_info,
@@ -264,7 +275,9 @@ def oversample(
 
 
 def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
-    """The fold's real training images plus, for generating methods, their synthetic images.
+    """The fold's real training images plus, for generating methods, the real images it repeats
+    (``sampler.synthetic_share`` < 1) and its synthetic images. ``is_real`` marks the fold's
+    images once each: repeats, like synthetic images, are only ever fitted on.
 
     Returns (images, labels, is_real)."""
     images, labels = dataset.images[train], dataset.labels[train]
@@ -272,8 +285,14 @@ def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
         with np.load(balanced_path, allow_pickle=False) as balanced:
             if not np.array_equal(balanced["real_indices"], train):
                 raise ValueError(f"{balanced_path} was made for another fold; rerun oversample")
-            images = np.concatenate([images, balanced["synthetic_images"]])
-            labels = np.concatenate([labels, balanced["synthetic_labels"]])
+            # balanced sets written before sampler.synthetic_share have no repeats
+            repeated = balanced.get("repeated_indices", np.empty(0, np.int64))
+            images = np.concatenate(
+                [images, dataset.images[repeated], balanced["synthetic_images"]]
+            )
+            labels = np.concatenate(
+                [labels, dataset.labels[repeated], balanced["synthetic_labels"]]
+            )
     is_real = np.arange(len(labels)) < len(train)
     return images, labels, is_real
 

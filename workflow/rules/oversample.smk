@@ -29,6 +29,7 @@ rule oversample:
         k_neighbors=config["sampler"]["k_neighbors"],
         target=config["sampler"]["target"],
         strict=config["sampler"]["strict"],
+        synthetic_share=config["sampler"]["synthetic_share"],
         batch_size=config["autoencoder"]["batch_size"],
         seed=config["seed"],
         device=config["compute"]["device"],
