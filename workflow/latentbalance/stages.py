@@ -242,8 +242,9 @@ def oversample(
         new_images = new_flat.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
 
     repeats = real_repeats(labels, target, synthetic_share, sample_seed)
+    repeated = np.bincount(labels[repeats], minlength=len(info))
     for cls, entry in info.items():
-        entry["repeated"] = int(np.sum(labels[repeats] == cls))
+        entry["repeated"] = int(repeated[cls])
 
     with atomic_path(out_balanced) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(
