@@ -14,7 +14,8 @@ python benchmarks/precision.py --device cuda --train 5000 --epochs 5 --stem comp
     --out "$out/precision.json" 2>/dev/null
 timeout "${FMNIST_SECONDS:-420}" snakemake --cores all --resources gpu=4 --keep-going \
     --configfile config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml > "$out/fmnist-lt.log" 2>&1 || true
-python benchmarks/memory.py results/fmnist_lt > "$out/memory.md" || true
+python benchmarks/memory.py results/fmnist_lt \
+    --configfile config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml > "$out/memory.md" || true
 if [ -f results/fmnist_lt/summary/metrics_per_fold.csv ]; then
     python benchmarks/fmnist_lt_table.py results/fmnist_lt/summary/metrics_per_fold.csv \
         | tee "$out/fmnist-lt-table.md"

@@ -3,13 +3,19 @@ directives (``results/<dataset>/benchmarks/**/*.tsv``, one per job). Prints one 
 rule: jobs, the largest peak RSS and USS of any of its jobs, and its slowest and total wall time;
 rules over the limit are named on stderr and make the exit status 1.
 
-    python benchmarks/memory.py results/fmnist_lt            # limit 2 GB
+Snakemake never deletes a benchmark file, so a results folder keeps those of rules that no longer
+exist and of jobs another configuration ran. Given the run's config files, only the jobs of that
+workflow and configuration count (the others are named on stderr):
+
+    python benchmarks/memory.py results/fmnist_lt --configfile config/fmnist-lt.yaml
     python benchmarks/memory.py results/fmnist_lt --limit-mb 4000 --out memory.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,6 +47,39 @@ def read_benchmarks(benchmark_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def workflow_benchmark_files(configfiles: list[Path]) -> set[Path]:
+    """The benchmark files of every job of the workflow in the current directory under these
+    config files, from Snakemake's own dry run of all of them."""
+    dry_run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--forceall", "--cores", "1"]
+        + ["--configfile", *map(str, configfiles)],
+        capture_output=True,
+        text=True,
+    )
+    if dry_run.returncode != 0:
+        raise SystemExit(
+            f"snakemake could not plan the workflow with {' '.join(map(str, configfiles))} "
+            f"(run this from the project root):\n{dry_run.stderr[-2000:]}"
+        )
+    paths = re.findall(r"^\s*benchmark: (\S+)$", dry_run.stdout, flags=re.MULTILINE)
+    return {Path(path).resolve() for path in paths}
+
+
+def keep_workflow_jobs(jobs: pd.DataFrame, benchmark_dir: Path, declared: set[Path]):
+    """The jobs whose benchmark file this workflow declares; names the others on stderr."""
+    files = jobs["job"].map(lambda job: (benchmark_dir / f"{job}.tsv").resolve())
+    current = files.isin(declared)
+    if not current.any():
+        raise SystemExit(
+            f"none of the benchmark files under {benchmark_dir} belongs to this workflow and "
+            "configuration: pass the config files the run used (--configfile)"
+        )
+    if not current.all():
+        stale = ", ".join(jobs.loc[~current, "job"])
+        print(f"left out {(~current).sum()} jobs not in this workflow: {stale}", file=sys.stderr)
+    return jobs[current].reset_index(drop=True)
+
+
 def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
     table = jobs.groupby("rule").agg(
         jobs=("job", "size"),
@@ -57,8 +96,17 @@ def main(argv=None) -> int:
     parser.add_argument("results", type=Path, help="results/<dataset> of a finished run")
     parser.add_argument("--limit-mb", type=float, default=2000, help="peak RSS target per job")
     parser.add_argument("--out", type=Path, help="also write the per-rule table as CSV")
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        nargs="+",
+        help="the run's config files: count only the jobs of this workflow and configuration",
+    )
     args = parser.parse_args(argv)
-    jobs = read_benchmarks(args.results / "benchmarks")
+    benchmark_dir = args.results / "benchmarks"
+    jobs = read_benchmarks(benchmark_dir)
+    if args.configfile:
+        jobs = keep_workflow_jobs(jobs, benchmark_dir, workflow_benchmark_files(args.configfile))
     table = per_rule(jobs)
     print(table.to_markdown())
     heaviest = jobs.loc[jobs["max_rss"].idxmax()]

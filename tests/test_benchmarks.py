@@ -1,11 +1,12 @@
 """The memory summary of a run, read from the files of every rule's ``benchmark:`` directive."""
 
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
 
-from conftest import REPO
+from conftest import REPO, copy_workflow
 
 RULES = {
     "download",
@@ -19,11 +20,12 @@ RULES = {
 }
 
 
-def memory_summary(results, *args):
+def memory_summary(results, *args, cwd=None):
     return subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "memory.py"), str(results), *args],
         capture_output=True,
         text=True,
+        cwd=cwd,
     )
 
 
@@ -53,3 +55,40 @@ def test_a_run_without_benchmark_files_is_an_error(tmp_path):
     summary = memory_summary(tmp_path)
     assert summary.returncode != 0
     assert "no benchmark files under" in summary.stderr
+
+
+def test_files_of_jobs_the_workflow_no_longer_has_are_left_out(tiny_run, tmp_path):
+    """Snakemake never deletes a benchmark file: a results folder keeps those of removed rules."""
+    workdir, config, _ = tiny_run
+    copy_workflow(tmp_path)
+    shutil.copy(config, tmp_path / "tiny.yaml")
+    benchmarks = tmp_path / "results" / "digits" / "benchmarks"
+    shutil.copytree(workdir / "results" / "digits" / "benchmarks", benchmarks)
+    evaluate = next((benchmarks / "fold0" / "evaluate").glob("*.tsv"))
+    (benchmarks / "fold0" / "old_rule").mkdir()
+    shutil.copy(evaluate, benchmarks / "fold0" / "old_rule" / "smote.tsv")
+    shutil.copy(evaluate, evaluate.with_name("none-resnet18-test.tsv"))  # an old per-test-set job
+
+    everything = memory_summary(benchmarks.parent, "--out", "all.csv", cwd=tmp_path)
+    assert everything.returncode == 0, everything.stderr
+    assert set(pd.read_csv(tmp_path / "all.csv", index_col="rule").index) == RULES | {"old_rule"}
+
+    summary = memory_summary(
+        benchmarks.parent, "--configfile", "tiny.yaml", "--out", "current.csv", cwd=tmp_path
+    )
+    assert summary.returncode == 0, summary.stderr
+    table = pd.read_csv(tmp_path / "current.csv", index_col="rule")
+    assert set(table.index) == RULES
+    assert table.loc["evaluate", "jobs"] == 4
+    assert "left out 2 jobs not in this workflow" in summary.stderr
+    assert "fold0/old_rule/smote" in summary.stderr
+
+
+def test_a_config_that_does_not_match_the_results_is_an_error(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    summary = memory_summary(
+        workdir / "results" / "digits", "--configfile", "config/config.yaml", cwd=workdir
+    )
+    assert summary.returncode != 0
+    assert "none of the benchmark files under" in summary.stderr
+    assert "pass the config files the run used (--configfile)" in summary.stderr
