@@ -121,6 +121,36 @@ def test_predict_on_a_folder_of_pngs_matches_the_workflow(tiny_run, tmp_path):
     assert not out.exists()
 
 
+def test_test_time_flip_gives_an_image_and_its_mirror_one_answer(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    images = np.load(results / "data/images.npz")["images"][:20, 0]
+    folder = tmp_path / "images and mirrors"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:02d}.png")
+        Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(folder / f"{i:02d}m.png")
+
+    def probabilities(*flag):
+        out = tmp_path / f"predictions{len(flag)}.csv"
+        run = latentbalance(
+            "predict", "--model", str(results / MODEL), str(folder), "--out", str(out), *flag,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        table = pd.read_csv(out).sort_values("file")
+        columns = [f"p_{digit}" for digit in range(10)]
+        return table[columns].to_numpy().reshape(len(images), 2, 10)  # (image, mirror) pairs
+
+    averaged = probabilities("--test-time-flip")
+    assert np.allclose(averaged[:, 0], averaged[:, 1], atol=1e-5)
+    assert np.allclose(averaged.sum(-1), 1, atol=1e-5)
+    # digits are no mirror images of themselves: without the flag, image and mirror differ
+    plain = probabilities()
+    assert np.abs(plain[:, 0] - plain[:, 1]).max() > 0.01
+    assert np.allclose(averaged[:, 0], plain.mean(axis=1), atol=1e-5)
+
+
 def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
     workdir, _, _ = tiny_run
     results = workdir / "results/digits"
@@ -142,7 +172,7 @@ def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
         (results / MODEL.replace("classifier", "eval") / "test_imbalanced/metrics.json").read_text()
     )
     again = json.loads((out / "metrics.json").read_text())
-    same = ["method", "classifier", "fold", "testset", "n_images", *METRICS]
+    same = ["method", "classifier", "fold", "testset", "n_images", "test_time_flip", *METRICS]
     assert {k: again[k] for k in same} == pytest.approx({k: saved[k] for k in same})
     assert {k: json.loads(run.stdout)[k] for k in same} == pytest.approx(
         {k: saved[k] for k in same}

@@ -14,6 +14,7 @@ SHIPPED = [
     ("my-images.yaml",),
     ("fmnist-lt.yaml",),
     ("fmnist-lt.yaml", "fmnist-lt-2core.yaml"),
+    ("fmnist-lt.yaml", "fmnist-lt-2core.yaml", "fmnist-lt-15epochs.yaml"),
     ("fmnist-lt.yaml", "fmnist-lt-gpu.yaml"),
 ]
 

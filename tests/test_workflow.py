@@ -124,6 +124,7 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
             "epochs": 1,
             "schedule": "cosine",
             "validation": "real",
+            "test_time_flip": True,
         },
         # half of each class's missing images generated, half repeated real ones
         "sampler": {**TINY_CONFIG.get("sampler", {}), "synthetic_share": 0.5},
@@ -133,6 +134,10 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
     leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
     assert sorted(leaderboard["method"]) == sorted(EVERY_KIND)
     assert (leaderboard["folds"] == 1).all()
+    evaluation = json.loads(
+        (results / "fold0/eval/weighted/resnet18/test/metrics.json").read_text()
+    )
+    assert evaluation["test_time_flip"] is True  # scores say how they were computed
     # one autoencoder per (kind, penalty), shared by the samplers that use it
     autoencoders = sorted(p.name for p in (results / "fold0" / "autoencoder").iterdir())
     assert autoencoders == ["vae-penalty", "wae-nopenalty", "wae-penalty"]

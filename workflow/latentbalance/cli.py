@@ -110,7 +110,9 @@ def predict(args) -> int:
         range(0, len(images), args.batch_size), desc="classifying", unit="batch", file=sys.stderr
     ):
         batch = to_unit_range(images[start : start + args.batch_size])
-        chunks.append(predict_proba(model, batch, args.batch_size, device, precision))
+        chunks.append(
+            predict_proba(model, batch, args.batch_size, device, precision, args.test_time_flip)
+        )
     probabilities = np.concatenate(chunks)
     names = list(spec["class_names"])
     table = pd.DataFrame(
@@ -160,6 +162,7 @@ def evaluate(args) -> int:
                 batch_size=args.batch_size,
                 device=args.device,
                 precision=args.precision,
+                test_time_flip=args.test_time_flip,
                 out_metrics=[out / "metrics.json"],
                 out_per_class=[out / "per_class.csv"],
                 out_confusion=[out / "confusion.png"],
@@ -190,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
         sub.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
         sub.add_argument("--threads", type=int, default=2, help="torch threads")
+        sub.add_argument(
+            "--test-time-flip",
+            action="store_true",
+            help="average the probabilities of each image and its horizontal mirror "
+            "(as a run with classifier.test_time_flip evaluates)",
+        )
 
     predict_cmd = commands.add_parser(
         "predict",

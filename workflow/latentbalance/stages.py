@@ -431,6 +431,7 @@ def evaluate(
     batch_size: int,
     device: str,
     precision: str,
+    test_time_flip: bool,
     out_metrics: list,
     out_per_class: list,
     out_confusion: list,
@@ -455,7 +456,12 @@ def evaluate(
         # each test set classified on its own, in the same batches whatever else is configured:
         # batch composition moves the last bits of the probabilities
         probabilities = predict_proba(
-            model, to_unit_range(dataset.images[indices]), batch_size, run_device, run_precision
+            model,
+            to_unit_range(dataset.images[indices]),
+            batch_size,
+            run_device,
+            run_precision,
+            test_time_flip,
         )
         results.append(
             write_evaluation(
@@ -472,6 +478,7 @@ def evaluate(
                 out_predictions[i],
                 out_prediction_grid[i] if out_prediction_grid else None,
                 out_confusion_table[i] if out_confusion_table else None,
+                test_time_flip,
             )
         )
     return results
@@ -491,8 +498,10 @@ def write_evaluation(
     out_predictions,
     out_prediction_grid,
     out_confusion_table,
+    test_time_flip: bool = False,
 ) -> dict:
-    """Every output of one test set from its predicted class probabilities."""
+    """Every output of one test set from its predicted class probabilities (and whether they
+    averaged each image with its mirror, recorded beside the scores)."""
     from .metrics import compute_metrics, confusion, confusion_table, per_class_report
 
     y_true, y_pred = dataset.labels[indices], probabilities.argmax(1)
@@ -503,6 +512,7 @@ def write_evaluation(
         "fold": fold,
         "testset": testset,
         "n_images": len(indices),
+        "test_time_flip": test_time_flip,
         **scores,
         "environment": {
             "training": spec.get("environment"),

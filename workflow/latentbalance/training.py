@@ -419,8 +419,19 @@ def fit_classifier(
 
 
 def predict_proba(
-    model: nn.Module, images: torch.Tensor, batch_size: int, device, precision: Precision
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int,
+    device,
+    precision: Precision,
+    test_time_flip: bool = False,
 ) -> np.ndarray:
+    """Class probabilities; with ``test_time_flip``, the mean of those of each image and its
+    horizontal mirror (for classifiers trained with random flips: an image and its mirror then
+    get the same answer)."""
     model = precision.prepare(model.to(device)).eval()
-    logits = run_in_batches(model, images, batch_size, device, precision)
-    return torch.softmax(logits, dim=1).numpy()
+    probabilities = torch.softmax(run_in_batches(model, images, batch_size, device, precision), 1)
+    if test_time_flip:
+        mirrored = run_in_batches(model, images.flip(-1), batch_size, device, precision)
+        probabilities = (probabilities + torch.softmax(mirrored, 1)) / 2
+    return probabilities.numpy()

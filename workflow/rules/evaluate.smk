@@ -33,6 +33,7 @@ rule evaluate:
         batch_size=config["classifier"]["batch_size"],
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
+        test_time_flip=config["classifier"]["test_time_flip"],
     script:
         "../scripts/evaluate.py"
 
