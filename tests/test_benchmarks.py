@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 
 from conftest import REPO, copy_workflow
@@ -92,3 +93,25 @@ def test_a_config_that_does_not_match_the_results_is_an_error(tiny_run, tmp_path
     assert summary.returncode != 0
     assert "none of the benchmark files under" in summary.stderr
     assert "pass the config files the run used (--configfile)" in summary.stderr
+
+
+def test_logit_adjustment_at_tau_0_reproduces_the_run_and_moves_the_unbalanced_method(
+    tiny_run, tmp_path
+):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "digits"
+    out = tmp_path / "adjusted.csv"
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "logit_adjustment.py"), str(results),
+         "--tau", "0", "1", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(out).set_index(["testset", "method", "classifier", "tau"])
+    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
+    workflow = per_fold.groupby(["testset", "method", "classifier"])["acsa"].mean() * 100
+    unadjusted = table.xs(0.0, level="tau")["acsa"]
+    assert np.allclose(unadjusted.sort_index(), workflow.sort_index())
+    # `none` trained on the imbalanced fold: dividing by its prior changes its decisions
+    none = table.xs(("test", "none"), level=["testset", "method"])["acsa"]
+    assert not np.isclose(none.xs(1.0, level="tau").iloc[0], none.xs(0.0, level="tau").iloc[0])
