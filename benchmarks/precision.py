@@ -1,9 +1,12 @@
 """bf16 stays sane: the same training in fp32 and in bf16 autocast (+ channels_last), on the same
 real FashionMNIST images (Debian's dataset-fashion-mnist), same initial weights, same batch order.
 Reports each precision's final training loss and held-out accuracy (classifier) or held-out
-reconstruction MSE (autoencoder), the differences, and images/s.
+reconstruction MSE (autoencoder), the differences, and images/s; with several ``--seeds``, the
+mean and sd of each over the seeds, so that bf16's difference can be read against fp32's own
+seed-to-seed spread.
 
     python benchmarks/precision.py          # CPU; bf16 is emulated without AVX-512 bf16
+    python benchmarks/precision.py --train 5000 --epochs 3 --seeds 0 1 2 --threads 1
     python benchmarks/precision.py --device cuda --train 5000 --epochs 5
 
 On a CPU without native bf16, bf16 runs ~10x slower than fp32 (emulated), which is why
@@ -51,10 +54,10 @@ def held_out_mse(model, images, precision, device) -> float:
     return F.mse_loss(reconstruction.float(), batch.float()).item()
 
 
-def train_once(case, precision, data, args, device):
+def train_once(case, precision, data, args, device, seed):
     x_train, y_train, x_test, y_test = data
-    torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     began = time.perf_counter()
     if case == "resnet18":
         model = build_resnet("resnet18", 1, 10, args.stem)
@@ -76,6 +79,7 @@ def train_once(case, precision, data, args, device):
     seconds = time.perf_counter() - began
     return {
         "precision": precision.name,
+        "seed": seed,
         "final_train_loss": round(history[-1]["train_loss"], 5),
         **{k: round(v, 5) for k, v in quality.items()},
         "images_per_s": round(len(x_train) * args.epochs / seconds, 1),
@@ -90,6 +94,11 @@ def main():
     parser.add_argument("--train", type=int, default=1000, help="training images")
     parser.add_argument("--test", type=int, default=2000, help="held-out images")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0],
+        help="initial weights and batch orders; with several, fp32's own spread over them is "
+        "what a bf16 difference is read against",
+    )  # fmt: skip
     parser.add_argument("--stem", default="imagenet", help="ResNet stem (classifiers.STEMS)")
     parser.add_argument("--width", type=int, default=32, help="autoencoder width")
     parser.add_argument("--device", default="auto")
@@ -111,16 +120,26 @@ def main():
     print(json.dumps(header))
     results = []
     for case in args.cases:
-        fp32, bf16 = runs = [
-            train_once(case, Precision(device, p), data, args, device) for p in ("fp32", "bf16")
+        runs = [
+            train_once(case, Precision(device, name), data, args, device, seed)
+            for seed in args.seeds
+            for name in ("fp32", "bf16")
         ]
         quality = "held_out_accuracy" if case == "resnet18" else "held_out_mse"
-        result = {
-            "case": case,
-            "runs": runs,
-            "loss_difference": round(bf16["final_train_loss"] - fp32["final_train_loss"], 5),
-            f"{quality}_difference": round(bf16[quality] - fp32[quality], 5),
-        }
+        result = {"case": case, "runs": runs}
+        for key in ("final_train_loss", quality):
+            values = {
+                name: [run[key] for run in runs if run["precision"] == name]
+                for name in ("fp32", "bf16")
+            }
+            for name, series in values.items():
+                result[f"{key}_{name}_mean"] = round(float(np.mean(series)), 5)
+                result[f"{key}_{name}_sd"] = (
+                    round(float(np.std(series, ddof=1)), 5) if len(series) > 1 else None
+                )
+            result[f"{key}_difference"] = round(
+                result[f"{key}_bf16_mean"] - result[f"{key}_fp32_mean"], 5
+            )
         print(json.dumps(result), flush=True)
         results.append(result)
     if args.out:
