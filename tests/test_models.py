@@ -49,10 +49,14 @@ def test_unknown_classifier_names_the_valid_ones():
         ("resnet50", "compact", (3, 40, 24)),
     ],
 )
-def test_resnet_computes_what_torchvision_computes(arch, stem, shape):
+@pytest.mark.parametrize(
+    "layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"]
+)
+def test_resnet_computes_what_torchvision_computes(arch, stem, shape, layout):
     """Computing maps of 2x2 pixels or less as matrix products (layer4 of a 28x28 image is 1x1
     through the ImageNet stem, 2x2 through the compact one; 40x24 gives 2x1 and 3x2 maps) changes
-    neither the logits nor any gradient, and the weights load into torchvision's model."""
+    neither the logits nor any gradient, and the weights load into torchvision's model; in NCHW
+    and in the channels_last layout of bf16 runs (where the kernel is read in another order)."""
     import torchvision
 
     torch.manual_seed(0)
@@ -65,12 +69,13 @@ def test_resnet_computes_what_torchvision_computes(arch, stem, shape):
     reference.load_state_dict(ours.state_dict())
     # float64: at initialisation, BatchNorm over 16 images of 1x1 maps makes float32 gradients
     # differ by up to 30 % from float64 in torchvision's model alone, hiding any real error
-    ours, reference = ours.double(), reference.double()
+    ours, reference = ours.double().to(memory_format=layout), reference.double()
     images, labels = torch.randn(16, *shape, dtype=torch.float64), torch.arange(16) % 7
-    for model in (ours, reference):
-        torch.nn.functional.cross_entropy(model(images), labels).backward()
+    for model, inputs in ((ours, images.to(memory_format=layout)), (reference, images)):
+        torch.nn.functional.cross_entropy(model(inputs), labels).backward()
     for (name, mine), theirs in zip(ours.named_parameters(), reference.parameters(), strict=True):
         assert (mine.grad - theirs.grad).abs().max() <= 1e-9 * theirs.grad.abs().max(), name
     with torch.no_grad():
-        mine, theirs = ours.eval()(images), reference.eval()(images)
+        mine = ours.eval()(images.to(memory_format=layout))
+        theirs = reference.eval()(images)
     assert (mine - theirs).abs().max() <= 1e-12 * theirs.abs().max()

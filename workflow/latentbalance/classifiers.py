@@ -65,18 +65,33 @@ class SmallMapConv2d(nn.Conv2d):
             (height, width), self.kernel_size, self.stride, self.padding
         )
         out_channels = len(weight)
+        # the kernel as (output channel, tap, input channel): a view of a channels_last weight
+        # (bf16 runs); flattening it the NCHW way copied it with a transposing stride, twice
+        # per step (forward and backward), and for layer4's 512x512 kernels that took a fifth
+        # of a training step
+        channels_last = not weight.is_contiguous()
+        if channels_last:
+            taps_by_channel = weight.permute(0, 2, 3, 1).flatten(1, 2)
         if out_h == out_w == 1 and all_joined:
             # one output pixel, joined to every input pixel: a block of the kernel
-            block = weight.flatten(2).index_select(2, taps).flatten(1)
-            return F.linear(input.flatten(1), block, bias).view(-1, out_channels, 1, 1)
-        # rows (output channel, output pixel), columns (input pixel, input channel)
-        kernel = F.pad(weight.flatten(2), (0, 1)).transpose(1, 2)
+            if channels_last:  # columns (input pixel, input channel)
+                block = taps_by_channel.index_select(1, taps).flatten(1)
+                pixels = input.permute(0, 2, 3, 1).flatten(1)
+            else:  # columns (input channel, input pixel)
+                block = weight.flatten(2).index_select(2, taps).flatten(1)
+                pixels = input.flatten(1)
+            return F.linear(pixels, block, bias).view(-1, out_channels, 1, 1)
+        # rows (output channel, output pixel), columns (input pixel, input channel); the zero
+        # tap appended for the pairs no tap joins
+        if channels_last:
+            kernel = F.pad(taps_by_channel, (0, 0, 0, 1))
+        else:
+            kernel = F.pad(weight.flatten(2), (0, 1)).transpose(1, 2)
         dense = kernel.index_select(1, taps).view(out_channels * out_h * out_w, -1)
         if bias is not None:
             bias = bias.repeat_interleave(out_h * out_w)
         pixels = input.flatten(2).transpose(1, 2).flatten(1)
         return F.linear(pixels, dense, bias).view(-1, out_channels, out_h, out_w)
-
 
 def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compact") -> nn.Module:
     if arch not in ARCHITECTURES:
