@@ -93,6 +93,7 @@ class SmallMapConv2d(nn.Conv2d):
         pixels = input.flatten(2).transpose(1, 2).flatten(1)
         return F.linear(pixels, dense, bias).view(-1, out_channels, out_h, out_w)
 
+
 def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compact") -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown classifier {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
