@@ -43,6 +43,17 @@ CONFIG_ERRORS = {
     "fold beyond folds": ({"run_folds": [0, 2]}, ["run_folds", "folds"]),
     "unknown test set": ({"testsets": ["test", "validation"]}, ["validation", "testsets"]),
     "dataset name with a space": ({"datasets": {"my digits": DIGITS}}, ["my digits"]),
+    "per-fold counts without counts": (
+        {
+            "datasets": {
+                "digits": {
+                    **DIGITS,
+                    "imbalance": {"ratio": 10, "max_per_class": 60, "counts_are": "fold_training"},
+                }
+            }
+        },
+        ["counts_are", "explicit 'counts'"],
+    ),
     "ratio below one": (
         {"datasets": {"digits": {**DIGITS, "imbalance": {"ratio": 0.5, "max_per_class": 60}}}},
         ["0.5", "ratio"],

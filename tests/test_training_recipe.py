@@ -1,5 +1,6 @@
 """The classifier recipe's options: one-cycle schedule and batch augmentation."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,3 +74,21 @@ def test_classifier_trains_with_augmentation_and_onecycle():
     assert [row["epoch"] for row in history] == [1, 2, 3]
     rates = [row["lr"] for row in history]
     assert rates[0] < rates[1]  # still warming up at the start of epoch 2 (peak at 30 %)
+
+
+def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
+    from latentbalance.stages import validation_split
+
+    # 10 real images per class (dataset indices 100..119), each repeated 3 times, plus synthetic
+    real = np.arange(100, 120)
+    labels_real = np.repeat([0, 1], 10)
+    repeats = np.repeat(real, 3)
+    source = np.concatenate([real, repeats, np.full(8, -1)])
+    labels = np.concatenate([labels_real, np.repeat(labels_real, 3), np.repeat([0, 1], 4)])
+    fit, val = validation_split(labels, source, len(real), 0.2, "real", seed=0)
+    assert np.isin(val, np.arange(len(real))).all()  # validation: real images only
+    assert np.bincount(labels[val]).tolist() == [2, 2]
+    assert not np.isin(source[fit], source[val]).any()  # no copy of a validation image is fitted
+    # everything else is fitted: the other real images, their repeats, every synthetic image
+    assert len(fit) + len(val) * 4 == len(labels)
+    assert (source[fit] == -1).sum() == 8

@@ -179,3 +179,26 @@ def test_dry_run_of_every_method_id_shares_autoencoders(tmp_path):
     assert jobs["train_classifier"] == 2 * n_methods
     assert jobs["train_autoencoder"] == 6  # ae, vae, wae x without/with penalty
     assert jobs["oversample"] == n_methods - 2  # all but none and weighted
+
+
+def test_counts_can_give_what_each_fold_trains_on(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    counts = [40, 36, 32, 28, 24, 20, 16, 12, 8, 4]
+    digits = {
+        **TINY_CONFIG["datasets"]["digits"],
+        "imbalance": {"counts": counts, "counts_are": "fold_training"},
+    }
+    config = {**TINY_CONFIG, "datasets": {"digits": digits}, "folds": 2}
+    split = workdir / "results" / "digits" / "split"
+    snakemake(
+        workdir,
+        "results/digits/split/folds.npz",
+        "--configfile",
+        str(write_config(tmp_path / "per-fold.yaml", config)),
+    )
+    labels = np.load(workdir / "results" / "digits" / "data" / "images.npz")["labels"]
+    for fold in (0, 1):
+        parts = fold_indices(split / "split.npz", split / "folds.npz", fold)
+        # each fold trains on the counts as given; its holdout is as large again (2 folds)
+        assert np.bincount(labels[parts["train"]], minlength=10).tolist() == counts
+        assert np.bincount(labels[parts["holdout"]], minlength=10).tolist() == counts

@@ -23,6 +23,13 @@ def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[i
     return [max(1, int(c)) for c in counts]
 
 
+def fold_training_pool(counts: list[int], n_folds: int) -> list[int]:
+    """The training pool whose stratified ``n_folds`` folds each train on ``counts`` (within one
+    image where ``n_folds - 1`` does not divide a class's pool): ``counts * n_folds / (n_folds
+    - 1)``, halves rounded up."""
+    return [int(np.floor(c * n_folds / (n_folds - 1) + 0.5)) for c in counts]
+
+
 def split_independent_test(labels: np.ndarray, test_fraction: float, seed: int):
     """Stratified independent test set; returns (test_indices, remaining_indices), both sorted."""
     from sklearn.model_selection import train_test_split  # here: only split and folds need it

@@ -277,39 +277,39 @@ def oversample(
 
 def training_set(dataset: ImageDataset, train: np.ndarray, balanced_path):
     """The fold's real training images plus, for generating methods, the real images it repeats
-    (``sampler.synthetic_share`` < 1) and its synthetic images. ``is_real`` marks the fold's
-    images once each: repeats, like synthetic images, are only ever fitted on.
+    (``sampler.synthetic_share`` < 1) and its synthetic images. ``source`` is the dataset index
+    of each real image and repeat (-1 for a synthetic one), so that a validation split can keep
+    an image's repeats out of fitting; the fold's own images come first, once each.
 
-    Returns (images, labels, is_real)."""
-    images, labels = dataset.images[train], dataset.labels[train]
+    Returns (images, labels, source)."""
+    images, labels, source = dataset.images[train], dataset.labels[train], train
     if balanced_path:
         with np.load(balanced_path, allow_pickle=False) as balanced:
             if not np.array_equal(balanced["real_indices"], train):
                 raise ValueError(f"{balanced_path} was made for another fold; rerun oversample")
             # balanced sets written before sampler.synthetic_share have no repeats
             repeated = balanced.get("repeated_indices", np.empty(0, np.int64))
+            synthetic_labels = balanced["synthetic_labels"]
             images = np.concatenate(
                 [images, dataset.images[repeated], balanced["synthetic_images"]]
             )
-            labels = np.concatenate(
-                [labels, dataset.labels[repeated], balanced["synthetic_labels"]]
-            )
-    is_real = np.arange(len(labels)) < len(train)
-    return images, labels, is_real
+            labels = np.concatenate([labels, dataset.labels[repeated], synthetic_labels])
+            source = np.concatenate([train, repeated, np.full(len(synthetic_labels), -1)])
+    return images, labels, source
 
 
-def validation_split(labels, is_real, fraction: float, validation: str, seed: int):
+def validation_split(labels, source, n_real: int, fraction: float, validation: str, seed: int):
     """Stratified (fit, validation) positions: ``balanced`` draws validation from the whole
-    balanced set (the seed's protocol); ``real`` only from real images, so that early stopping
-    never judges on synthetic ones (every synthetic image is then used for fitting)."""
+    balanced set (the seed's protocol); ``real`` only from the first ``n_real`` (the fold's real
+    images, once each) and fits on the rest but those images' repeats, so that early stopping
+    judges on real images the classifier has not seen (every synthetic image is fitted on)."""
     if validation == "balanced":
         return stratified_holdout(labels, fraction, seed)
     if validation != "real":
         raise ValueError(f"unknown validation {validation!r}; choose balanced or real")
-    real = np.flatnonzero(is_real)
-    fit_real, val_real = stratified_holdout(labels[real], fraction, seed)
-    fit = np.sort(np.concatenate([real[fit_real], np.flatnonzero(~is_real)]))
-    return fit, real[val_real]
+    _, val = stratified_holdout(labels[:n_real], fraction, seed)
+    fit = np.flatnonzero(~np.isin(source, source[val]))
+    return fit, val
 
 
 # --- classifier -------------------------------------------------------------------------------
@@ -348,9 +348,14 @@ def train_classifier(
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
-    images, labels, is_real = training_set(dataset, train, balanced_path)
+    images, labels, source = training_set(dataset, train, balanced_path)
     fit_pos, val_pos = validation_split(
-        labels, is_real, val_fraction, validation, stage_seed(seed, fold, "classifier-holdout")
+        labels,
+        source,
+        len(train),
+        val_fraction,
+        validation,
+        stage_seed(seed, fold, "classifier-holdout"),
     )
     class_weights = None
     if method.class_weighted:

@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from latentbalance.methods import expand_methods, parse_method
+from latentbalance.splits import fold_training_pool
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -69,6 +70,22 @@ def training_gpus():
 def dataset_setting(key):
     """Params function: one key of the dataset's config block."""
     return lambda wildcards: config["datasets"][wildcards.dataset][key]
+
+
+def split_imbalance(wildcards):
+    """Params function: the dataset's imbalance block with the training pool's counts. With
+    ``counts_are: fold_training`` the counts are what each fold trains on, and the pool is larger
+    by folds / (folds - 1); without it the block is passed as written (so that runs made before
+    the key existed keep their split)."""
+    imbalance = dict(config["datasets"][wildcards.dataset]["imbalance"])
+    if imbalance.pop("counts_are", "training_pool") == "fold_training":
+        if "counts" not in imbalance:
+            raise WorkflowError(
+                f"datasets.{wildcards.dataset}.imbalance.counts_are: fold_training needs "
+                "explicit 'counts' (one per class), not 'ratio' + 'max_per_class'"
+            )
+        imbalance["counts"] = fold_training_pool(imbalance["counts"], config["folds"])
+    return imbalance
 
 
 def autoencoder_loss_weights(wildcards):

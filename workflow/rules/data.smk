@@ -49,7 +49,7 @@ rule split:
         runtime=10,
     params:
         test_fraction=dataset_setting("test_fraction"),
-        imbalance=dataset_setting("imbalance"),
+        imbalance=split_imbalance,
         seed=config["seed"],
     script:
         "../scripts/split.py"
