@@ -9,8 +9,9 @@ median of each round's ratio, and the process's peak RSS, and writes them as JSO
 
 Ours = ``latentbalance.training.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
 sliced from tensors in memory, fused Adam, ResNet convolutions of 2x2-or-smaller maps as matrix
-products without the padding taps, bf16 autocast + channels_last where the CPU has native bf16
-or on CUDA, fp32 otherwise).
+products without the padding taps, autoencoder convolutions of 4x4-or-smaller maps as one
+matrix product over the batch (``latentbalance.small_maps``), bf16 autocast + channels_last
+where the CPU has native bf16 or on CUDA, fp32 otherwise).
 Plain = a torch Dataset of NumPy images through a DataLoader, per-item conversion, fp32 NCHW,
 default Adam, torchvision's ResNet as it is; for the autoencoder, DeepSMOTE's per-step penalty
 batch drawn with NumPy from the class's images, as in its released script.
@@ -36,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from latentbalance.autoencoders import build_autoencoder
 from latentbalance.classifiers import build_resnet
+from latentbalance.small_maps import with_torch_layers
 from latentbalance.training import (
     Precision,
     cpu_has_native_bf16,
@@ -131,9 +133,9 @@ def build(kind, channels, side, size):
 def plain_copy(kind, model):
     """The same network and weights as a plain loop builds it: for a ResNet, torchvision's own
     class (ours skips the padding taps of maps of 2x2 or less), for the autoencoder the same
-    module."""
+    module with torch's own convolutions (ours computes maps of 4x4 or less as products)."""
     if kind == "autoencoder":
-        return copy.deepcopy(model)
+        return with_torch_layers(model)
     plain = getattr(torchvision.models, kind)(weights=None, num_classes=model.fc.out_features)
     stem = model.conv1
     plain.conv1 = torch.nn.Conv2d(

@@ -79,3 +79,37 @@ def test_resnet_computes_what_torchvision_computes(arch, stem, shape, layout):
         mine = ours.eval()(images.to(memory_format=layout))
         theirs = reference.eval()(images)
     assert (mine - theirs).abs().max() <= 1e-12 * theirs.abs().max()
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])
+@pytest.mark.parametrize(
+    "layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"]
+)
+def test_autoencoder_computes_what_plain_convolutions_compute(kind, shape, layout):
+    """Computing the autoencoder's maps of 4x4 pixels or less as matrix products (the encoder's
+    last convolution and the decoder's first two transposed ones; for an 8x8 image, padded to
+    16x16, two and three) changes neither its output nor any gradient against the same network
+    with torch's own Conv2d / ConvTranspose2d, in NCHW and in the channels_last layout."""
+    from torch import nn
+
+    from latentbalance.small_maps import _small_enough, with_torch_layers
+
+    torch.manual_seed(0)
+    ours = build_autoencoder(kind, shape[0], shape[1:], 16, width=8)
+    reference = with_torch_layers(ours)
+    layers = [type(m) for m in reference.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    assert layers == [nn.Conv2d] * 4 + [nn.ConvTranspose2d] * 4
+    products = []
+    for module in ours.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            module.register_forward_pre_hook(lambda m, i: products.append(_small_enough(m, i[0])))
+    ours, reference = ours.double().to(memory_format=layout), reference.double()
+    images = torch.rand(6, *shape, dtype=torch.float64) * 2 - 1
+    outputs = [model(images.to(memory_format=layout)) for model in (ours, reference)]
+    assert sum(products) == (5 if shape[1] == 8 else 3)
+    assert (outputs[0] - outputs[1]).abs().max() <= 1e-12
+    for output in outputs:
+        (output - images).square().mean().backward()
+    for (name, mine), theirs in zip(ours.named_parameters(), reference.parameters(), strict=True):
+        assert (mine.grad - theirs.grad).abs().max() <= 1e-9 * theirs.grad.abs().max(), name

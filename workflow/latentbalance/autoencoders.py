@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .methods import AUTOENCODERS
+from .small_maps import FoldConvTranspose2d, UnfoldConv2d
 
 DEPTH = 4
 DOWNSAMPLING = 2**DEPTH
@@ -61,7 +62,7 @@ class ConvAutoencoder(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for i, width_out in enumerate(widths):
-            layers.append(nn.Conv2d(channels, width_out, 4, 2, 1, bias=False))
+            layers.append(UnfoldConv2d(channels, width_out, 4, 2, 1, bias=False))
             if i > 0:
                 layers.append(nn.BatchNorm2d(width_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
@@ -74,11 +75,11 @@ class ConvAutoencoder(nn.Module):
         layers = []
         for width_in, width_out in zip(widths[::-1], widths[-2::-1], strict=False):
             layers += [
-                nn.ConvTranspose2d(width_in, width_out, 4, 2, 1, bias=False),
+                FoldConvTranspose2d(width_in, width_out, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(width_out),
                 nn.ReLU(inplace=True),
             ]
-        layers += [nn.ConvTranspose2d(widths[0], in_channels, 4, 2, 1), nn.Tanh()]
+        layers += [FoldConvTranspose2d(widths[0], in_channels, 4, 2, 1), nn.Tanh()]
         self.decoder = nn.Sequential(*layers)
 
     def _pad(self, images: torch.Tensor) -> torch.Tensor:
