@@ -5,7 +5,8 @@ DeepSMOTE's ``dim_h``, doubled at each step; BatchNorm after the first;
 LeakyReLU 0.2) and a linear map to the latent. Decoder: the mirror image with transposed
 convolutions, ReLU, and Tanh output in [-1, 1]. Images whose side is not a multiple of 16 are padded
 with the background value (-1) before encoding and cropped after decoding, so 28x28, 8x8 and
-32x32 inputs all work with one architecture.
+32x32 inputs all work with one architecture. Convolutions of maps of 4x4 pixels or less run as one
+matrix product over the batch on CPU (``small_maps``: same parameters, same arithmetic, faster).
 
 Kinds (one backbone, different latent regularisation; losses in ``autoencoder_losses``):
 - ``ae``: plain reconstruction (MSE).

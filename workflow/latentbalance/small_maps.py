@@ -3,7 +3,7 @@
 DeepSMOTE's autoencoder halves a 28x28 or 32x32 image four times: its deepest convolution maps
 4x4 pixels of 256 channels to 2x2 of 512, and the decoder's first transposed convolution maps them
 back. On such maps oneDNN's convolution backward runs far below the CPU's matrix-product speed
-(on a 2-core Sapphire Rapids in bf16, these two layers took 60 % of an autoencoder training step).
+(on a 2-core Xeon with AMX in bf16, these two layers took half of an autoencoder training step).
 Unfolded into patches (``F.unfold`` / ``F.fold``, the same arithmetic), each becomes a single
 matrix product over the whole batch, whose forward and backward run at the matrix-product speed.
 The modules keep ``nn.Conv2d``'s and ``nn.ConvTranspose2d``'s parameters and state dicts, and
