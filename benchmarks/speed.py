@@ -74,6 +74,7 @@ def plain_autoencoder_epoch(model, images, labels, batch_size, lr):
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(NumpyImages(images, labels), batch_size=batch_size, shuffle=True)
+    total, seen = 0.0, 0
     for batch, _ in loader:
         if len(batch) < 2:
             continue
@@ -89,13 +90,15 @@ def plain_autoencoder_epoch(model, images, labels, batch_size, lr):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return loss.item()
+        total, seen = total + loss.item() * len(batch), seen + len(batch)
+    return total / seen  # the epoch's mean, as ours reports it
 
 
 def plain_classifier_epoch(model, images, labels, batch_size, lr):
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(NumpyImages(images, labels), batch_size=batch_size, shuffle=True)
+    total, seen = 0.0, 0
     for batch, target in loader:
         if len(batch) < 2:
             continue
@@ -103,7 +106,8 @@ def plain_classifier_epoch(model, images, labels, batch_size, lr):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return loss.item()
+        total, seen = total + loss.item() * len(batch), seen + len(batch)
+    return total / seen
 
 
 def our_epoch(kind, model, images, labels, batch_size, lr, device, precision):
