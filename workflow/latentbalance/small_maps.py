@@ -12,6 +12,8 @@ fall back to them on larger maps, on GPUs and for options the product does not c
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -86,8 +88,6 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
 def with_torch_layers(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with torch's own ``nn.Conv2d`` / ``nn.ConvTranspose2d`` in place of
     these (same parameters): the network as a plain PyTorch loop would run it."""
-    import copy
-
     plain = copy.deepcopy(model)
     for module in plain.modules():
         if type(module) is UnfoldConv2d:
