@@ -1,4 +1,4 @@
-"""The classifier recipe's options: one-cycle schedule and batch augmentation."""
+"""The classifier recipe's options: one-cycle schedule, batch augmentation and mixing."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from latentbalance.classifiers import build_resnet
 from latentbalance.training import (
     Precision,
     augmentation,
+    batch_mixing,
     fit_classifier,
     learning_rate_schedule,
     seed_everything,
@@ -48,6 +49,25 @@ def test_augmentation_translates_and_flips_each_image_reproducibly():
         assert torch.equal(image, images[0]) or torch.equal(image, images[0].flip(-1))
 
 
+@pytest.mark.parametrize("kind", ["mixup", "cutmix", "mixup_or_cutmix"])
+def test_mixing_blends_images_and_labels_in_the_same_share(kind):
+    assert batch_mixing("none", 1.0, 3) is None
+    # each image is one constant value, its class's: a blend's mean tells the share it took
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    images = labels.float().reshape(6, 1, 1, 1).expand(6, 1, 8, 8).contiguous()
+    mix = batch_mixing(kind, 1.0, 3)
+    torch.manual_seed(0)
+    for _ in range(5):
+        mixed, soft = mix(images, labels)
+        assert mixed.shape == images.shape and soft.shape == (6, 3)
+        assert torch.allclose(soft.sum(1), torch.ones(6))
+        # the expected class value under the soft label is the mixed image's mean value
+        expected = soft @ torch.tensor([0.0, 1.0, 2.0])
+        assert torch.allclose(mixed.mean((1, 2, 3)), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown mix 'blend'"):
+        batch_mixing("blend", 1.0, 3)
+
+
 def test_classifier_trains_with_augmentation_and_onecycle():
     generator = seed_everything(1)
     images = torch.rand(40, 1, 8, 8) * 2 - 1
@@ -70,8 +90,10 @@ def test_classifier_trains_with_augmentation_and_onecycle():
         device=torch.device("cpu"),
         precision=Precision(torch.device("cpu"), "fp32"),
         augment=augmentation(1, True, (8, 8)),
+        mix=batch_mixing("mixup_or_cutmix", 1.0, 2),
     )
     assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert all(np.isfinite(row["train_loss"]) for row in history)
     rates = [row["lr"] for row in history]
     assert rates[0] < rates[1]  # still warming up at the start of epoch 2 (peak at 30 %)
 

@@ -29,6 +29,7 @@ from .training import (
     EpochCheckpoint,
     Precision,
     augmentation,
+    batch_mixing,
     fit_autoencoder,
     fit_classifier,
     predict_proba,
@@ -391,6 +392,9 @@ def train_classifier(
         device=run_device,
         precision=run_precision,
         augment=augmentation(augment["crop_padding"], augment["flip"], (height, width)),
+        mix=batch_mixing(
+            augment.get("mix", "none"), augment.get("mix_alpha", 1.0), dataset.n_classes
+        ),
         checkpoint=resume,
         desc=f"{method_id} {arch} fold {fold}",
     )

@@ -310,6 +310,27 @@ def augmentation(crop_padding: int, flip: bool, image_size):
     return augment
 
 
+def batch_mixing(kind: str, alpha: float, n_classes: int):
+    """torchvision's MixUp / CutMix on whole training batches (``mixup_or_cutmix``: one of the two
+    per batch, at random): returns ``mix(images, labels) -> (images, soft targets)``, or None for
+    ``none``. Mixing draws from torch's global generator, like ``augmentation``."""
+    if kind == "none":
+        return None
+    from torchvision.transforms import v2
+
+    mixers = {
+        "mixup": [v2.MixUp(alpha=alpha, num_classes=n_classes)],
+        "cutmix": [v2.CutMix(alpha=alpha, num_classes=n_classes)],
+        "mixup_or_cutmix": [
+            v2.MixUp(alpha=alpha, num_classes=n_classes),
+            v2.CutMix(alpha=alpha, num_classes=n_classes),
+        ],
+    }
+    if kind not in mixers:
+        raise ValueError(f"unknown mix {kind!r}; choose none, mixup, cutmix or mixup_or_cutmix")
+    return v2.RandomChoice(mixers[kind])
+
+
 def fit_classifier(
     model,
     x_train: torch.Tensor,
@@ -329,11 +350,13 @@ def fit_classifier(
     device,
     precision: Precision,
     augment=None,
+    mix=None,
     checkpoint: EpochCheckpoint | None = None,
     desc: str = "classifier",
 ):
     """Cross-entropy training with early stopping on validation loss; best weights restored.
-    ``augment`` (see ``augmentation``) transforms each training batch."""
+    ``augment`` (see ``augmentation``) transforms each training batch, then ``mix`` (see
+    ``batch_mixing``) blends its images and labels; training accuracy counts the unmixed label."""
     model = precision.prepare(model.to(device))
     if optimizer_name == "adam":
         # fused: one kernel for all parameters, measurably faster on small batches
@@ -368,9 +391,13 @@ def fit_classifier(
             batch = x_train[index] if augment is None else augment(x_train[index])
             batch = precision.prepare(batch.to(device))
             target = y_train[index].to(device)
+            # soft targets when mixing: each row is the blend of the two labels
+            fit_target = target
+            if mix is not None:
+                batch, fit_target = mix(batch, target)
             with precision.autocast():
                 logits = model(batch).float()
-            loss = F.cross_entropy(logits, target, weight=weights)
+            loss = F.cross_entropy(logits, fit_target, weight=weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

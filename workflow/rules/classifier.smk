@@ -34,7 +34,7 @@ rule train_classifier:
         lr=config["classifier"]["lr"],
         weight_decay=config["classifier"]["weight_decay"],
         patience=config["classifier"]["patience"],
-        augment=config["classifier"]["augment"],
+        augment=classifier_augment,
         val_fraction=config["classifier"]["val_fraction"],
         validation=config["classifier"]["validation"],
         seed=config["seed"],

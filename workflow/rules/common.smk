@@ -88,6 +88,15 @@ def split_imbalance(wildcards):
     return imbalance
 
 
+def classifier_augment(wildcards):
+    """Params function: the classifier's augmentation, with the batch-mixing keys only when mixing
+    is on (so that runs made before they existed keep their classifiers)."""
+    augment = dict(config["classifier"]["augment"])
+    if augment["mix"] == "none":
+        del augment["mix"], augment["mix_alpha"]
+    return augment
+
+
 def autoencoder_loss_weights(wildcards):
     """Params function: only the weights the autoencoder kind uses, so that changing the VAE's
     beta does not rerun the plain and Wasserstein autoencoders."""
