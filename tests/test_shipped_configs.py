@@ -15,6 +15,7 @@ SHIPPED = [
     ("fmnist-lt.yaml",),
     ("fmnist-lt.yaml", "fmnist-lt-2core.yaml"),
     ("fmnist-lt.yaml", "fmnist-lt-2core.yaml", "fmnist-lt-15epochs.yaml"),
+    ("fmnist-lt.yaml", "fmnist-lt-2core.yaml", "fmnist-lt-15epochs.yaml", "fmnist-lt-cutmix.yaml"),
     ("fmnist-lt.yaml", "fmnist-lt-bf16.yaml"),
     ("fmnist-lt.yaml", "fmnist-lt-gpu.yaml"),
 ]
