@@ -318,17 +318,11 @@ def batch_mixing(kind: str, alpha: float, n_classes: int):
         return None
     from torchvision.transforms import v2
 
-    mixers = {
-        "mixup": [v2.MixUp(alpha=alpha, num_classes=n_classes)],
-        "cutmix": [v2.CutMix(alpha=alpha, num_classes=n_classes)],
-        "mixup_or_cutmix": [
-            v2.MixUp(alpha=alpha, num_classes=n_classes),
-            v2.CutMix(alpha=alpha, num_classes=n_classes),
-        ],
-    }
-    if kind not in mixers:
+    mixers = {"mixup": v2.MixUp, "cutmix": v2.CutMix}
+    names = ["mixup", "cutmix"] if kind == "mixup_or_cutmix" else [kind]
+    if not set(names) <= mixers.keys():
         raise ValueError(f"unknown mix {kind!r}; choose none, mixup, cutmix or mixup_or_cutmix")
-    return v2.RandomChoice(mixers[kind])
+    return v2.RandomChoice([mixers[name](alpha=alpha, num_classes=n_classes) for name in names])
 
 
 def fit_classifier(
