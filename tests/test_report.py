@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from latentbalance.metrics import METRICS
@@ -182,3 +183,61 @@ def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
         {k: saved[k] for k in same}
     )
     assert (out / "confusion.csv").exists() and (out / "predictions.csv").exists()
+
+
+def test_logit_adjustment_undoes_the_training_prior_of_an_imbalanced_classifier(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    plain_dir = results / "fold0/eval/none/resnet18/test"
+    plain = pd.read_csv(plain_dir / "predictions.csv")
+    columns = [f"p_{digit}" for digit in range(10)]
+    out = tmp_path / "adjusted"
+    run = latentbalance(
+        "evaluate", "--model", str(results / "fold0/classifier/none/resnet18"),
+        "--data", str(results / "data/images.npz"), "--testset", "test",
+        "--logit-adjustment", "1", "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["logit_adjustment"] == 1.0
+    assert json.loads((plain_dir / "metrics.json").read_text())["logit_adjustment"] == 0
+
+    # the prior is what `none` was fitted on: the fold's imbalanced training images, less the
+    # stratified 20 % validation split
+    split = np.load(results / "split/split.npz")
+    folds = np.load(results / "split/folds.npz")
+    labels = np.load(results / "data/images.npz")["labels"]
+    train = split["train"][folds["fold"] != 0]
+    fold_counts = np.bincount(labels[train], minlength=10)
+    fit_counts = np.asarray(torch.load(results / "fold0/classifier/none/resnet18/model.pt",
+                                       weights_only=True)["spec"]["fit_counts"])  # fmt: skip
+    assert np.abs(fit_counts - 0.8 * fold_counts).max() <= 1
+    prior = fit_counts / fit_counts.sum()
+
+    adjusted = pd.read_csv(out / "predictions.csv")
+    expected = plain[columns].to_numpy() / prior
+    expected /= expected.sum(1, keepdims=True)
+    assert np.allclose(adjusted[columns].to_numpy(), expected, atol=1e-5)
+    assert (adjusted["predicted"] == adjusted[columns].to_numpy().argmax(1)).all()
+    # an answer only ever moves to a class rarer in training: the rarest gains, the largest loses
+    before = np.bincount(plain["predicted"], minlength=10)
+    after = np.bincount(adjusted["predicted"], minlength=10)
+    assert after[np.argmin(prior)] >= before[np.argmin(prior)]
+    assert after[np.argmax(prior)] <= before[np.argmax(prior)]
+    assert (prior[adjusted["predicted"]] <= prior[plain["predicted"]] + 1e-12).all()
+    assert (adjusted["predicted"] != plain["predicted"]).any()
+
+    # a classifier saved before the prior was recorded is refused, and nothing is written
+    checkpoint = torch.load(results / "fold0/classifier/none/resnet18/model.pt", weights_only=True)
+    del checkpoint["spec"]["fit_counts"]
+    old = tmp_path / "old" / "model.pt"
+    old.parent.mkdir()
+    torch.save(checkpoint, old)
+    refused = tmp_path / "refused.csv"
+    run = latentbalance(
+        "predict", "--model", str(old), str(tmp_path / "adjusted"), "--logit-adjustment", "1",
+        "--out", str(refused), cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "predates logit adjustment" in run.stderr and "retrain" in run.stderr
+    assert not refused.exists()

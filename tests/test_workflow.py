@@ -125,6 +125,7 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
             "schedule": "cosine",
             "validation": "real",
             "test_time_flip": True,
+            "logit_adjustment": 1,
         },
         # half of each class's missing images generated, half repeated real ones
         "sampler": {**TINY_CONFIG.get("sampler", {}), "synthetic_share": 0.5},
@@ -137,7 +138,8 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
     evaluation = json.loads(
         (results / "fold0/eval/weighted/resnet18/test/metrics.json").read_text()
     )
-    assert evaluation["test_time_flip"] is True  # scores say how they were computed
+    # scores say how they were computed
+    assert evaluation["test_time_flip"] is True and evaluation["logit_adjustment"] == 1
     # one autoencoder per (kind, penalty), shared by the samplers that use it
     autoencoders = sorted(p.name for p in (results / "fold0" / "autoencoder").iterdir())
     assert autoencoders == ["vae-penalty", "wae-nopenalty", "wae-penalty"]

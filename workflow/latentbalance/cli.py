@@ -49,6 +49,22 @@ def load_model(path):
     return model, spec
 
 
+def prior_of(spec: dict, path):
+    from .stages import training_prior
+
+    try:
+        return training_prior(spec, path)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+
+
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def image_files(paths) -> list[Path]:
     """The image files named, and every image file under the folders named (recursively)."""
     from .images import IMAGE_SUFFIXES, find_images
@@ -98,10 +114,12 @@ def predict(args) -> int:
     from tqdm import tqdm
 
     from .io import atomic_path
-    from .training import Precision, predict_proba, select_device, to_unit_range
+    from .training import Precision, logit_adjusted, predict_proba, select_device, to_unit_range
 
     torch.set_num_threads(args.threads)
     model, spec = load_model(path)
+    if args.logit_adjustment:
+        prior_of(spec, path)  # a model without recorded counts fails before the images are read
     images = read_images(files, tuple(spec["image_size"]), spec["in_channels"])
     device = select_device(args.device)
     precision = Precision(device, args.precision)
@@ -114,6 +132,8 @@ def predict(args) -> int:
             predict_proba(model, batch, args.batch_size, device, precision, args.test_time_flip)
         )
     probabilities = np.concatenate(chunks)
+    if args.logit_adjustment:
+        probabilities = logit_adjusted(probabilities, prior_of(spec, path), args.logit_adjustment)
     names = list(spec["class_names"])
     table = pd.DataFrame(
         {
@@ -163,6 +183,7 @@ def evaluate(args) -> int:
                 device=args.device,
                 precision=args.precision,
                 test_time_flip=args.test_time_flip,
+                logit_adjustment=args.logit_adjustment,
                 out_metrics=[out / "metrics.json"],
                 out_per_class=[out / "per_class.csv"],
                 out_confusion=[out / "confusion.png"],
@@ -198,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="average the probabilities of each image and its horizontal mirror "
             "(as a run with classifier.test_time_flip evaluates)",
+        )
+        sub.add_argument(
+            "--logit-adjustment",
+            type=non_negative,
+            default=0.0,
+            metavar="TAU",
+            help="divide the probabilities by the classifier's training class prior to this "
+            "power (1: the balanced-accuracy decision; as classifier.logit_adjustment does)",
         )
 
     predict_cmd = commands.add_parser(

@@ -32,6 +32,7 @@ from .training import (
     batch_mixing,
     fit_autoencoder,
     fit_classifier,
+    logit_adjusted,
     predict_proba,
     run_in_batches,
     seed_everything,
@@ -409,6 +410,9 @@ def train_classifier(
         "method": method_id,
         "fold": fold,
         "input_scaling": INPUT_SCALING,
+        # the class prior the classifier learned, for logit adjustment at evaluation
+        "fit_counts": np.bincount(labels[fit_pos], minlength=dataset.n_classes).tolist(),
+        "class_weighted": method.class_weighted,
         "environment": environment(run_device, run_precision),
     }
     save_model(out_model, model, spec)
@@ -425,6 +429,23 @@ def load_classifier(path):
     model = build_resnet(spec["arch"], spec["in_channels"], spec["n_classes"], spec["stem"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), spec
+
+
+def training_prior(spec: dict, model_path) -> np.ndarray:
+    """The class prior a saved classifier was fitted under: its fit set's class shares, uniform
+    for a class-weighted loss (which already weighs the classes equally)."""
+    if "fit_counts" not in spec:
+        raise ValueError(
+            f"{model_path} predates logit adjustment (its training counts are not recorded): "
+            "retrain it, or evaluate it without (classifier.logit_adjustment: 0; the CLI "
+            "without --logit-adjustment)"
+        )
+    counts = np.asarray(spec["fit_counts"], dtype=float)
+    if spec.get("class_weighted"):
+        counts = (counts > 0).astype(float)
+    # a class the classifier never saw gets the rarest seen class's prior, not an infinite boost
+    counts = np.maximum(counts, counts[counts > 0].min())
+    return counts / counts.sum()
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -447,16 +468,20 @@ def evaluate(
     out_predictions: list,
     out_prediction_grid: list | None = None,
     out_confusion_table: list | None = None,
+    logit_adjustment: float = 0.0,
 ) -> list[dict]:
     """Classify the test sets with a saved classifier; for each (the ``out_*`` lists follow
     ``testsets``) write its metrics (with the environment of training and evaluation), per-class
     report, confusion matrix (figure, and table of counts and row shares), predictions and the grid
-    of right and wrong test images. The model and data are loaded once. Returns the metrics of
-    each test set."""
+    of right and wrong test images. The model and data are loaded once. With
+    ``logit_adjustment`` (tau > 0) the probabilities are divided by the classifier's training
+    prior to that power before anything is scored or written. Returns the metrics of each test
+    set."""
     dataset = ImageDataset.load(images_path)
     wanted = {testset: test_indices(split_path, folds_path, fold, testset) for testset in testsets}
     model, spec = load_classifier(model_path)
     check_compatible(spec, dataset, model_path, images_path)
+    prior = training_prior(spec, model_path) if logit_adjustment else None
     run_device = select_device(device)
     run_precision = Precision(run_device, precision)
     evaluation_environment = environment(run_device, run_precision)
@@ -472,6 +497,8 @@ def evaluate(
             run_precision,
             test_time_flip,
         )
+        if logit_adjustment:
+            probabilities = logit_adjusted(probabilities, prior, logit_adjustment)
         results.append(
             write_evaluation(
                 dataset,
@@ -488,6 +515,7 @@ def evaluate(
                 out_prediction_grid[i] if out_prediction_grid else None,
                 out_confusion_table[i] if out_confusion_table else None,
                 test_time_flip,
+                logit_adjustment,
             )
         )
     return results
@@ -508,9 +536,10 @@ def write_evaluation(
     out_prediction_grid,
     out_confusion_table,
     test_time_flip: bool = False,
+    logit_adjustment: float = 0.0,
 ) -> dict:
-    """Every output of one test set from its predicted class probabilities (and whether they
-    averaged each image with its mirror, recorded beside the scores)."""
+    """Every output of one test set from its predicted class probabilities (and how they were
+    made: averaged with each image's mirror, logit-adjusted; recorded beside the scores)."""
     from .metrics import compute_metrics, confusion, confusion_table, per_class_report
 
     y_true, y_pred = dataset.labels[indices], probabilities.argmax(1)
@@ -522,6 +551,7 @@ def write_evaluation(
         "testset": testset,
         "n_images": len(indices),
         "test_time_flip": test_time_flip,
+        "logit_adjustment": logit_adjustment,
         **scores,
         "environment": {
             "training": spec.get("environment"),

@@ -456,3 +456,14 @@ def predict_proba(
         mirrored = run_in_batches(model, images.flip(-1), batch_size, device, precision)
         probabilities = (probabilities + torch.softmax(mirrored, 1)) / 2
     return probabilities.numpy()
+
+
+def logit_adjusted(probabilities: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
+    """Post-hoc logit adjustment (Menon et al., ICLR 2021): each class's probability divided by
+    its training prior to the power ``tau``, renormalised. ``tau = 1`` is the decision that
+    maximises balanced accuracy when the probabilities follow the training prior (it undoes
+    the imbalance a method left); 0 leaves them as they are."""
+    if tau == 0:
+        return probabilities
+    adjusted = probabilities / np.asarray(prior, dtype=np.float64) ** tau
+    return (adjusted / adjusted.sum(1, keepdims=True)).astype(probabilities.dtype)

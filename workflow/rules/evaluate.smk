@@ -34,6 +34,7 @@ rule evaluate:
         device=config["compute"]["device"],
         precision=config["compute"]["precision"],
         test_time_flip=config["classifier"]["test_time_flip"],
+        logit_adjustment=config["classifier"]["logit_adjustment"],
     script:
         "../scripts/evaluate.py"
 
