@@ -10,8 +10,8 @@ median of each round's ratio, and the process's peak RSS, and writes them as JSO
 Ours = ``latentbalance.training.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
 sliced from tensors in memory, fused Adam, ResNet convolutions of 2x2-or-smaller maps as matrix
 products without the padding taps, autoencoder convolutions of 4x4-or-smaller maps as one
-matrix product over the batch (``latentbalance.small_maps``), bf16 autocast + channels_last
-where the CPU has native bf16 or on CUDA, fp32 otherwise).
+matrix product over the batch (``latentbalance.small_maps``), channels_last on a CPU, bf16
+autocast where the CPU has native bf16 or on CUDA, fp32 otherwise).
 Plain = a torch Dataset of NumPy images through a DataLoader, per-item conversion, fp32 NCHW,
 default Adam, torchvision's ResNet as it is; for the autoencoder, DeepSMOTE's per-step penalty
 batch drawn with NumPy from the class's images, as in its released script.
@@ -234,6 +234,7 @@ def main():
         "native_bf16": cpu_has_native_bf16(),
         "device": str(device),
         "precision": precision.name,
+        "channels_last": precision.channels_last,
         "torch": torch.__version__,
         "matmul_gflop_per_s": round(matmul_gflop_per_s(device), 1),
     }
