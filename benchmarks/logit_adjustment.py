@@ -4,10 +4,13 @@ Each test image's class probabilities are divided by the class's share of the im
 classifier was trained on, raised to ``tau``, and the largest wins. With ``tau = 1`` this is the
 decision that maximises balanced accuracy (ACSA) when the probabilities follow the training
 prior: it undoes the imbalance a method left (``sampler.target`` below the majority, or `none`).
-The training counts are the fold's real images plus the balanced set's added ones; `weighted`
-counts as uniform (its loss already weighs the classes equally). Reads the run's
-``predictions.csv`` files (after ``classifier.test_time_flip`` if the run used it) and prints
-ACSA / GM / F1 in % per method, test set and ``tau``.
+The prior is the one the workflow's ``classifier.logit_adjustment`` uses, recorded in each
+model.pt (the class shares of the images it was fitted on; uniform for `weighted`, whose loss
+already weighs the classes equally); for models saved before that, the fold's real images plus
+the balanced set's added ones. Reads the run's ``predictions.csv`` files (after
+``classifier.test_time_flip`` if the run used it; a run evaluated with logit adjustment has it
+undone first, so ``tau`` is always the total) and prints ACSA / GM / F1 in % per method, test set
+and ``tau``.
 
     python benchmarks/logit_adjustment.py results/fmnist_lt --tau 0 0.5 1
 """
@@ -24,10 +27,18 @@ import pandas as pd
 from latentbalance.methods import parse_method
 from latentbalance.metrics import compute_metrics
 from latentbalance.splits import fold_indices
+from latentbalance.stages import load_checkpoint, training_prior
 
 
-def training_counts(results: Path, fold: int, method_id: str, labels, class_names) -> np.ndarray:
-    """Images per class the classifier of this method and fold was trained on."""
+def training_counts(
+    results: Path, fold: int, method_id: str, arch: str, labels, class_names
+) -> np.ndarray:
+    """Images per class (or their shares) the classifier of this method and fold was trained on."""
+    model = results / f"fold{fold}" / "classifier" / method_id / arch / "model.pt"
+    if model.exists():
+        spec = load_checkpoint(model)["spec"]
+        if "fit_counts" in spec:
+            return training_prior(spec, model)
     if parse_method(method_id).class_weighted:
         return np.ones(len(class_names))
     train = fold_indices(results / "split/split.npz", results / "split/folds.npz", fold)["train"]
@@ -60,10 +71,12 @@ def main(argv=None) -> None:
     for path in sorted(args.results.glob("fold*/eval/*/*/*/predictions.csv")):
         fold, _, method_id, arch, testset = path.parts[-6:-1]
         fold = int(fold.removeprefix("fold"))
-        counts = training_counts(args.results, fold, method_id, labels, class_names)
+        counts = training_counts(args.results, fold, method_id, arch, labels, class_names)
         predictions = pd.read_csv(path)
+        # probabilities the run already adjusted (classifier.logit_adjustment) are undone first
+        applied = json.loads((path.parent / "metrics.json").read_text()).get("logit_adjustment", 0)
         for tau in args.tau:
-            scores = adjusted_scores(predictions, counts, class_names, tau)
+            scores = adjusted_scores(predictions, counts, class_names, tau - applied)
             rows.append(
                 {"testset": testset, "method": method_id, "classifier": arch, "fold": fold,
                  "tau": tau, **{k: 100 * scores[k] for k in ("acsa", "gmean_macro", "macro_f1")}}

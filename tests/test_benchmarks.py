@@ -1,13 +1,15 @@
 """The memory summary of a run, read from the files of every rule's ``benchmark:`` directive."""
 
+import json
 import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from conftest import REPO, copy_workflow
+from conftest import REPO, TINY_CONFIG, copy_workflow, latentbalance
 
 RULES = {
     "download",
@@ -95,6 +97,10 @@ def test_a_config_that_does_not_match_the_results_is_an_error(tiny_run, tmp_path
     assert "pass the config files the run used (--configfile)" in summary.stderr
 
 
+# in the workflow's batches: bf16 (CPUs with native bf16) rounds differently in others
+BATCH = str(TINY_CONFIG["classifier"]["batch_size"])
+
+
 def test_logit_adjustment_at_tau_0_reproduces_the_run_and_moves_the_unbalanced_method(
     tiny_run, tmp_path
 ):
@@ -115,3 +121,34 @@ def test_logit_adjustment_at_tau_0_reproduces_the_run_and_moves_the_unbalanced_m
     # `none` trained on the imbalanced fold: dividing by its prior changes its decisions
     none = table.xs(("test", "none"), level=["testset", "method"])["acsa"]
     assert not np.isclose(none.xs(1.0, level="tau").iloc[0], none.xs(0.0, level="tau").iloc[0])
+
+
+def test_logit_adjustment_of_a_run_evaluated_with_it_is_the_total_tau(tiny_run, tmp_path):
+    """A run evaluated with classifier.logit_adjustment: 1 has adjusted predictions; the script
+    undoes that first, so its tau 0 is still the unadjusted decision and its tau 1 the run's."""
+    workdir, _, _ = tiny_run
+    results = tmp_path / "digits"
+    shutil.copytree(workdir / "results" / "digits", results)
+    shutil.rmtree(results / "fold1" / "eval")  # fold 0 alone: the table's means are its scores
+    evaluation = results / "fold0/eval/none/resnet18/test"
+    shutil.rmtree(evaluation)
+    run = latentbalance(
+        "evaluate", "--model", str(results / "fold0/classifier/none/resnet18"),
+        "--data", str(results / "data/images.npz"), "--testset", "test",
+        "--logit-adjustment", "1", "--out", str(evaluation), "--batch-size", BATCH, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "adjusted.csv"
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "logit_adjustment.py"), str(results),
+         "--tau", "0", "1", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(out).set_index(["testset", "method", "classifier", "tau"])["acsa"]
+    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
+    plain = per_fold.query("testset == 'test' and method == 'none' and fold == 0")["acsa"].item()
+    adjusted = json.loads((evaluation / "metrics.json").read_text())["acsa"]
+    assert adjusted != pytest.approx(plain)
+    assert table[("test", "none", "resnet18", 0.0)] == pytest.approx(100 * plain)
+    assert table[("test", "none", "resnet18", 1.0)] == pytest.approx(100 * adjusted)

@@ -185,6 +185,10 @@ def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
     assert (out / "confusion.csv").exists() and (out / "predictions.csv").exists()
 
 
+# in the workflow's batches: bf16 (CPUs with native bf16) rounds differently in others
+BATCH = str(TINY_CONFIG["classifier"]["batch_size"])
+
+
 def test_logit_adjustment_undoes_the_training_prior_of_an_imbalanced_classifier(tiny_run, tmp_path):
     workdir, _, _ = tiny_run
     results = workdir / "results/digits"
@@ -195,7 +199,7 @@ def test_logit_adjustment_undoes_the_training_prior_of_an_imbalanced_classifier(
     run = latentbalance(
         "evaluate", "--model", str(results / "fold0/classifier/none/resnet18"),
         "--data", str(results / "data/images.npz"), "--testset", "test",
-        "--logit-adjustment", "1", "--out", str(out), cwd=tmp_path,
+        "--logit-adjustment", "1", "--out", str(out), "--batch-size", BATCH, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     metrics = json.loads((out / "metrics.json").read_text())
