@@ -97,6 +97,16 @@ def test_a_config_that_does_not_match_the_results_is_an_error(tiny_run, tmp_path
     assert "pass the config files the run used (--configfile)" in summary.stderr
 
 
+def adjustment_table(results, out) -> None:
+    """Run benchmarks/logit_adjustment.py on a run's results for tau 0 and 1, table to ``out``."""
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "logit_adjustment.py"), str(results),
+         "--tau", "0", "1", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+
+
 # in the workflow's batches: bf16 (CPUs with native bf16) rounds differently in others
 BATCH = str(TINY_CONFIG["classifier"]["batch_size"])
 
@@ -107,12 +117,7 @@ def test_logit_adjustment_at_tau_0_reproduces_the_run_and_moves_the_unbalanced_m
     workdir, _, _ = tiny_run
     results = workdir / "results" / "digits"
     out = tmp_path / "adjusted.csv"
-    run = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "logit_adjustment.py"), str(results),
-         "--tau", "0", "1", "--out", str(out)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
+    adjustment_table(results, out)
     table = pd.read_csv(out).set_index(["testset", "method", "classifier", "tau"])
     per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
     workflow = per_fold.groupby(["testset", "method", "classifier"])["acsa"].mean() * 100
@@ -139,12 +144,7 @@ def test_logit_adjustment_of_a_run_evaluated_with_it_is_the_total_tau(tiny_run, 
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     out = tmp_path / "adjusted.csv"
-    run = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "logit_adjustment.py"), str(results),
-         "--tau", "0", "1", "--out", str(out)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
+    adjustment_table(results, out)
     table = pd.read_csv(out).set_index(["testset", "method", "classifier", "tau"])["acsa"]
     per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
     plain = per_fold.query("testset == 'test' and method == 'none' and fold == 0")["acsa"].item()

@@ -118,8 +118,8 @@ def predict(args) -> int:
 
     torch.set_num_threads(args.threads)
     model, spec = load_model(path)
-    if args.logit_adjustment:
-        prior_of(spec, path)  # a model without recorded counts fails before the images are read
+    # a model without recorded counts fails before the images are read
+    prior = prior_of(spec, path) if args.logit_adjustment else None
     images = read_images(files, tuple(spec["image_size"]), spec["in_channels"])
     device = select_device(args.device)
     precision = Precision(device, args.precision)
@@ -133,7 +133,7 @@ def predict(args) -> int:
         )
     probabilities = np.concatenate(chunks)
     if args.logit_adjustment:
-        probabilities = logit_adjusted(probabilities, prior_of(spec, path), args.logit_adjustment)
+        probabilities = logit_adjusted(probabilities, prior, args.logit_adjustment)
     names = list(spec["class_names"])
     table = pd.DataFrame(
         {
