@@ -152,3 +152,61 @@ def test_logit_adjustment_of_a_run_evaluated_with_it_is_the_total_tau(tiny_run, 
     assert adjusted != pytest.approx(plain)
     assert table[("test", "none", "resnet18", 0.0)] == pytest.approx(100 * plain)
     assert table[("test", "none", "resnet18", 1.0)] == pytest.approx(100 * adjusted)
+
+
+def paired_bootstrap(results, *args):
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "paired_bootstrap.py"), str(results), *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_paired_bootstrap_gives_the_runs_differences_with_an_interval_around_them(
+    tiny_run, tmp_path
+):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "digits"
+    out = tmp_path / "bootstrap.csv"
+    run = paired_bootstrap(results, "smote-ae", "none", "--resamples", "200", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(out).set_index(["fold", "testset"])
+    # every fold and test set of the run, its difference the one the workflow's scores give
+    assert len(table) == 2 * 3
+    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
+    scores = per_fold.set_index(["fold", "testset", "method"])
+    for (fold, testset), row in table.iterrows():
+        for metric, name in (("acsa", "ACSA"), ("gmean_macro", "GM"), ("macro_f1", "F1")):
+            expected = 100 * (
+                scores.loc[(fold, testset, "smote-ae"), metric]
+                - scores.loc[(fold, testset, "none"), metric]
+            )
+            assert row[f"{name} A-B"] == pytest.approx(expected, abs=0.006)
+            low, high = (float(v) for v in row[f"{name} 95% interval"].split(" … "))
+            assert low <= high and 0 <= row[f"{name} A ahead"] <= 1
+
+
+def test_paired_bootstrap_of_a_method_against_itself_is_exactly_zero(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    out = tmp_path / "bootstrap.csv"
+    run = paired_bootstrap(
+        workdir / "results" / "digits", "none", "none", "--resamples", "50", "--out", str(out)
+    )
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(out)
+    assert (table["ACSA A-B"] == 0).all() and (table["ACSA A ahead"] == 0).all()
+    assert set(table["ACSA 95% interval"]) == {"+0.00 … +0.00"}
+
+
+def test_paired_bootstrap_refuses_methods_that_saw_different_test_images(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = tmp_path / "digits"
+    shutil.copytree(workdir / "results" / "digits", results)
+    predictions = results / "fold0/eval/none/resnet18/test/predictions.csv"
+    pd.read_csv(predictions).iloc[1:].to_csv(predictions, index=False)
+    run = paired_bootstrap(results, "smote-ae", "none", "--resamples", "50")
+    assert run.returncode != 0
+    assert "do not classify the same test images" in run.stderr
+    missing = paired_bootstrap(results, "smote-ae", "ros", "--resamples", "50")
+    assert missing.returncode == 1
+    assert "run the workflow with both in `methods`" in missing.stderr
