@@ -114,3 +114,31 @@ def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
     # everything else is fitted: the other real images, their repeats, every synthetic image
     assert len(fit) + len(val) * 4 == len(labels)
     assert (source[fit] == -1).sum() == 8
+
+
+def test_onecycle_warm_up_does_not_count_towards_early_stopping():
+    """Validation loss rises with a one-cycle schedule's learning rate by design; a patience
+    counted through the warm-up stops a run before it anneals, with weights from mid-schedule."""
+    generator = seed_everything(3)
+    images = torch.rand(48, 1, 8, 8) * 2 - 1
+    labels = torch.arange(48) % 3  # noise: nothing to learn, the validation loss only wanders
+    _, history = fit_classifier(
+        build_resnet("resnet18", 1, 3, "small"),
+        images[:36],
+        labels[:36],
+        images[36:],
+        labels[36:],
+        epochs=10,
+        batch_size=12,
+        lr=0.1,
+        weight_decay=0.0,
+        optimizer_name="sgd",
+        schedule="onecycle",
+        patience=1,
+        class_weights=None,
+        generator=generator,
+        device=torch.device("cpu"),
+        precision=Precision(torch.device("cpu"), "fp32"),
+    )
+    peak = 3  # 30 % of 10 epochs; patience 1 may stop it at epoch 4 at the earliest
+    assert len(history) > peak
