@@ -68,30 +68,35 @@ def test_mixing_blends_images_and_labels_in_the_same_share(kind):
         batch_mixing("blend", 1.0, 3)
 
 
-def test_classifier_trains_with_augmentation_and_onecycle():
-    generator = seed_everything(1)
-    images = torch.rand(40, 1, 8, 8) * 2 - 1
-    labels = torch.arange(40) % 2
-    model, history = fit_classifier(
-        build_resnet("resnet18", 1, 2, "small"),
-        images[:32],
-        labels[:32],
-        images[32:],
-        labels[32:],
-        epochs=3,
-        batch_size=8,
-        lr=0.05,
+def fit_noise(seed, n_images, n_classes, n_val, **settings):
+    """A small ResNet fitted with SGD and one-cycle on random 8x8 images (fp32, CPU)."""
+    generator = seed_everything(seed)
+    images = torch.rand(n_images, 1, 8, 8) * 2 - 1
+    labels = torch.arange(n_images) % n_classes
+    return fit_classifier(
+        build_resnet("resnet18", 1, n_classes, "small"),
+        images[:-n_val],
+        labels[:-n_val],
+        images[-n_val:],
+        labels[-n_val:],
         weight_decay=0.0,
         optimizer_name="sgd",
         schedule="onecycle",
-        patience=5,
         class_weights=None,
         generator=generator,
         device=torch.device("cpu"),
         precision=Precision(torch.device("cpu"), "fp32"),
+        **settings,
+    )
+
+
+def test_classifier_trains_with_augmentation_and_onecycle():
+    model, history = fit_noise(
+        1, 40, 2, 8,
+        epochs=3, batch_size=8, lr=0.05, patience=5,
         augment=augmentation(1, True, (8, 8)),
         mix=batch_mixing("mixup_or_cutmix", 1.0, 2),
-    )
+    )  # fmt: skip
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert all(np.isfinite(row["train_loss"]) for row in history)
     rates = [row["lr"] for row in history]
@@ -119,27 +124,8 @@ def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
 def test_onecycle_warm_up_does_not_count_towards_early_stopping():
     """Near a one-cycle schedule's peak the learning rate moves the validation loss; patience
     counted there stops a run before it anneals, with weights from mid-schedule."""
-    generator = seed_everything(3)
-    images = torch.rand(48, 1, 8, 8) * 2 - 1
-    labels = torch.arange(48) % 3  # noise: nothing to learn, the validation loss only wanders
-    _, history = fit_classifier(
-        build_resnet("resnet18", 1, 3, "small"),
-        images[:36],
-        labels[:36],
-        images[36:],
-        labels[36:],
-        epochs=10,
-        batch_size=12,
-        lr=0.1,
-        weight_decay=0.0,
-        optimizer_name="sgd",
-        schedule="onecycle",
-        patience=1,
-        class_weights=None,
-        generator=generator,
-        device=torch.device("cpu"),
-        precision=Precision(torch.device("cpu"), "fp32"),
-    )
+    # noise: nothing to learn, the validation loss only wanders
+    _, history = fit_noise(3, 48, 3, 12, epochs=10, batch_size=12, lr=0.1, patience=1)
     # the rate peaks at 30 % of the steps and is down to half the peak at 65 %: patience 1 may
     # stop the run at epoch 8 at the earliest
     assert len(history) > 7

@@ -301,6 +301,15 @@ def learning_rate_schedule(optimizer, schedule: str, epochs: int, steps_per_epoc
     raise ValueError(f"unknown schedule {schedule!r}; choose constant, cosine, step or onecycle")
 
 
+def epochs_before_patience(schedule: str, epochs: int) -> int:
+    """Epochs that do not count towards early stopping's patience. A one-cycle schedule holds the
+    learning rate near its peak for its first half: there the rate, not the model, moves the
+    validation loss (counted from the start, or from the peak at 30 %, patience stopped
+    FashionMNIST-LT `none` with CutMix at epoch 16 (17) of 40, lr 0.097, with weights from
+    mid-schedule), so patience counts once the rate has annealed to half its peak."""
+    return math.ceil(ONECYCLE_HALF_ANNEALED * epochs) if schedule == "onecycle" else 0
+
+
 def augmentation(crop_padding: int, flip: bool, image_size):
     """Per-image random translation (pad by ``crop_padding`` pixels, replicating the border, and
     crop back) and horizontal flip with torchvision's transforms; None when both are off. They
@@ -377,12 +386,7 @@ def fit_classifier(
         raise ValueError(f"unknown optimizer {optimizer_name!r}; choose adam or sgd")
     steps_per_epoch = sum(len(i) > 1 for i in batches(len(x_train), batch_size, None))
     scheduler, per_step = learning_rate_schedule(optimizer, schedule, epochs, steps_per_epoch)
-    # a one-cycle schedule holds the learning rate near its peak for its first half: there the
-    # rate, not the model, moves the validation loss, and patience counted from the start (or from
-    # the peak at 30 %) stopped FashionMNIST-LT `none` with CutMix at epoch 16 (17) of 40 at lr
-    # 0.097 (0.095), with weights from mid-schedule; patience counts once the rate has annealed
-    # to half its peak
-    calm_from = math.ceil(ONECYCLE_HALF_ANNEALED * epochs) if schedule == "onecycle" else 0
+    unsettled = epochs_before_patience(schedule, epochs)
     weights = class_weights.to(device) if class_weights is not None else None
     done, loop = resume_training(checkpoint, model, optimizer, scheduler, generator)
     history = loop.get("history", [])
@@ -441,7 +445,7 @@ def fit_classifier(
         )
         if val_loss < best_loss:
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-        elif epoch > calm_from:
+        elif epoch > unsettled:
             stale += 1
         loop = {
             "history": history,
