@@ -4,11 +4,17 @@ ACSA / GM / F1 in %, per method, mean ± sd over the folds that ran, for the imb
 ``geometric_mean_score(average='macro')``, the one DeepSMOTE reports.
 
     python benchmarks/fmnist_lt_table.py results/fmnist_lt/summary/metrics_per_fold.csv
+    python benchmarks/fmnist_lt_table.py results/fmnist_lt   # the evaluations that finished
+
+The second form reads every ``fold*/eval/*/*/*/metrics.json`` of the run, so a run cut short (a
+time-limited GPU check) still gives its table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -53,11 +59,25 @@ def table(per_fold: pd.DataFrame, testset: str) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("_sort", ascending=False).drop(columns="_sort")
 
 
+def read_per_fold(source: Path) -> pd.DataFrame:
+    """summary/metrics_per_fold.csv, or the metrics.json of every finished evaluation of a run."""
+    if source.is_file():
+        return pd.read_csv(source)
+    evaluations = sorted(source.glob("fold*/eval/*/*/*/metrics.json"))
+    if not evaluations:
+        raise SystemExit(f"{source}: no fold*/eval/*/*/*/metrics.json (no evaluation finished)")
+    return pd.DataFrame([json.loads(path.read_text()) for path in evaluations])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("metrics_per_fold", help="summary/metrics_per_fold.csv of the run")
+    parser.add_argument(
+        "metrics",
+        type=Path,
+        help="summary/metrics_per_fold.csv of the run, or its results/<dataset> folder",
+    )
     args = parser.parse_args()
-    per_fold = pd.read_csv(args.metrics_per_fold)
+    per_fold = read_per_fold(args.metrics)
     for testset in ("test_imbalanced", "test"):
         if testset not in set(per_fold["testset"]):
             continue

@@ -210,3 +210,37 @@ def test_paired_bootstrap_refuses_methods_that_saw_different_test_images(tiny_ru
     missing = paired_bootstrap(results, "smote-ae", "ros", "--resamples", "50")
     assert missing.returncode == 1
     assert "run the workflow with both in `methods`" in missing.stderr
+
+
+def fmnist_lt_table(source):
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "fmnist_lt_table.py"), str(source)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_published_table_from_a_cut_short_run_counts_only_the_finished_folds(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = tmp_path / "digits"
+    shutil.copytree(workdir / "results" / "digits", results)
+    from_summary = fmnist_lt_table(results / "summary" / "metrics_per_fold.csv")
+    from_evaluations = fmnist_lt_table(results)
+    assert from_summary.returncode == 0, from_summary.stderr
+    # the finished run: both folds of both methods, the same mean ± sd either way
+    assert from_evaluations.stdout == from_summary.stdout
+    assert "| none (resnet18, ours) " in from_summary.stdout and "± " in from_summary.stdout
+
+    # a time limit stopped the run before fold 1 of `none` was evaluated
+    shutil.rmtree(results / "fold1" / "eval" / "none")
+    cut_short = fmnist_lt_table(results)
+    assert cut_short.returncode == 0, cut_short.stderr
+    rows = [line for line in cut_short.stdout.splitlines() if "(resnet18, ours)" in line]
+    folds = {line.split("|")[1].split(" (")[0].strip(): line.split("|")[2].strip() for line in rows}
+    assert folds == {"none": "1", "smote-ae": "2"}
+    assert "DeepSMOTE (published)" in cut_short.stdout
+
+    (results / "fold0" / "eval").rename(results / "fold0" / "not-eval")
+    shutil.rmtree(results / "fold1" / "eval")
+    nothing = fmnist_lt_table(results)
+    assert nothing.returncode != 0 and "no evaluation finished" in nothing.stderr
