@@ -35,6 +35,15 @@ def slurm_started_marker() -> Path:
     return Path(os.environ["LATENTBALANCE_TEST_STATE"]) / "slurm-started"
 
 
+def run_slurm_script(name: str, timeout: int) -> tuple[subprocess.CompletedProcess, float]:
+    """Run tests/slurm/<name>: its result and the seconds it took."""
+    began = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(SLURM_SCRIPTS / name)], capture_output=True, text=True, timeout=timeout
+    )
+    return result, time.monotonic() - began
+
+
 def slurmctld_running() -> bool:
     """By its pid file, as start-local-slurm.sh and stop-local-slurm.sh track it."""
     try:
@@ -56,33 +65,18 @@ def restart_our_stopped_slurm():
     if "start-local-slurm.sh" not in SLURM_CONF.read_text().partition("\n")[0]:
         return  # somebody else's SLURM: not ours to start
     slurm_started_marker().touch()
-    began = time.monotonic()
-    result = subprocess.run(
-        ["bash", str(SLURM_SCRIPTS / "start-local-slurm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result, seconds = run_slurm_script("start-local-slurm.sh", timeout=300)
     state = "ready" if result.returncode == 0 else f"failed ({result.returncode})"
-    print(
-        f"restarted the local SLURM left by an earlier session: {state}, "
-        f"{time.monotonic() - began:.1f} s"
-    )
+    print(f"restarted the local SLURM left by an earlier session: {state}, {seconds:.1f} s")
 
 
 def pytest_sessionfinish(session):
     """Stop the local SLURM that test_slurm.py started, once all test workers are done."""
     if hasattr(session.config, "workerinput") or not slurm_started_marker().exists():
         return
-    began = time.monotonic()
-    result = subprocess.run(
-        ["bash", str(SLURM_SCRIPTS / "stop-local-slurm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result, seconds = run_slurm_script("stop-local-slurm.sh", timeout=300)
     print("\n" + result.stdout + result.stderr)
-    print(f"TIMING stop-local-slurm.sh: {time.monotonic() - began:.1f} s")
+    print(f"TIMING stop-local-slurm.sh: {seconds:.1f} s")
     slurm_started_marker().unlink()
 
 

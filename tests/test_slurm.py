@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    SLURM_SCRIPTS,
     TINY_CONFIG,
     copy_workflow,
     planned_jobs,
+    run_slurm_script,
     slurm_started_marker,
     snakemake,
     write_config,
@@ -66,7 +66,8 @@ def _controller_answers() -> bool:
 def local_slurm(slurm_prerequisites):
     """A running single-node SLURM cluster with accounting.
 
-    Started only when this test runs: with the SLURM plugin installed, every snakemake command runs
+    Started when this test runs (or at session start by conftest.py, if an earlier session left
+    it stopped): with the SLURM plugin installed, every snakemake command runs
     `scontrol show config`, which retries for about 10 s when no controller answers. For the same
     reason it is stopped only when the whole test session ends (conftest.py's
     pytest_sessionfinish), not when this worker ends while another one still runs Snakemake. A
@@ -74,16 +75,11 @@ def local_slurm(slurm_prerequisites):
     if not _controller_answers():
         # Marked before starting, so that a half-started cluster is stopped as well.
         slurm_started_marker().touch()
-    began = time.monotonic()
-    result = subprocess.run(
-        ["bash", str(SLURM_SCRIPTS / "start-local-slurm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=900,  # apt-get may wait up to 300 s for another apt's lock
-    )
+    # apt-get may wait up to 300 s for another apt's lock
+    result, seconds = run_slurm_script("start-local-slurm.sh", timeout=900)
     print("\n" + result.stdout + result.stderr)
     assert result.returncode == 0, f"start-local-slurm.sh failed:\n{result.stdout}\n{result.stderr}"
-    print(f"TIMING start-local-slurm.sh: {time.monotonic() - began:.1f} s")
+    print(f"TIMING start-local-slurm.sh: {seconds:.1f} s")
 
 
 def _sacct(since: str, run_id: str) -> list[list[str]]:
