@@ -186,14 +186,39 @@ def test_paired_bootstrap_gives_the_runs_differences_with_an_interval_around_the
             assert low <= high and 0 <= row[f"{name} A ahead"] <= 1
 
 
+def test_redrawn_imbalanced_test_sets_keep_its_class_counts_and_the_balanced_acsa_difference(
+    tiny_run, tmp_path
+):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "digits"
+    out = tmp_path / "redrawn.csv"
+    run = paired_bootstrap(
+        results, "smote-ae", "none", "--resamples", "20", "--redraws", "400", "--out", str(out)
+    )
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(out).set_index(["fold", "testset"])
+    for fold in (0, 1):
+        redrawn = table.loc[(fold, "test_imbalanced redrawn")]
+        # each redraw is an imbalanced test set of the protocol's size ...
+        assert redrawn["images"] == table.loc[(fold, "test_imbalanced"), "images"]
+        # ... and per-class recall on a subsample drawn without replacement is unbiased, so the
+        # mean ACSA difference over redraws is the one on the whole balanced test set
+        balanced = table.loc[(fold, "test"), "ACSA A-B"]
+        assert redrawn["ACSA A-B"] == pytest.approx(balanced, abs=1.0)
+        low, high = (float(v) for v in redrawn["ACSA 95% interval"].split(" … "))
+        assert low < high  # the draws differ: which images a draw holds matters
+
+
 def test_paired_bootstrap_of_a_method_against_itself_is_exactly_zero(tiny_run, tmp_path):
     workdir, _, _ = tiny_run
     out = tmp_path / "bootstrap.csv"
     run = paired_bootstrap(
-        workdir / "results" / "digits", "none", "none", "--resamples", "50", "--out", str(out)
+        workdir / "results" / "digits",
+        *("none", "none", "--resamples", "50", "--redraws", "20", "--out", str(out)),
     )
     assert run.returncode == 0, run.stderr
     table = pd.read_csv(out)
+    assert "test_imbalanced redrawn" in set(table["testset"])
     assert (table["ACSA A-B"] == 0).all() and (table["ACSA A ahead"] == 0).all()
     assert set(table["ACSA 95% interval"]) == {"+0.00 … +0.00"}
 
