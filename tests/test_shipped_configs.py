@@ -66,6 +66,11 @@ BENCHMARK_STACKS = [
         ["fmnist-lt-cutmix-40epochs", "fmnist-lt-two-folds", "fmnist-lt-full-balance"],
         {(m, f) for m in ("ros", "smote-ae") for f in (0, 1)},
     ),
+    (
+        FMNIST_LT_CUTMIX,
+        ["fmnist-lt-cutmix-40epochs", "fmnist-lt-full-balance", "fmnist-lt-deepsmote-ae"],
+        {("smote-ae", 0)},
+    ),
 ]
 
 
