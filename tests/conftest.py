@@ -58,8 +58,10 @@ def restart_our_stopped_slurm():
 
     In that state every snakemake command of the suite (about 70) waits ~9 s at start-up: the SLURM
     plugin's import runs `scontrol show config`, which retries until its MessageTimeout when no
-    controller answers. Starting the cluster takes ~3 s once installed; pytest_sessionfinish stops
-    it again. Best effort: a failure here is left for test_slurm.py to report."""
+    controller answers (stop-local-slurm.sh now sets MessageTimeout=1 in a stopped cluster's
+    config; one stopped by an older version lacks it). Starting the cluster takes ~3 s once
+    installed; pytest_sessionfinish stops it again. Best effort: a failure here is left for
+    test_slurm.py to report."""
     if os.geteuid() != 0 or not SLURM_CONF.exists() or slurmctld_running():
         return
     if "start-local-slurm.sh" not in SLURM_CONF.read_text().partition("\n")[0]:

@@ -7,7 +7,8 @@
 # name), and waits for each to exit (SIGKILL after 30 s). Daemons that are not running are skipped.
 # --purge-state also drops the accounting database (through SQL: deleting its directory would leave
 # orphaned InnoDB tables) and wipes the Slurm spool directories and logs, so the next start begins
-# with job id 1 and an empty sacct. Packages and configs stay.
+# with job id 1 and an empty sacct. Packages and configs stay; slurm.conf gets MessageTimeout=1
+# (see the end of this script), which start-local-slurm.sh drops again when it rewrites the file.
 set -euo pipefail
 
 PURGE=0
@@ -99,6 +100,18 @@ if ((PURGE)) && [[ -d /var/lib/mysql/$DB_NAME ]] && command -v mariadb >/dev/nul
 fi
 stop mariadbd "$MARIADB_PID"
 stop munged /run/munge/munged.pid
+
+# With no controller, every SLURM client command retries for MessageTimeout (default 10 s)
+# before it gives up, and snakemake-executor-plugin-slurm runs `scontrol show config` when it is
+# imported, that is at every snakemake start: a stopped test cluster would add ~9 s to each
+# workflow command on this machine. So our slurm.conf, once no controller runs, lets clients
+# give up at once.
+CONF=/etc/slurm/slurm.conf
+if [[ -f $CONF ]] && head -n 1 "$CONF" | grep -q 'start-local-slurm.sh' \
+    && ! grep -q '^MessageTimeout=' "$CONF"; then
+    printf '%s\n' "# Added by stop-local-slurm.sh while the cluster is stopped." "MessageTimeout=1" >>"$CONF"
+    echo "stop-local-slurm: $CONF: MessageTimeout=1 until the next start"
+fi
 
 if ((PURGE)); then
     rm -rf /var/spool/slurmctld/* /var/spool/slurmd/*
