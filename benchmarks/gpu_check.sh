@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Issue 7's GPU checks as one script for a machine with CUDA (the `device` tool): training speed
-# ours vs plain (AMP bf16 + channels_last vs fp32 DataLoader loop), bf16 vs fp32 numerics, then the
-# FashionMNIST-LT protocol on 5 folds with the CPU runs' best recipe, four training jobs sharing the
-# GPU: `none` and `weighted` with CutMix x 40 epochs and logit adjustment
-# (benchmarks/configs/fmnist-lt-cutmix-40epochs.yaml), then `ros` and `smote-ae` with every class
-# raised to the majority's 4,000 in the same number of steps (fmnist-lt-full-balance.yaml), each
-# within half of FMNIST_SECONDS. Everything it reports lands in $OUT (or ./gpu-check): JSON, the
-# table of the evaluations that finished (mean +- sd over folds), the per-rule memory.
+# The GPU checks as one script for a machine with CUDA: training speed ours vs plain (AMP bf16 +
+# channels_last vs an fp32 DataLoader loop), bf16 vs fp32 numerics, then config/fmnist-lt.yaml on
+# all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing the GPU: `none` and
+# `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml), then `ros` and
+# `smote-ae`, each step within half of FMNIST_SECONDS. Everything it reports lands in $OUT (or
+# ./gpu-check): JSON, the table of the evaluations that finished (mean +- sd over folds), the
+# per-rule memory.
 # FashionMNIST's idx files must be under resources/fashionmnist/FashionMNIST/raw/ or
 # /usr/share/datasets/fashion-mnist (the machine has no internet).
 set -euo pipefail
@@ -16,14 +15,13 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
 python benchmarks/speed.py --images 4000 --repeats 3 --out "$out/speed.json" 2>/dev/null
 python benchmarks/precision.py --device cuda --train 5000 --epochs 5 --stem compact \
     --out "$out/precision.json" 2>/dev/null
-configs=(config/fmnist-lt.yaml config/fmnist-lt-2core.yaml config/fmnist-lt-15epochs.yaml
-    config/fmnist-lt-cutmix.yaml benchmarks/configs/fmnist-lt-cutmix-40epochs.yaml)
-printf 'methods: [none, weighted]\n' > "$out/baselines.yaml"
+configs=(config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml)
 half=$(( ${FMNIST_SECONDS:-420} / 2 ))
 timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
-    --configfile "${configs[@]}" config/fmnist-lt-gpu.yaml "$out/baselines.yaml" \
+    --configfile "${configs[@]}" benchmarks/configs/fmnist-lt-baselines-40epochs.yaml \
     > "$out/fmnist-lt-baselines.log" 2>&1 || true
-configs+=(benchmarks/configs/fmnist-lt-full-balance.yaml config/fmnist-lt-gpu.yaml)
+printf 'methods: [ros, smote-ae]\n' > "$out/oversamplers.yaml"
+configs+=("$out/oversamplers.yaml")
 timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
     --configfile "${configs[@]}" > "$out/fmnist-lt.log" 2>&1 || true
 python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}" > "$out/memory.md" || true

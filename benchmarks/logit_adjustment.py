@@ -26,8 +26,8 @@ import pandas as pd
 
 from latentbalance.methods import parse_method
 from latentbalance.metrics import compute_metrics
+from latentbalance.models import read_model_file, training_prior
 from latentbalance.splits import fold_indices
-from latentbalance.stages import load_checkpoint, training_prior
 
 
 def training_counts(
@@ -36,9 +36,9 @@ def training_counts(
     """Images per class (or their shares) the classifier of this method and fold was trained on."""
     model = results / f"fold{fold}" / "classifier" / method_id / arch / "model.pt"
     if model.exists():
-        spec = load_checkpoint(model)["spec"]
+        spec = read_model_file(model)["spec"]
         if "fit_counts" in spec:
-            return training_prior(spec, model)
+            return training_prior(spec)
     if parse_method(method_id).class_weighted:
         return np.ones(len(class_names))
     train = fold_indices(results / "split/split.npz", results / "split/folds.npz", fold)["train"]

@@ -28,14 +28,10 @@ from torch.nn import functional as F
 from latentbalance.autoencoders import build_autoencoder
 from latentbalance.classifiers import build_resnet
 from latentbalance.datasets import load_fashionmnist
-from latentbalance.training import (
-    Precision,
-    cpu_has_native_bf16,
-    fit_autoencoder,
-    fit_classifier,
-    select_device,
-    to_unit_range,
-)
+from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
+from latentbalance.runtime import Precision, cpu_has_native_bf16, select_device
+from latentbalance.tensors import to_unit_range
+from latentbalance.training import fit_autoencoder, fit_classifier
 
 
 def held_out_accuracy(model, images, labels, precision, device) -> float:
@@ -61,19 +57,32 @@ def train_once(case, precision, data, args, device, seed):
     began = time.perf_counter()
     if case == "resnet18":
         model = build_resnet("resnet18", 1, 10, args.stem)
+        recipe = ClassifierRecipe.from_config(
+            {
+                "stem": args.stem,
+                "epochs": args.epochs,
+                "batch_size": 128,
+                "lr": 0.05,
+                "weight_decay": 5e-4,
+                "optimizer": "sgd",
+                "schedule": "onecycle",
+                "patience": args.epochs,
+            }
+        )
         model, history = fit_classifier(
-            model, x_train, y_train, x_test[:256], y_test[:256], epochs=args.epochs,
-            batch_size=128, lr=0.05, weight_decay=5e-4, optimizer_name="sgd",
-            schedule="onecycle", patience=args.epochs, class_weights=None,
-            generator=generator, device=device, precision=precision, desc=precision.name,
+            model, x_train, y_train, x_test[:256], y_test[:256], recipe, n_classes=10,
+            class_weights=None, generator=generator, device=device, precision=precision,
+            desc=precision.name,
         )  # fmt: skip
         quality = {"held_out_accuracy": held_out_accuracy(model, x_test, y_test, precision, device)}
     else:
         model = build_autoencoder("ae", 1, (28, 28), 300, width=args.width)
+        recipe = AutoencoderRecipe.from_config(
+            {"epochs": args.epochs, "batch_size": 100, "lr": 1e-3, "penalty_kind": "official"}
+        )
         model, history = fit_autoencoder(
-            model, x_train, y_train, x_test[:256], epochs=args.epochs, batch_size=100,
-            lr=1e-3, loss_weights={}, penalty={"kind": "official", "weight": 1.0},
-            generator=generator, device=device, precision=precision, desc=precision.name,
+            model, x_train, y_train, x_test[:256], recipe, penalty=True, generator=generator,
+            device=device, precision=precision, desc=precision.name,
         )  # fmt: skip
         quality = {"held_out_mse": held_out_mse(model, x_test, precision, device)}
     seconds = time.perf_counter() - began

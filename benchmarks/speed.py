@@ -30,22 +30,17 @@ import time
 
 import numpy as np
 import torch
-import torchvision
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from latentbalance.autoencoders import build_autoencoder
 from latentbalance.classifiers import build_resnet
+from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
+from latentbalance.runtime import Precision, cpu_has_native_bf16, select_device
 from latentbalance.small_maps import with_torch_layers
-from latentbalance.training import (
-    Precision,
-    cpu_has_native_bf16,
-    fit_autoencoder,
-    fit_classifier,
-    select_device,
-    to_unit_range,
-)
+from latentbalance.tensors import to_unit_range
+from latentbalance.training import fit_autoencoder, fit_classifier
 
 # name: (model, channels, side, latent / classes, batch size)
 CASES = {
@@ -114,15 +109,19 @@ def our_epoch(kind, model, images, labels, batch_size, lr, device, precision):
     x, y = to_unit_range(images), torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(0)
     if kind == "autoencoder":
+        recipe = AutoencoderRecipe.from_config(
+            {"epochs": 1, "batch_size": batch_size, "lr": lr, "penalty_kind": "official"}
+        )
         _, history = fit_autoencoder(
-            model, x, y, x[:0], epochs=1, batch_size=batch_size, lr=lr, loss_weights={},
-            penalty={"kind": "official", "weight": 1.0}, generator=generator, device=device,
+            model, x, y, x[:0], recipe, penalty=True, generator=generator, device=device,
             precision=precision, desc="ours",
         )  # fmt: skip
         return history[-1]["train_loss"]
+    recipe = ClassifierRecipe.from_config(
+        {"epochs": 1, "batch_size": batch_size, "lr": lr, "weight_decay": 0.0, "patience": 5}
+    )
     _, history = fit_classifier(
-        model, x, y, x[:2], y[:2], epochs=1, batch_size=batch_size, lr=lr, weight_decay=0.0,
-        optimizer_name="adam", schedule="constant", patience=5, class_weights=None,
+        model, x, y, x[:2], y[:2], recipe, n_classes=model.fc.out_features, class_weights=None,
         generator=generator, device=device, precision=precision, desc="ours",
     )  # fmt: skip
     return history[-1]["train_loss"]
@@ -138,15 +137,7 @@ def plain_copy(kind, model):
     """The same network and weights as a plain loop builds it: for a ResNet, torchvision's own
     class (ours skips the padding taps of maps of 2x2 or less), for the autoencoder the same
     module with torch's own convolutions (ours computes maps of 4x4 or less as products)."""
-    if kind == "autoencoder":
-        return with_torch_layers(model)
-    plain = getattr(torchvision.models, kind)(weights=None, num_classes=model.fc.out_features)
-    stem = model.conv1
-    plain.conv1 = torch.nn.Conv2d(
-        stem.in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False
-    )
-    plain.load_state_dict(model.state_dict())
-    return plain
+    return with_torch_layers(model)
 
 
 def run_case(name, n_images, repeats, device, precision):

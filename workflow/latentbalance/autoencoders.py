@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .methods import AUTOENCODERS
+from .choices import check
 from .small_maps import FoldConvTranspose2d, UnfoldConv2d
 
 DEPTH = 4
@@ -128,8 +128,7 @@ class ConvAutoencoder(nn.Module):
 def build_autoencoder(
     kind: str, in_channels: int, image_size, latent_dim: int, width: int = 64
 ) -> ConvAutoencoder:
-    if kind not in AUTOENCODERS:
-        raise ValueError(f"unknown autoencoder {kind!r}; choose one of {', '.join(AUTOENCODERS)}")
+    check("methods.grid.autoencoders", kind)
     return ConvAutoencoder(in_channels, image_size, latent_dim, width, kind)
 
 
@@ -216,8 +215,7 @@ def deepsmote_penalty(
     ``official``: as the released code does it: images permuted alike and the encoder detached, so
     it is plain reconstruction of a class subset through the decoder only.
     """
-    if kind not in ("paper", "official"):
-        raise ValueError(f"unknown penalty_kind {kind!r}; choose paper or official")
+    check("autoencoder.penalty_kind", kind)
     order = torch.roll(torch.arange(len(class_images), device=class_images.device), -1)
     with frozen_batchnorm_statistics(model):
         codes = model.encode(class_images)

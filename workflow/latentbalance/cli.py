@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .choices import allowed
+
 log = logging.getLogger("latentbalance")
 
 
@@ -37,25 +39,12 @@ def model_file(path) -> Path:
 
 
 def load_model(path):
-    from .stages import load_classifier
-    from .training import INPUT_SCALING
+    from .models import load_classifier
 
     try:
-        model, spec = load_classifier(path)
+        return load_classifier(path)
     except Exception as error:  # a truncated or foreign file: say which one
         raise UsageError(f"{path} is not a classifier saved by latentbalance ({error})") from error
-    if spec.get("input_scaling", INPUT_SCALING) != INPUT_SCALING:
-        raise UsageError(f"{path} expects inputs scaled as {spec['input_scaling']!r}, unknown here")
-    return model, spec
-
-
-def prior_of(spec: dict, path):
-    from .stages import training_prior
-
-    try:
-        return training_prior(spec, path)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
 
 
 def non_negative(text: str) -> float:
@@ -114,12 +103,14 @@ def predict(args) -> int:
     from tqdm import tqdm
 
     from .io import atomic_path
-    from .training import Precision, logit_adjusted, predict_proba, select_device, to_unit_range
+    from .models import training_prior
+    from .prediction import logit_adjusted, predict_proba
+    from .runtime import Precision, select_device
+    from .tensors import to_unit_range
 
     torch.set_num_threads(args.threads)
     model, spec = load_model(path)
-    # a model without recorded counts fails before the images are read
-    prior = prior_of(spec, path) if args.logit_adjustment else None
+    prior = training_prior(spec) if args.logit_adjustment else None
     images = read_images(files, tuple(spec["image_size"]), spec["in_channels"])
     device = select_device(args.device)
     precision = Precision(device, args.precision)
@@ -153,10 +144,22 @@ def predict(args) -> int:
     return 0
 
 
+# what `evaluate --out` writes, as the workflow's evaluate rule names them
+EVALUATION_FILES = {
+    "metrics": "metrics.json",
+    "per_class": "per_class.csv",
+    "confusion": "confusion.png",
+    "confusion_table": "confusion.csv",
+    "predictions": "predictions.csv",
+    "prediction_grid": "prediction_grid.png",
+}
+
+
 def evaluate(args) -> int:
     path = model_file(args.model)
     import torch
 
+    from .recipes import Compute, EvaluationRecipe
     from .stages import evaluate as evaluate_stage
 
     torch.set_num_threads(args.threads)
@@ -169,27 +172,22 @@ def evaluate(args) -> int:
         if not file.is_file():
             raise UsageError(f"{name}: {file} does not exist")
     fold = spec["fold"] if args.fold is None else args.fold
+    recipe = EvaluationRecipe(args.test_time_flip, args.logit_adjustment)
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out) if args.out else Path(scratch)
+        files = {name: [out / file] for name, file in EVALUATION_FILES.items()}
         try:
             (metrics,) = evaluate_stage(
                 data,
                 split,
                 folds,
+                path,
                 fold=fold,
                 testsets=[args.testset],
-                model_path=path,
+                recipe=recipe,
                 batch_size=args.batch_size,
-                device=args.device,
-                precision=args.precision,
-                test_time_flip=args.test_time_flip,
-                logit_adjustment=args.logit_adjustment,
-                out_metrics=[out / "metrics.json"],
-                out_per_class=[out / "per_class.csv"],
-                out_confusion=[out / "confusion.png"],
-                out_predictions=[out / "predictions.csv"],
-                out_confusion_table=[out / "confusion.csv"],
-                out_prediction_grid=[out / "prediction_grid.png"],
+                compute=Compute(args.device, args.precision),
+                out=files,
             )
         except (ValueError, KeyError) as error:
             raise UsageError(str(error)) from error
@@ -211,14 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
             "or its model.pt",
         )
         sub.add_argument("--batch-size", type=int, default=100)
-        sub.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-        sub.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+        sub.add_argument("--device", choices=allowed("compute.device"), default="auto")
+        sub.add_argument("--precision", choices=allowed("compute.precision"), default="auto")
         sub.add_argument("--threads", type=int, default=2, help="torch threads")
         sub.add_argument(
             "--test-time-flip",
             action="store_true",
             help="average the probabilities of each image and its horizontal mirror "
-            "(as a run with classifier.test_time_flip evaluates)",
+            "(as a run with evaluate.test_time_flip evaluates)",
         )
         sub.add_argument(
             "--logit-adjustment",
@@ -226,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=0.0,
             metavar="TAU",
             help="divide the probabilities by the classifier's training class prior to this "
-            "power (1: the balanced-accuracy decision; as classifier.logit_adjustment does)",
+            "power (1: the balanced-accuracy decision; as evaluate.logit_adjustment does)",
         )
 
     predict_cmd = commands.add_parser(
@@ -259,9 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument(
         "--fold", type=int, help="fold whose holdout to use (default: the model's own fold)"
     )
-    evaluate_cmd.add_argument(
-        "--testset", choices=["test", "test_imbalanced", "holdout"], default="test"
-    )
+    evaluate_cmd.add_argument("--testset", choices=allowed("testsets"), default="test")
     evaluate_cmd.add_argument(
         "--out", help="folder for metrics.json, per_class.csv, confusion.*, predictions.csv"
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
+from .choices import allowed
+
 # Kept free of torch: the Snakefile imports this module every time it is parsed (every dry run,
 # and twice per cluster job).
-AUTOENCODERS = ("ae", "vae", "wae")
-SAMPLERS = ("smote", "adasyn", "borderline", "ros")
-PIXEL_SAMPLERS = ("smote", "adasyn", "borderline")
+AUTOENCODERS = allowed("methods.grid.autoencoders")
+SAMPLERS = allowed("methods.grid.samplers")
+PIXEL_SAMPLERS = tuple(s for s in SAMPLERS if s != "ros")  # ros in pixel space is `ros` itself
 BASELINES = ("none", "weighted", "ros")
 
 

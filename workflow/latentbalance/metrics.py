@@ -15,7 +15,10 @@ import pandas as pd
 from imblearn.metrics import classification_report_imbalanced, geometric_mean_score
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
-METRICS = ("accuracy", "acsa", "macro_f1", "gmean_multiclass", "gmean_macro")
+from .choices import allowed
+
+# the scores of every evaluation, in the order of the summary tables
+METRICS = allowed("summary.metric")
 
 
 def _balanced_accuracy(y_true, y_pred, labels) -> float:

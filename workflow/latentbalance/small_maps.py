@@ -1,4 +1,6 @@
-"""Convolutions of small feature maps as one matrix product, for the autoencoders on CPU.
+"""Convolutions of small feature maps as one matrix product on CPU, for both networks.
+
+Autoencoders: ``UnfoldConv2d`` / ``FoldConvTranspose2d``. Classifiers: ``SmallMapConv2d``.
 
 DeepSMOTE's autoencoder halves a 28x28 or 32x32 image four times: its deepest convolution maps
 4x4 pixels of 256 channels to 2x2 of 512, and the decoder's first transposed convolution maps them
@@ -13,6 +15,8 @@ fall back to them on larger maps, on GPUs and for options the product does not c
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +89,76 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
         return _like_input(output, input)
 
 
+@functools.cache
+def _tap_index(in_size, kernel_size, stride, padding):
+    """For every (output pixel, input pixel) pair of a convolution, the flat index of the kernel
+    tap that joins them, or ``kh * kw`` (a zero tap appended to the kernel) where none does; the
+    output size; whether a tap joins every pair."""
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = in_size, kernel_size, stride, padding
+    out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    taps = torch.full((out_h, out_w, h, w), kh * kw, dtype=torch.long)
+    for i, j, a, b in itertools.product(range(out_h), range(out_w), range(h), range(w)):
+        row, col = a + ph - i * sh, b + pw - j * sw
+        if 0 <= row < kh and 0 <= col < kw:
+            taps[i, j, a, b] = row * kw + col
+    return taps.flatten(), (out_h, out_w), bool((taps < kh * kw).all())
+
+
+class SmallMapConv2d(nn.Conv2d):
+    """``nn.Conv2d`` that computes a map of at most 2x2 pixels as one matrix product (on CPU).
+
+    On such maps most taps of a padded 3x3 kernel fall on the padding: a 3x3 convolution of a 2x2
+    map joins 16 (output, input) pixel pairs but does the work of 36, a 1x1 map uses only the
+    centre tap. 28x28 and 32x32 images reach layer4 at 1x1 (ImageNet stem) or 2x2 (compact stem),
+    and there oneDNN's fp32 backward took half of a training step. The kernel's taps are arranged
+    into the dense matrix from the map's input pixels to its output pixels (zeros where no tap
+    joins them), so outputs and every gradient are the convolution's own, at the useful work.
+    """
+
+    def _conv_forward(self, input, weight, bias):
+        height, width = input.shape[-2:]
+        if (
+            height * width > 4
+            or input.device.type != "cpu"
+            or self.groups != 1
+            or self.dilation != (1, 1)
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+        ):
+            return super()._conv_forward(input, weight, bias)
+        taps, (out_h, out_w), all_joined = _tap_index(
+            (height, width), self.kernel_size, self.stride, self.padding
+        )
+        out_channels = len(weight)
+        # the kernel as (output channel, tap, input channel): a view of a channels_last weight
+        # (bf16 runs); flattening it the NCHW way copied it with a transposing stride, twice
+        # per step (forward and backward), and for layer4's 512x512 kernels that took a fifth
+        # of a training step
+        channels_last = not weight.is_contiguous()
+        if channels_last:
+            taps_by_channel = weight.permute(0, 2, 3, 1).flatten(1, 2)
+        if out_h == out_w == 1 and all_joined:
+            # one output pixel, joined to every input pixel: a block of the kernel
+            if channels_last:  # columns (input pixel, input channel)
+                block = taps_by_channel.index_select(1, taps).flatten(1)
+                pixels = input.permute(0, 2, 3, 1).flatten(1)
+            else:  # columns (input channel, input pixel)
+                block = weight.flatten(2).index_select(2, taps).flatten(1)
+                pixels = input.flatten(1)
+            return F.linear(pixels, block, bias).view(-1, out_channels, 1, 1)
+        # rows (output channel, output pixel), columns (input pixel, input channel); the zero
+        # tap appended for the pairs no tap joins
+        if channels_last:
+            kernel = F.pad(taps_by_channel, (0, 0, 0, 1))
+        else:
+            kernel = F.pad(weight.flatten(2), (0, 1)).transpose(1, 2)
+        dense = kernel.index_select(1, taps).view(out_channels * out_h * out_w, -1)
+        if bias is not None:
+            bias = bias.repeat_interleave(out_h * out_w)
+        pixels = input.flatten(2).transpose(1, 2).flatten(1)
+        return F.linear(pixels, dense, bias).view(-1, out_channels, out_h, out_w)
+
+
 def with_torch_layers(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with torch's own ``nn.Conv2d`` / ``nn.ConvTranspose2d`` in place of
     these (same parameters): the network as a plain PyTorch loop would run it."""
@@ -94,4 +168,6 @@ def with_torch_layers(model: nn.Module) -> nn.Module:
             module.__class__ = nn.Conv2d
         elif type(module) is FoldConvTranspose2d:
             module.__class__ = nn.ConvTranspose2d
+        elif type(module) is SmallMapConv2d:
+            module.__class__ = nn.Conv2d
     return plain

@@ -1,5 +1,5 @@
 """What every Snakemake script does first: log to the rule's log file, use the rule's threads,
-exit without a final garbage collection."""
+exit without a final garbage collection, and turn the rule's config blocks into recipes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import gc
 import logging
 import sys
 
+from .recipes import Compute
 
-def start(snakemake) -> dict:
+
+def start(snakemake, recipe=None) -> dict:
     """Send stdout, stderr (tqdm, tracebacks) and logging to ``log[0]``; set torch's threads.
 
-    Returns the rule's params as keyword arguments for the stage function.
+    Returns the rule's params as keyword arguments for the stage function: the config block in
+    ``params.recipe`` as a ``recipe`` object (a class of ``recipes``), ``params.compute`` as a
+    ``Compute``.
     """
     # The interpreter's last garbage collection walks every object left by torch, torchvision,
     # scikit-learn and matplotlib: 2-4 s of each job's exit. Frozen objects are skipped by it;
@@ -29,4 +33,17 @@ def start(snakemake) -> dict:
     )
     if "torch" in sys.modules:  # only steps that train or run networks import torch
         sys.modules["torch"].set_num_threads(snakemake.threads)
-    return dict(snakemake.params.items())
+    params = dict(snakemake.params.items())
+    if recipe is not None:
+        params["recipe"] = recipe.from_config(params["recipe"])
+    if "compute" in params:
+        params["compute"] = Compute.from_config(params["compute"])
+    return params
+
+
+def outputs(snakemake) -> dict:
+    """The rule's named outputs: name -> path (or list of paths, for a list output)."""
+    return {
+        name: list(value) if isinstance(value, list) else value
+        for name, value in snakemake.output.items()
+    }

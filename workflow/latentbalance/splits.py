@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .choices import check
 from .io import atomic_path
 
 
@@ -143,17 +144,15 @@ def load_indices(path: str | Path) -> dict[str, np.ndarray]:
 
 def fold_indices(split_path, folds_path, fold: int) -> dict[str, np.ndarray]:
     """Dataset indices for one fold: its training part, its holdout, the independent test set
-    and (split files made since it exists) its imbalanced subsample ``test_imbalanced``."""
+    and its imbalanced subsample ``test_imbalanced``."""
     split = load_indices(split_path)
     fold_of = load_indices(folds_path)["fold"]
-    parts = {
+    return {
         "train": split["train"][fold_of != fold],
         "holdout": split["train"][fold_of == fold],
         "test": split["test"],
+        "test_imbalanced": split["test_imbalanced"],
     }
-    if "test_imbalanced" in split:
-        parts["test_imbalanced"] = split["test_imbalanced"]
-    return parts
 
 
 def test_indices(split_path, folds_path, fold: int, testset: str) -> np.ndarray:
@@ -166,3 +165,57 @@ def test_indices(split_path, folds_path, fold: int, testset: str) -> np.ndarray:
             "delete it and rerun the split rule, or choose another test set"
         )
     return parts[testset]
+
+
+# --- inside a fold: the training set of a classifier and its validation part -------------------
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
+    """Per class, ``round(fraction * n)`` items go to validation, always leaving one for training.
+
+    Returns (train_positions, validation_positions), sorted. No item is dropped.
+    """
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n_val = min(int(round(fraction * len(members))), len(members) - 1)
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def training_set(images: np.ndarray, labels: np.ndarray, train: np.ndarray, balanced_path):
+    """The fold's real training images (dataset indices ``train``) plus, for generating methods,
+    the real images the balanced set repeats (``sampler.synthetic_share`` < 1) and its synthetic
+    images. ``source`` is the dataset index of each real image and repeat (-1 for a synthetic
+    one), so that a validation split can keep an image's repeats out of fitting; the fold's own
+    images come first, once each.
+
+    Returns (images, labels, source)."""
+    fold_images, fold_labels, source = images[train], labels[train], train
+    if not balanced_path:
+        return fold_images, fold_labels, source
+    with np.load(balanced_path, allow_pickle=False) as balanced:
+        if not np.array_equal(balanced["real_indices"], train):
+            raise ValueError(f"{balanced_path} was made for another fold; rerun oversample")
+        repeated = balanced["repeated_indices"]
+        synthetic_labels = balanced["synthetic_labels"]
+        return (
+            np.concatenate([fold_images, images[repeated], balanced["synthetic_images"]]),
+            np.concatenate([fold_labels, labels[repeated], synthetic_labels]),
+            np.concatenate([train, repeated, np.full(len(synthetic_labels), -1)]),
+        )
+
+
+def validation_split(labels, source, n_real: int, fraction: float, validation: str, seed: int):
+    """Stratified (fit, validation) positions: ``balanced`` draws validation from the whole
+    balanced set (DeepSMOTE's protocol); ``real`` only from the first ``n_real`` (the fold's real
+    images, once each) and fits on the rest but those images' repeats, so that early stopping
+    judges on real images the classifier has not seen (every synthetic image is fitted on)."""
+    check("classifier.validation", validation)
+    if validation == "balanced":
+        return stratified_holdout(labels, fraction, seed)
+    _, val = stratified_holdout(labels[:n_real], fraction, seed)
+    fit = np.flatnonzero(~np.isin(source, source[val]))
+    return fit, val

@@ -25,17 +25,10 @@ rule train_autoencoder:
     params:
         fold=lambda wildcards: int(wildcards.fold),
         kind=lambda wildcards: wildcards.ae,
-        latent_dim=config["autoencoder"]["latent_dim"],
-        width=config["autoencoder"]["width"],
-        epochs=config["autoencoder"]["epochs"],
-        batch_size=config["autoencoder"]["batch_size"],
-        lr=config["autoencoder"]["lr"],
-        val_fraction=config["autoencoder"]["val_fraction"],
-        loss_weights=autoencoder_loss_weights,
-        penalty=autoencoder_penalty,
+        penalty=lambda wildcards: wildcards.penalty == "penalty",
+        recipe=autoencoder_recipe,
         seed=config["seed"],
-        device=config["compute"]["device"],
-        precision=config["compute"]["precision"],
+        compute=compute_settings(),
         # resumable training state; not an output, so that it survives a kill and the
         # --rerun-incomplete that follows
         checkpoint="results/{dataset}/checkpoints/fold{fold}/autoencoder-{ae}-{penalty}.pt",

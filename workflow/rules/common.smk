@@ -75,8 +75,7 @@ def dataset_setting(key):
 def split_imbalance(wildcards):
     """Params function: the dataset's imbalance block with the training pool's counts. With
     ``counts_are: fold_training`` the counts are what each fold trains on, and the pool is larger
-    by folds / (folds - 1); without it the block is passed as written (so that runs made before
-    the key existed keep their split)."""
+    by folds / (folds - 1)."""
     imbalance = dict(config["datasets"][wildcards.dataset]["imbalance"])
     if imbalance.pop("counts_are", "training_pool") == "fold_training":
         if "counts" not in imbalance:
@@ -88,32 +87,28 @@ def split_imbalance(wildcards):
     return imbalance
 
 
-def classifier_augment(wildcards):
-    """Params function: the classifier's augmentation, with the batch-mixing keys only when mixing
-    is on (so that runs made before they existed keep their classifiers)."""
-    augment = dict(config["classifier"]["augment"])
-    if augment["mix"] == "none":
-        del augment["mix"], augment["mix_alpha"]
-    return augment
+# Keys of the autoencoder block that only some autoencoders use: a job is given only its own, so
+# that changing the VAE's beta does not rerun the plain and Wasserstein autoencoders.
+AUTOENCODER_ONLY_KEYS = {
+    "kl_weight": lambda wildcards: wildcards.ae == "vae",
+    "mmd_weight": lambda wildcards: wildcards.ae == "wae",
+    "penalty_kind": lambda wildcards: wildcards.penalty == "penalty",
+    "penalty_weight": lambda wildcards: wildcards.penalty == "penalty",
+}
 
 
-def autoencoder_loss_weights(wildcards):
-    """Params function: only the weights the autoencoder kind uses, so that changing the VAE's
-    beta does not rerun the plain and Wasserstein autoencoders."""
-    settings = config["autoencoder"]
+def autoencoder_recipe(wildcards):
+    """Params function: the autoencoder block, less the keys this autoencoder does not use."""
     return {
-        "ae": {},
-        "vae": {"kl_weight": settings["kl_weight"]},
-        "wae": {"mmd_weight": settings["mmd_weight"]},
-    }[wildcards.ae]
+        key: value
+        for key, value in config["autoencoder"].items()
+        if AUTOENCODER_ONLY_KEYS.get(key, lambda wildcards: True)(wildcards)
+    }
 
 
-def autoencoder_penalty(wildcards):
-    """Params function: DeepSMOTE's penalty settings for +penalty autoencoders, else None."""
-    if wildcards.penalty == "nopenalty":
-        return None
-    settings = config["autoencoder"]
-    return {"kind": settings["penalty_kind"], "weight": settings["penalty_weight"]}
+def compute_settings():
+    """Where networks run (device and precision); threads are each rule's own."""
+    return {key: config["compute"][key] for key in ("device", "precision")}
 
 
 def data_files(wildcards):

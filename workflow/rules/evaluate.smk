@@ -30,11 +30,10 @@ rule evaluate:
     params:
         fold=lambda wildcards: int(wildcards.fold),
         testsets=config["testsets"],
+        recipe=config["evaluate"],
+        # the classifier's batches: batch composition moves the last bits of the probabilities
         batch_size=config["classifier"]["batch_size"],
-        device=config["compute"]["device"],
-        precision=config["compute"]["precision"],
-        test_time_flip=config["classifier"]["test_time_flip"],
-        logit_adjustment=config["classifier"]["logit_adjustment"],
+        compute=compute_settings(),
     script:
         "../scripts/evaluate.py"
 

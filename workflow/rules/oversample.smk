@@ -26,13 +26,10 @@ rule oversample:
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
-        k_neighbors=config["sampler"]["k_neighbors"],
-        target=config["sampler"]["target"],
-        strict=config["sampler"]["strict"],
-        synthetic_share=config["sampler"]["synthetic_share"],
+        recipe=config["sampler"],
+        # the autoencoder's batches, for encoding and decoding
         batch_size=config["autoencoder"]["batch_size"],
         seed=config["seed"],
-        device=config["compute"]["device"],
-        precision=config["compute"]["precision"],
+        compute=compute_settings(),
     script:
         "../scripts/oversample.py"

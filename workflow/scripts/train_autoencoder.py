@@ -1,13 +1,12 @@
 from latentbalance import stages
-from latentbalance.snakemake_job import start
+from latentbalance.recipes import AutoencoderRecipe
+from latentbalance.snakemake_job import outputs, start
 
-params = start(snakemake)
+params = start(snakemake, AutoencoderRecipe)
 stages.train_autoencoder(
     snakemake.input.images,
     snakemake.input.split,
     snakemake.input.folds,
     **params,
-    out_model=snakemake.output.model,
-    out_history=snakemake.output.history,
-    out_curve=snakemake.output.curve,
+    out=outputs(snakemake),
 )

@@ -1,14 +1,13 @@
 from latentbalance import stages
-from latentbalance.snakemake_job import start
+from latentbalance.recipes import ClassifierRecipe
+from latentbalance.snakemake_job import outputs, start
 
-params = start(snakemake)
+params = start(snakemake, ClassifierRecipe)
 stages.train_classifier(
     snakemake.input.images,
     snakemake.input.split,
     snakemake.input.folds,
-    balanced_path=snakemake.input.get("balanced"),
+    snakemake.input.get("balanced"),
     **params,
-    out_model=snakemake.output.model,
-    out_history=snakemake.output.history,
-    out_curve=snakemake.output.curve,
+    out=outputs(snakemake),
 )
