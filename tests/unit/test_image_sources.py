@@ -1,103 +1,24 @@
-"""Every image source on files written in its true format: torchvision's CIFAR-10 pickles, SVHN
-.mat files, MNIST idx files, an MVTec AD tree (also as a tarball fetched from a URL), a messy
-ImageFolder, and the real CIFAR-10 test PNGs that PyPI foolbox ships."""
+"""The image-file sources on files written in their true format: an MVTec AD tree (also as a
+tarball fetched from a URL), a messy ImageFolder, a grey folder, and the real CIFAR-10 test PNGs
+that PyPI foolbox ships. (The torchvision sets: test_datasets.py.)"""
 
-import pickle
 import tarfile
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io
 from PIL import Image
 
 from latentbalance.datasets import ImageDataset, load_source
-from latentbalance.images import IMAGE_SUFFIXES, find_images, read_image
 
-from imagetrees import (
-    CIFAR_NAMES,
+from helpers import (
     foolbox_cifar_pngs,
     write_foolbox_cifar_folder,
     write_messy_folder,
     write_mvtec_tree,
 )
-from test_datasets import write_idx
-
-
-def write_cifar10(root: Path, per_batch: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """torchvision's cifar-10-batches-py: pickled dicts with 'data' (N, 3072: R, G, B planes)
-    and 'labels'; batches.meta with 'label_names'. Returns all rows and labels in file order."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    rows, labels = [], []
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        batch_labels = rng.integers(0, 10, per_batch).tolist()
-        with open(folder / name, "wb") as handle:
-            pickle.dump({"batch_label": name, "data": data, "labels": batch_labels}, handle)
-        rows.append(data)
-        labels += batch_labels
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({"label_names": CIFAR_NAMES, "num_vis": 3072}, handle)
-    return np.concatenate(rows), np.array(labels)
-
-
-def test_cifar10_reads_torchvision_pickles(tmp_path):
-    rows, labels = write_cifar10(tmp_path)
-    data = load_source("cifar10", root=str(tmp_path), verify=False)
-    assert data.images.shape == (18, 3, 32, 32) and data.images.dtype == np.uint8
-    # row layout: 1024 red, 1024 green, 1024 blue values, each row-major 32x32
-    assert np.array_equal(data.images, rows.reshape(-1, 3, 32, 32))
-    assert np.array_equal(data.labels, labels)
-    assert data.class_names == CIFAR_NAMES
-
-
-def test_cifar10_md5_is_checked_unless_verify_is_off(tmp_path):
-    """Test files cannot match torchvision's md5s: with the default verify: true they are
-    rejected, and the message says what to do."""
-    write_cifar10(tmp_path)
-    with pytest.raises(RuntimeError, match="md5") as error:
-        load_source("cifar10", root=str(tmp_path))
-    assert "verify: false" in str(error.value) and "download: true" in str(error.value)
-
-
-def test_svhn_reads_mat_files_and_maps_label_10_to_zero(tmp_path):
-    rng = np.random.default_rng(1)
-    written = {}
-    for split, n in (("train", 7), ("test", 3)):
-        x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)  # H, W, C, N as in the originals
-        y = np.array([10, 1, 2, 3, 9, 10, 5][:n], dtype=np.uint8)[:, None]
-        scipy.io.savemat(tmp_path / f"{split}_32x32.mat", {"X": x, "y": y})
-        written[split] = (x, y)
-    data = load_source("svhn", root=str(tmp_path), verify=False)
-    assert data.images.shape == (10, 3, 32, 32)
-    assert data.labels.tolist() == [0, 1, 2, 3, 9, 0, 5, 0, 1, 2]
-    x_train = written["train"][0]
-    assert np.array_equal(data.images[4], x_train[:, :, :, 4].transpose(2, 0, 1))
-    assert data.class_names[0] == "0"
-    with pytest.raises(RuntimeError, match="verify: false"):
-        load_source("svhn", root=str(tmp_path))
-
-
-def test_mnist_reads_idx_files(tmp_path):
-    rng = np.random.default_rng(2)
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    train, test = rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 256, (4, 28, 28))
-    write_idx(copy / "train-images-idx3-ubyte.gz", train)
-    write_idx(copy / "train-labels-idx1-ubyte.gz", np.arange(12) % 10)
-    write_idx(copy / "t10k-images-idx3-ubyte.gz", test)
-    write_idx(copy / "t10k-labels-idx1-ubyte.gz", np.arange(4))
-    data = load_source("mnist", root=str(tmp_path / "root"), local_copy=str(copy))
-    assert data.images.shape == (16, 1, 28, 28)
-    assert np.array_equal(data.images[12:, 0], test)
-    assert data.labels.tolist() == [*(np.arange(12) % 10), 0, 1, 2, 3]
-    assert data.class_names == [str(d) for d in range(10)]
-    assert (tmp_path / "root" / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
 
 
 def test_mvtec_pools_good_and_defect_types_and_ignores_masks(tmp_path):
@@ -152,24 +73,6 @@ def test_messy_folder_reads_every_mode_and_keeps_class_names(tmp_path):
     assert not any(f.endswith(".txt") for f in data.files)
     data.save(tmp_path / "images.npz")
     assert ImageDataset.load(tmp_path / "images.npz").files == data.files
-
-
-def test_read_image_handles_palette_rgba_and_16_bit(tmp_path):
-    grey = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (8, 1))  # 8 x 16
-    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "deep.png")
-    assert np.array_equal(read_image(tmp_path / "deep.png", None, 1)[0], grey)
-    rgba = np.zeros((8, 16, 4), dtype=np.uint8)
-    rgba[..., 0], rgba[..., 3] = 200, 255
-    rgba[:, :8, 3] = 0  # left half transparent: composited onto black
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
-    pixels = read_image(tmp_path / "alpha.png", (4, 8), 3)
-    assert pixels.shape == (3, 4, 8)
-    assert pixels[0, :, :3].max() == 0 and pixels[0, :, 5:].min() == 200
-    Image.fromarray(grey).convert("P").save(tmp_path / "palette.bmp")
-    assert read_image(tmp_path / "palette.bmp", None, 3).shape == (3, 8, 16)
-    found = find_images(tmp_path)
-    assert [p.name for p in found] == ["alpha.png", "deep.png", "palette.bmp"]
-    assert ".bmp" in IMAGE_SUFFIXES
 
 
 def test_grey_folder_becomes_one_channel(tmp_path):

@@ -1,5 +1,6 @@
-"""Bad data a user may bring: each fails with one message naming the file or key and the fix, and
-leaves no images.npz behind (or, where documented, is handled and logged)."""
+"""The download rule's step on bad data a user may bring: each fails with one message naming the
+file or key and the fix, and leaves no images.npz behind (or, where documented, is handled and
+logged). (The same through Snakemake: tests/workflow/test_bad_input.py.)"""
 
 import logging
 from pathlib import Path
@@ -7,19 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from latentbalance.images import BadImageError
 from latentbalance.prepare import download
 
-from conftest import copy_workflow, snakemake, write_config
-from imagetrees import write_mvtec_tree
-
-
-def write_pictures(folder: Path, count: int, size=(12, 12), mode="RGB") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        Image.new(mode, size, tuple([30 * i % 256] * len(mode))).save(folder / f"{i}.png")
+from helpers import write_mvtec_tree, write_pictures
 
 
 def cache(tmp_path: Path, source: str, root: Path, **settings) -> Path:
@@ -127,29 +120,3 @@ def test_missing_mvtec_category_says_where_to_put_it(tmp_path, out):
 def test_image_size_on_a_torchvision_set_is_rejected(tmp_path, out):
     with pytest.raises(ValueError, match="'image_size' applies to folder and mvtec"):
         cache(tmp_path, "cifar10", tmp_path, image_size=64)
-
-
-@pytest.mark.workflow
-def test_snakemake_stops_on_a_corrupt_image_and_caches_nothing(tmp_path):
-    workdir = copy_workflow(tmp_path)
-    write_pictures(tmp_path / "photos" / "good", 4)
-    write_pictures(tmp_path / "photos" / "defect", 3)
-    (tmp_path / "photos" / "defect" / "scan 7.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    config = {
-        "datasets": {
-            "photos": {
-                "source": "folder",
-                "root": str(tmp_path / "photos"),
-                "imbalance": {"counts": [3, 2]},
-            }
-        },
-        "folds": 2,
-    }
-    config_path = write_config(tmp_path / "c.yaml", config)
-    # --show-failed-logs prints the failed job's log, which holds the message
-    result = snakemake(workdir, "--configfile", str(config_path), "--show-failed-logs", check=False)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "scan 7.png: cannot be read as an image" in output
-    assert "skip_bad_images: true" in output
-    assert not (workdir / "results" / "photos" / "data" / "images.npz").exists()

@@ -1,9 +1,10 @@
+"""Balancing a set of feature vectors: SMOTE, ADASYN, Borderline-SMOTE, ROS, real repeats."""
+
 import logging
 
 import numpy as np
 import pytest
 
-from latentbalance.methods import expand_methods, parse_method, valid_method_ids
 from latentbalance.sampling import balance, real_repeats
 
 
@@ -70,17 +71,6 @@ def test_sampling_is_reproducible():
     assert np.array_equal(a, b)
 
 
-def test_method_ids():
-    assert parse_method("smote-ae").autoencoder == "ae"
-    assert parse_method("smote-pixel").autoencoder is None
-    assert parse_method("smote-pixel").generates
-    assert not parse_method("none").generates
-    assert parse_method("weighted").class_weighted
-    with pytest.raises(ValueError, match="valid ids: none"):
-        parse_method("smote-gan")
-    assert "smote-ae" in valid_method_ids()
-
-
 @pytest.mark.parametrize("sampler", ["smote", "adasyn", "borderline", "ros"])
 def test_every_sampler_gives_exact_majority_counts(sampler):
     # skewed, overlapping classes, one of them with only two samples
@@ -121,27 +111,12 @@ def test_fixed_target_count():
     assert (np.bincount(labels) + np.bincount(new_labels, minlength=3)).tolist() == [40] * 3
 
 
-def test_method_grid_expands_to_ids():
-    ids = expand_methods(
-        {
-            "baselines": ["none", "smote-pixel"],
-            "grid": {
-                "samplers": ["smote", "adasyn"],
-                "autoencoders": ["vae"],
-                "penalty": [False, True],
-            },
-        }
-    )
-    assert ids == [
-        "none",
-        "smote-pixel",
-        "smote-vae",
-        "smote-vae+penalty",
-        "adasyn-vae",
-        "adasyn-vae+penalty",
-    ]
-    assert parse_method("adasyn-vae+penalty").autoencoder_dir == "vae-penalty"
-    assert parse_method("smote-vae").autoencoder_dir == "vae-nopenalty"
-    for bad in ["smote-pixel+penalty", "smote-ae+pen", "gan-ae"]:
-        with pytest.raises(ValueError, match="valid ids"):
-            parse_method(bad)
+def test_k_larger_than_every_class_names_the_key():
+    labels = np.repeat([0, 1, 2], [30, 10, 4])
+    features = np.random.default_rng(0).normal(size=(len(labels), 5))
+    with pytest.raises(ValueError, match=r"'sampler.k_neighbors' is 30.*below 30"):
+        balance(features, labels, "smote", k_neighbors=30, seed=0)
+    # a k that only small classes cannot reach is lowered for them, as SMOTE needs
+    synthetic, synthetic_labels, info = balance(features, labels, "smote", k_neighbors=8, seed=0)
+    assert info[2]["k_neighbors"] == 3 and info[1]["k_neighbors"] == 8
+    assert np.bincount(synthetic_labels).tolist() == [0, 20, 26]

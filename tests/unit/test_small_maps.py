@@ -1,43 +1,17 @@
+"""Convolutions of small maps as matrix products compute what torch's own layers compute: in the
+classifiers (``SmallMapConv2d``) and in the autoencoders (``UnfoldConv2d``,
+``FoldConvTranspose2d``)."""
+
 import pytest
 import torch
+from torch import nn
 
 from latentbalance.autoencoders import build_autoencoder
-from latentbalance.classifiers import STEMS, build_resnet
+from latentbalance.choices import allowed
+from latentbalance.classifiers import build_resnet
+from latentbalance.small_maps import SmallMapConv2d, _small_enough, with_torch_layers
 
-
-@pytest.mark.parametrize(
-    "shape, latent", [((1, 28, 28), 300), ((1, 8, 8), 16), ((3, 32, 32), 600), ((3, 64, 48), 32)]
-)
-def test_autoencoder_reconstructs_the_input_shape(shape, latent):
-    model = build_autoencoder("ae", shape[0], shape[1:], latent).eval()
-    images = torch.rand(4, *shape) * 2 - 1
-    with torch.no_grad():
-        codes = model.encode(images)
-        decoded = model.decode(codes)
-    assert codes.shape == (4, latent)
-    assert decoded.shape == images.shape
-    assert decoded.min() >= -1 and decoded.max() <= 1
-
-
-def test_autoencoder_architecture_is_deepsmote_style():
-    model = build_autoencoder("ae", 1, (28, 28), 300)
-    convs = [m for m in model.encoder if isinstance(m, torch.nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [64, 128, 256, 512]
-    assert all(c.stride == (2, 2) for c in convs)
-
-
-@pytest.mark.parametrize("stem", STEMS)
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])
-def test_resnet_accepts_small_images(stem, shape):
-    model = build_resnet("resnet18", shape[0], 7, stem).eval()
-    with torch.no_grad():
-        logits = model(torch.randn(2, *shape))
-    assert logits.shape == (2, 7)
-
-
-def test_unknown_classifier_names_the_valid_ones():
-    with pytest.raises(ValueError, match="resnet18"):
-        build_resnet("vgg16", 1, 10)
+STEMS = allowed("classifier.stem")
 
 
 @pytest.mark.parametrize(
@@ -91,10 +65,6 @@ def test_autoencoder_computes_what_plain_convolutions_compute(kind, shape, layou
     last convolution and the decoder's first two transposed ones; for an 8x8 image, padded to
     16x16, two and three) changes neither its output nor any gradient against the same network
     with torch's own Conv2d / ConvTranspose2d, in NCHW and in the channels_last layout."""
-    from torch import nn
-
-    from latentbalance.small_maps import _small_enough, with_torch_layers
-
     torch.manual_seed(0)
     ours = build_autoencoder(kind, shape[0], shape[1:], 16, width=8)
     reference = with_torch_layers(ours)
@@ -113,3 +83,17 @@ def test_autoencoder_computes_what_plain_convolutions_compute(kind, shape, layou
         (output - images).square().mean().backward()
     for (name, mine), theirs in zip(ours.named_parameters(), reference.parameters(), strict=True):
         assert (mine.grad - theirs.grad).abs().max() <= 1e-9 * theirs.grad.abs().max(), name
+
+
+def test_torch_layers_replace_the_classifiers_small_map_convolutions():
+    """``with_torch_layers`` gives the classifier as torchvision builds it: plain ``nn.Conv2d``
+    with the same parameters, the original left as it was."""
+    ours = build_resnet("resnet18", 1, 3, "compact")
+    plain = with_torch_layers(ours)
+    convs = [type(m) for m in plain.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(kind is nn.Conv2d for kind in convs)
+    assert any(type(m) is SmallMapConv2d for m in ours.modules())
+    for (name, mine), (_, theirs) in zip(
+        ours.state_dict().items(), plain.state_dict().items(), strict=True
+    ):
+        assert torch.equal(mine, theirs), name

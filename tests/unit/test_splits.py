@@ -1,3 +1,6 @@
+"""The split: imbalance profile, independent test set, folds, the imbalanced test subsample, and
+inside a fold the classifier's validation part."""
+
 import numpy as np
 import pytest
 
@@ -5,8 +8,11 @@ from latentbalance.splits import (
     assign_folds,
     fold_indices,
     imbalance_counts,
+    imbalanced_test_counts,
     make_split,
     save_indices,
+    subsample_to_counts,
+    validation_split,
 )
 
 
@@ -70,6 +76,11 @@ def test_fold_indices_partition_the_training_pool(tmp_path):
     labels = balanced_labels(per_class=100)
     parts = make_split(labels, 0.2, imbalance_counts(10, 10, 80), seed=0)
     folds = assign_folds(labels[parts["train"]], 3, seed=0)
+    # the split rule also stores the imbalanced subsample of the test set
+    test_counts = imbalanced_test_counts(
+        np.bincount(labels[parts["test"]]), np.bincount(labels[parts["train"]])
+    )
+    parts["test_imbalanced"] = subsample_to_counts(labels, parts["test"], test_counts, seed=0)
     save_indices(tmp_path / "split.npz", **parts)
     save_indices(tmp_path / "folds.npz", fold=folds)
     for k in range(3):
@@ -79,3 +90,30 @@ def test_fold_indices_partition_the_training_pool(tmp_path):
         assert np.array_equal(
             np.sort(np.concatenate([idx["train"], idx["holdout"]])), parts["train"]
         )
+        assert np.array_equal(idx["test_imbalanced"], parts["test_imbalanced"])
+
+
+def test_imbalanced_test_counts_keep_the_training_profile():
+    # training 100 -> 5, independent test 100 per class: the profile fits exactly
+    assert imbalanced_test_counts(np.full(3, 100), [100, 20, 5]) == [100, 20, 5]
+    # a test set smaller than the training counts is scaled down, at least one per class
+    assert imbalanced_test_counts(np.array([50, 50, 40]), [100, 20, 1]) == [50, 10, 1]
+    assert imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[7, 3]) == [7, 3]
+    with pytest.raises(ValueError, match="test_counts"):
+        imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[11, 3])
+
+
+def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
+    # 10 real images per class (dataset indices 100..119), each repeated 3 times, plus synthetic
+    real = np.arange(100, 120)
+    labels_real = np.repeat([0, 1], 10)
+    repeats = np.repeat(real, 3)
+    source = np.concatenate([real, repeats, np.full(8, -1)])
+    labels = np.concatenate([labels_real, np.repeat(labels_real, 3), np.repeat([0, 1], 4)])
+    fit, val = validation_split(labels, source, len(real), 0.2, "real", seed=0)
+    assert np.isin(val, np.arange(len(real))).all()  # validation: real images only
+    assert np.bincount(labels[val]).tolist() == [2, 2]
+    assert not np.isin(source[fit], source[val]).any()  # no copy of a validation image is fitted
+    # everything else is fitted: the other real images, their repeats, every synthetic image
+    assert len(fit) + len(val) * 4 == len(labels)
+    assert (source[fit] == -1).sum() == 8

@@ -1,7 +1,8 @@
+"""The synthetic-sample check: nearest real image distances of generated images."""
+
 import numpy as np
 import pytest
 
-from latentbalance.splits import imbalanced_test_counts
 from latentbalance.synthetic_check import nearest_neighbour_check
 
 
@@ -35,16 +36,6 @@ def test_collapsed_synthetic_images_have_no_diversity():
     check = nearest_neighbour_check(real, labels, collapsed, np.zeros(10, dtype=int), ["a"])
     assert check["overall"]["diversity_ratio"] == 0
     assert check["overall"]["copy_ratio"] > 0.5
-
-
-def test_imbalanced_test_counts_keep_the_training_profile():
-    # training 100 -> 5, independent test 100 per class: the profile fits exactly
-    assert imbalanced_test_counts(np.full(3, 100), [100, 20, 5]) == [100, 20, 5]
-    # a test set smaller than the training counts is scaled down, at least one per class
-    assert imbalanced_test_counts(np.array([50, 50, 40]), [100, 20, 1]) == [50, 10, 1]
-    assert imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[7, 3]) == [7, 3]
-    with pytest.raises(ValueError, match="test_counts"):
-        imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[11, 3])
 
 
 def test_a_class_without_synthetic_images_is_left_out():

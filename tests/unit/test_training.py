@@ -1,78 +1,21 @@
-"""Training resumes from its per-epoch checkpoint and ends where an uninterrupted run ends."""
+"""The epoch loop shared by both fits: it resumes from its per-epoch checkpoint and ends where an
+uninterrupted run ends, stops early, records each loss term; and the classifier's schedules."""
 
+import numpy as np
 import pytest
 import torch
 
 from latentbalance.autoencoders import build_autoencoder
+from latentbalance.checkpoint import EpochCheckpoint
 from latentbalance.classifiers import build_resnet
-from latentbalance.training import (
-    EpochCheckpoint,
-    Precision,
-    fit_autoencoder,
-    fit_classifier,
-    seed_everything,
-)
+from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
+from latentbalance.runtime import Precision, seed_everything
+from latentbalance.training import fit_autoencoder, fit_classifier, learning_rate_schedule
+
+from helpers import assert_same_weights, train_resnet, train_vae
 
 CPU = torch.device("cpu")
 FP32 = Precision(CPU, "fp32")
-
-
-def images_and_labels(n=48, classes=3, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.rand(n, 1, 8, 8, generator=generator) * 2 - 1
-    return images, torch.arange(n) % classes
-
-
-def train_vae(epochs, checkpoint=None):
-    """A VAE with DeepSMOTE's penalty: both draw random numbers inside the loop."""
-    images, labels = images_and_labels()
-    generator = seed_everything(3)
-    model = build_autoencoder("vae", 1, (8, 8), 4, width=4)
-    return fit_autoencoder(
-        model,
-        images[:40],
-        labels[:40],
-        images[40:],
-        epochs=epochs,
-        batch_size=16,
-        lr=0.01,
-        loss_weights={"kl_weight": 0.1},
-        penalty={"kind": "paper", "weight": 1.0},
-        generator=generator,
-        device=CPU,
-        precision=FP32,
-        checkpoint=checkpoint,
-    )
-
-
-def train_resnet(epochs, checkpoint=None, patience=5):
-    images, labels = images_and_labels()
-    generator = seed_everything(5)
-    model = build_resnet("resnet18", 1, 3, "small")
-    return fit_classifier(
-        model,
-        images[:40],
-        labels[:40],
-        images[40:],
-        labels[40:],
-        epochs=epochs,
-        batch_size=16,
-        lr=0.01,
-        weight_decay=1e-4,
-        optimizer_name="sgd",
-        schedule="constant",
-        patience=patience,
-        class_weights=None,
-        generator=generator,
-        device=CPU,
-        precision=FP32,
-        checkpoint=checkpoint,
-    )
-
-
-def assert_same_weights(a, b):
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        assert torch.equal(x, y), name
 
 
 @pytest.mark.parametrize("train", [train_vae, train_resnet], ids=["vae", "resnet"])
@@ -89,22 +32,6 @@ def test_resumed_training_equals_uninterrupted_training(train, tmp_path):
     assert_same_weights(resumed, uninterrupted)
 
 
-def test_checkpoint_of_other_settings_or_truncated_is_ignored(tmp_path, caplog):
-    path = tmp_path / "state.pt"
-    train_resnet(1, EpochCheckpoint(path, "settings A"))
-    assert EpochCheckpoint(path, "settings B").restore() is None
-    assert "other settings" in caplog.text
-
-    path.write_bytes(path.read_bytes()[:1000])  # a kill during a write elsewhere, a full disk
-    assert EpochCheckpoint(path, "settings A").restore() is None
-    assert "unreadable checkpoint" in caplog.text and str(path) in caplog.text
-    # and training then starts anew, with the result of a run that never had a checkpoint
-    model, history = train_resnet(2, EpochCheckpoint(path, "settings A"))
-    reference, reference_history = train_resnet(2)
-    assert history == reference_history
-    assert_same_weights(model, reference)
-
-
 def test_run_that_stopped_early_is_not_trained_further_on_resume(tmp_path):
     checkpoint = EpochCheckpoint(tmp_path / "state.pt", "job")
     # patience 1 with lr 0.01 on noise: stops at the first epoch without improvement
@@ -112,3 +39,92 @@ def test_run_that_stopped_early_is_not_trained_further_on_resume(tmp_path):
     assert len(history) < 30
     _, resumed_history = train_resnet(30, checkpoint, patience=1)
     assert resumed_history == history
+
+
+@pytest.mark.parametrize("kind", ["paper", "official"])
+def test_training_with_penalty_records_each_term(kind):
+    generator = seed_everything(0)
+    images = torch.rand(40, 1, 8, 8) * 2 - 1
+    labels = torch.arange(40) % 3
+    model = build_autoencoder("vae", 1, (8, 8), latent_dim=4, width=4)
+    recipe = AutoencoderRecipe.from_config(
+        {"epochs": 2, "batch_size": 8, "lr": 1e-3, "kl_weight": 1.0}
+        | {"penalty_kind": kind, "penalty_weight": 0.5}
+    )
+    _, history = fit_autoencoder(
+        model,
+        images[:32],
+        labels[:32],
+        images[32:],
+        recipe,
+        penalty=True,
+        generator=generator,
+        device=CPU,
+        precision=FP32,
+    )
+    assert {"train_recon", "train_kl", "train_penalty", "train_loss", "val_mse"} <= set(history[0])
+    assert history[0]["train_penalty"] > 0
+
+
+def test_onecycle_warms_up_then_anneals_per_batch():
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler, per_step = learning_rate_schedule(optimizer, "onecycle", epochs=4, steps_per_epoch=5)
+    assert per_step
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = rates.index(max(rates))
+    assert 4 <= peak <= 7  # 30 % of 20 steps
+    assert max(rates) == pytest.approx(0.1, rel=1e-3)
+    assert rates[0] < 0.01 and rates[-1] < 0.001
+
+
+def fit_noise(seed, n_images, n_classes, n_val, **settings):
+    """A small ResNet fitted with SGD (one-cycle unless told) on random 8x8 images (fp32, CPU)."""
+    generator = seed_everything(seed)
+    images = torch.rand(n_images, 1, 8, 8) * 2 - 1
+    labels = torch.arange(n_images) % n_classes
+    recipe = ClassifierRecipe.from_config(
+        {"weight_decay": 0.0, "optimizer": "sgd", "schedule": "onecycle", **settings}
+    )
+    return fit_classifier(
+        build_resnet("resnet18", 1, n_classes, "small"),
+        images[:-n_val],
+        labels[:-n_val],
+        images[-n_val:],
+        labels[-n_val:],
+        recipe,
+        n_classes=n_classes,
+        class_weights=None,
+        generator=generator,
+        device=CPU,
+        precision=FP32,
+    )
+
+
+def test_classifier_trains_with_augmentation_and_onecycle():
+    augment = {"crop_padding": 1, "flip": True, "mix": "mixup_or_cutmix", "mix_alpha": 1.0}
+    model, history = fit_noise(
+        1, 40, 2, 8, epochs=3, batch_size=8, lr=0.05, patience=5, augment=augment
+    )
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert all(np.isfinite(row["train_loss"]) for row in history)
+    rates = [row["lr"] for row in history]
+    assert rates[0] < rates[1]  # still warming up at the start of epoch 2 (peak at 30 %)
+
+
+def test_onecycle_runs_to_the_end_of_its_anneal():
+    """A one-cycle schedule converges as its rate anneals to zero at the last step; patience
+    counted before that would stop runs mid-anneal, so with one-cycle early stopping only
+    restores the best epoch."""
+    # noise: nothing to learn, the validation loss only wanders
+    _, history = fit_noise(3, 48, 3, 12, epochs=10, batch_size=12, lr=0.1, patience=1)
+    assert [row["epoch"] for row in history] == list(range(1, 11))
+    assert history[-1]["lr"] < 0.05 * max(row["lr"] for row in history)  # its last epoch
+    # other schedules stop as soon as patience runs out
+    _, history = fit_noise(3, 48, 3, 12, epochs=10, batch_size=12, lr=0.1, patience=1,
+                           schedule="constant")  # fmt: skip
+    assert len(history) < 10

@@ -1,18 +1,13 @@
 """Bad input stops with one message that names the key or file and the fix, a non-zero exit, and
-no output that Snakemake would take as complete. (Bad image folders: test_bad_input_data.py.)"""
+no output that Snakemake would take as complete. (Bad image folders, without Snakemake:
+tests/unit/test_prepare.py.)"""
 
-import pickle
 import subprocess
 
-import numpy as np
 import pytest
 import torch
 
-from latentbalance.classifiers import build_resnet
-from latentbalance.sampling import balance
-from latentbalance.stages import load_autoencoder, load_classifier, save_model
-
-from conftest import TINY_CONFIG, copy_workflow, snakemake, write_config
+from helpers import TINY_CONFIG, copy_workflow, snakemake, write_config, write_pictures
 
 pytestmark = pytest.mark.workflow
 
@@ -158,58 +153,26 @@ def test_results_folder_that_cannot_be_written(tmp_path):
     assert not list((workdir / "results").iterdir())
 
 
-def test_k_larger_than_every_class_names_the_key():
-    labels = np.repeat([0, 1, 2], [30, 10, 4])
-    features = np.random.default_rng(0).normal(size=(len(labels), 5))
-    with pytest.raises(ValueError, match=r"'sampler.k_neighbors' is 30.*below 30"):
-        balance(features, labels, "smote", k_neighbors=30, seed=0)
-    # a k that only small classes cannot reach is lowered for them, as SMOTE needs
-    synthetic, synthetic_labels, info = balance(features, labels, "smote", k_neighbors=8, seed=0)
-    assert info[2]["k_neighbors"] == 3 and info[1]["k_neighbors"] == 8
-    assert np.bincount(synthetic_labels).tolist() == [0, 20, 26]
-
-
-@pytest.fixture
-def classifier_file(tmp_path):
-    path = tmp_path / "model.pt"
-    model = build_resnet("resnet18", 1, 3, "small")
-    spec = {"arch": "resnet18", "stem": "small", "in_channels": 1, "n_classes": 3}
-    save_model(path, model, spec)
-    return path
-
-
-def test_truncated_model_file_names_it_and_says_what_to_do(classifier_file):
-    assert load_classifier(classifier_file)[1]["arch"] == "resnet18"
-    classifier_file.write_bytes(classifier_file.read_bytes()[:50_000])
-    with pytest.raises(ValueError, match="damaged") as error:
-        load_classifier(classifier_file)
-    assert str(classifier_file) in str(error.value) and "rerun" in str(error.value)
-
-
-class RunsCode:
-    """Unpickling this runs a shell command: what a tampered model file would do."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (subprocess.call, (["touch", str(self.marker)],))
-
-
-def test_tampered_model_file_is_refused_without_running_its_code(tmp_path):
-    marker, path = tmp_path / "code-ran", tmp_path / "model.pt"
-    torch.save({"spec": RunsCode(marker), "state_dict": {}}, path, pickle_protocol=2)
-    with open(path, "rb") as handle:  # the payload is real: plain pickle would run it
-        assert b"touch" in handle.read()
-    with pytest.raises(ValueError, match="can load safely") as error:
-        load_autoencoder(path)
-    assert str(path) in str(error.value)
-    assert not marker.exists()
-
-
-def test_plain_pickle_of_the_tampered_file_would_have_run_it(tmp_path):
-    """The control for the test above: the file really carries code."""
-    marker = tmp_path / "code-ran"
-    payload = pickle.dumps({"spec": RunsCode(marker)})
-    pickle.loads(payload)
-    assert marker.exists()
+def test_snakemake_stops_on_a_corrupt_image_and_caches_nothing(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    write_pictures(tmp_path / "photos" / "good", 4)
+    write_pictures(tmp_path / "photos" / "defect", 3)
+    (tmp_path / "photos" / "defect" / "scan 7.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    config = {
+        "datasets": {
+            "photos": {
+                "source": "folder",
+                "root": str(tmp_path / "photos"),
+                "imbalance": {"counts": [3, 2]},
+            }
+        },
+        "folds": 2,
+    }
+    config_path = write_config(tmp_path / "c.yaml", config)
+    # --show-failed-logs prints the failed job's log, which holds the message
+    result = snakemake(workdir, "--configfile", str(config_path), "--show-failed-logs", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "scan 7.png: cannot be read as an image" in output
+    assert "skip_bad_images: true" in output
+    assert not (workdir / "results" / "photos" / "data" / "images.npz").exists()

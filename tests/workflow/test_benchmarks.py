@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, TINY_CONFIG, copy_workflow, latentbalance
+from helpers import REPO, TINY_CONFIG, copy_workflow, latentbalance
 
 RULES = {
     "download",
@@ -129,7 +129,7 @@ def test_logit_adjustment_at_tau_0_reproduces_the_run_and_moves_the_unbalanced_m
 
 
 def test_logit_adjustment_of_a_run_evaluated_with_it_is_the_total_tau(tiny_run, tmp_path):
-    """A run evaluated with classifier.logit_adjustment: 1 has adjusted predictions; the script
+    """A run evaluated with evaluate.logit_adjustment: 1 has adjusted predictions; the script
     undoes that first, so its tau 0 is still the unadjusted decision and its tau 1 the run's."""
     workdir, _, _ = tiny_run
     results = tmp_path / "digits"

@@ -1,6 +1,19 @@
-"""The latentbalance command's answers to wrong arguments (no trained model needed)."""
+"""The real `latentbalance` command line: its answers to wrong arguments (no trained model
+needed), and `predict` / `evaluate` on the classifiers of the session's tiny workflow run."""
 
-from conftest import REPO, latentbalance
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from latentbalance.metrics import METRICS
+
+from helpers import TINY_CONFIG, latentbalance
+
+MODEL = "fold0/classifier/smote-ae/resnet18"
 
 
 def test_a_missing_model_is_named_with_what_to_pass(tmp_path):
@@ -22,6 +35,149 @@ def test_a_file_that_is_no_model_is_refused(tmp_path):
     assert "is not a classifier saved by latentbalance" in run.stderr
 
 
-def test_the_console_script_is_declared():
-    text = (REPO / "pyproject.toml").read_text()
-    assert 'latentbalance = "latentbalance.cli:main"' in text
+@pytest.mark.workflow
+def test_predict_on_a_folder_of_pngs_matches_the_workflow(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    dataset = np.load(results / "data/images.npz")
+    expected = pd.read_csv(results / MODEL.replace("classifier", "eval") / "test/predictions.csv")
+    folder = tmp_path / "new images"
+    folder.mkdir()
+    for index in expected["index"]:
+        Image.fromarray(dataset["images"][index, 0]).save(folder / f"{index:05d}.png")
+    out = tmp_path / "predictions.csv"
+    # in the workflow's batches: in bf16 (CPUs with native bf16) another batch size rounds
+    # differently, by up to 2.5e-4 in a probability on a Xeon with AMX
+    batch_size = str(TINY_CONFIG["classifier"]["batch_size"])
+    run = latentbalance(
+        "predict", "--model", str(results / MODEL), str(folder), "--out", str(out),
+        "--batch-size", batch_size, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    predicted = pd.read_csv(out)
+    assert len(predicted) == len(expected)
+    predicted["index"] = [int(name[-9:-4]) for name in predicted["file"]]
+    merged = expected.merge(predicted, on="index", suffixes=("", "_cli"))
+    # class names of digits are "0".."9": the name predicted is the class index predicted
+    assert (merged["predicted_cli"].astype(str) == merged["predicted"].astype(str)).all()
+    for digit in range(10):
+        assert np.allclose(merged[f"p_{digit}_cli"], merged[f"p_{digit}"], atol=1e-4)
+
+    # an unreadable file stops the command, names the file and writes nothing
+    (folder / "broken.png").write_bytes(b"not a png")
+    out.unlink()
+    run = latentbalance(
+        "predict", "--model", str(results / MODEL), str(folder), "--out", str(out), cwd=tmp_path
+    )
+    assert run.returncode == 2
+    assert "broken.png" in run.stderr and "cannot be read" in run.stderr
+    assert not out.exists()
+
+
+@pytest.mark.workflow
+def test_test_time_flip_gives_an_image_and_its_mirror_one_answer(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    images = np.load(results / "data/images.npz")["images"][:20, 0]
+    folder = tmp_path / "images and mirrors"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:02d}.png")
+        Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(folder / f"{i:02d}m.png")
+
+    def probabilities(*flag):
+        out = tmp_path / f"predictions{len(flag)}.csv"
+        run = latentbalance(
+            "predict", "--model", str(results / MODEL), str(folder), "--out", str(out), *flag,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        table = pd.read_csv(out).sort_values("file")
+        columns = [f"p_{digit}" for digit in range(10)]
+        return table[columns].to_numpy().reshape(len(images), 2, 10)  # (image, mirror) pairs
+
+    averaged = probabilities("--test-time-flip")
+    assert np.allclose(averaged[:, 0], averaged[:, 1], atol=1e-5)
+    assert np.allclose(averaged.sum(-1), 1, atol=1e-5)
+    # digits are no mirror images of themselves: without the flag, image and mirror differ
+    plain = probabilities()
+    assert np.abs(plain[:, 0] - plain[:, 1]).max() > 0.01
+    assert np.allclose(averaged[:, 0], plain.mean(axis=1), atol=1e-5)
+
+
+@pytest.mark.workflow
+def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    out = tmp_path / "again"
+    run = latentbalance(
+        "evaluate",
+        "--model",
+        str(results / MODEL),
+        "--data",
+        str(results / "data/images.npz"),
+        "--testset",
+        "test_imbalanced",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    saved = json.loads(
+        (results / MODEL.replace("classifier", "eval") / "test_imbalanced/metrics.json").read_text()
+    )
+    again = json.loads((out / "metrics.json").read_text())
+    same = ["method", "classifier", "fold", "testset", "n_images", "test_time_flip", *METRICS]
+    assert {k: again[k] for k in same} == pytest.approx({k: saved[k] for k in same})
+    assert {k: json.loads(run.stdout)[k] for k in same} == pytest.approx(
+        {k: saved[k] for k in same}
+    )
+    assert (out / "confusion.csv").exists() and (out / "predictions.csv").exists()
+
+
+# in the workflow's batches: bf16 (CPUs with native bf16) rounds differently in others
+BATCH = str(TINY_CONFIG["classifier"]["batch_size"])
+
+
+@pytest.mark.workflow
+def test_logit_adjustment_undoes_the_training_prior_of_an_imbalanced_classifier(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    plain_dir = results / "fold0/eval/none/resnet18/test"
+    plain = pd.read_csv(plain_dir / "predictions.csv")
+    columns = [f"p_{digit}" for digit in range(10)]
+    out = tmp_path / "adjusted"
+    run = latentbalance(
+        "evaluate", "--model", str(results / "fold0/classifier/none/resnet18"),
+        "--data", str(results / "data/images.npz"), "--testset", "test",
+        "--logit-adjustment", "1", "--out", str(out), "--batch-size", BATCH, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["logit_adjustment"] == 1.0
+    assert json.loads((plain_dir / "metrics.json").read_text())["logit_adjustment"] == 0
+
+    # the prior is what `none` was fitted on: the fold's imbalanced training images, less the
+    # stratified 20 % validation split
+    split = np.load(results / "split/split.npz")
+    folds = np.load(results / "split/folds.npz")
+    labels = np.load(results / "data/images.npz")["labels"]
+    train = split["train"][folds["fold"] != 0]
+    fold_counts = np.bincount(labels[train], minlength=10)
+    fit_counts = np.asarray(torch.load(results / "fold0/classifier/none/resnet18/model.pt",
+                                       weights_only=True)["spec"]["fit_counts"])  # fmt: skip
+    assert np.abs(fit_counts - 0.8 * fold_counts).max() <= 1
+    prior = fit_counts / fit_counts.sum()
+
+    adjusted = pd.read_csv(out / "predictions.csv")
+    expected = plain[columns].to_numpy() / prior
+    expected /= expected.sum(1, keepdims=True)
+    assert np.allclose(adjusted[columns].to_numpy(), expected, atol=1e-5)
+    assert (adjusted["predicted"] == adjusted[columns].to_numpy().argmax(1)).all()
+    # an answer only ever moves to a class rarer in training: the rarest gains, the largest loses
+    before = np.bincount(plain["predicted"], minlength=10)
+    after = np.bincount(adjusted["predicted"], minlength=10)
+    assert after[np.argmin(prior)] >= before[np.argmin(prior)]
+    assert after[np.argmax(prior)] <= before[np.argmax(prior)]
+    assert (prior[adjusted["predicted"]] <= prior[plain["predicted"]] + 1e-12).all()
+    assert (adjusted["predicted"] != plain["predicted"]).any()

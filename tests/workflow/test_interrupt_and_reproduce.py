@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import TINY_CONFIG, copy_workflow, snakemake, write_config
+from helpers import TINY_CONFIG, copy_workflow, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 

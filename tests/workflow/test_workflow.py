@@ -10,7 +10,7 @@ import yaml
 from latentbalance.methods import valid_method_ids
 from latentbalance.splits import fold_indices
 
-from conftest import TINY_CONFIG, copy_workflow, planned_jobs, snakemake, write_config
+from helpers import TINY_CONFIG, copy_workflow, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -78,6 +78,14 @@ def test_changed_classifier_setting_reruns_only_classifier_jobs(tiny_run, tmp_pa
     assert jobs == {"all": 1, "evaluate": 4, "summarize": 1, "train_classifier": 4}
 
 
+def test_changed_evaluation_setting_reruns_only_the_evaluations(tiny_run):
+    workdir, _, _ = tiny_run
+    changed = {**TINY_CONFIG, "evaluate": {"test_time_flip": True}}
+    config = write_config(workdir / "changed_flip.yaml", changed)
+    jobs = planned_jobs(snakemake(workdir, "--configfile", str(config), "--dry-run").stdout)
+    assert jobs == {"all": 1, "evaluate": 4, "summarize": 1}
+
+
 def test_changed_sampler_setting_keeps_the_autoencoders(tiny_run):
     workdir, _, _ = tiny_run
     changed = {**TINY_CONFIG, "sampler": {"k_neighbors": 3}}
@@ -124,9 +132,8 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
             "epochs": 1,
             "schedule": "cosine",
             "validation": "real",
-            "test_time_flip": True,
-            "logit_adjustment": 1,
         },
+        "evaluate": {"test_time_flip": True, "logit_adjustment": 1},
         # half of each class's missing images generated, half repeated real ones
         "sampler": {**TINY_CONFIG.get("sampler", {}), "synthetic_share": 0.5},
     }

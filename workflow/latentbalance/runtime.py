@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .choices import check
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a generator for batch order."""
@@ -38,6 +40,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def select_device(requested: str = "auto") -> torch.device:
+    check("compute.device", requested)
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
@@ -52,6 +55,7 @@ class Precision:
     """Autocast settings for a device: ``auto`` picks bf16 where it is native, else fp32."""
 
     def __init__(self, device: torch.device, requested: str = "auto"):
+        check("compute.precision", requested)
         self.device = device
         if requested == "auto":
             native = device.type == "cuda" or cpu_has_native_bf16()

@@ -18,6 +18,8 @@ import logging
 import numpy as np
 from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 
+from .choices import check
+
 log = logging.getLogger(__name__)
 
 
@@ -86,6 +88,7 @@ def balance(
 
     Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D.
     """
+    check("methods.grid.samplers", sampler)
     counts = np.bincount(labels)
     if sampler != "ros" and k_neighbors >= counts.max():
         # k is lowered for classes smaller than k; a k that no class can reach is a typo
