@@ -12,6 +12,7 @@ import gzip
 import importlib.util
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -44,6 +45,27 @@ TINY_CONFIG = {
     "classifier": {"stem": "small", "epochs": 3, "batch_size": 32, "patience": 5},
     "compute": {"threads": 1},
 }
+
+
+def unreachable_address() -> str:
+    """An address on this machine where nothing listens: a download from it fails at once, the
+    way it does without internet."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def without_internet(monkeypatch) -> None:
+    """Route this process's and its children's downloads through an unreachable proxy (urllib
+    reads the proxy variables), so that a download fails here even where there is internet."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, unreachable_address())
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen caches its proxies
 
 
 def copy_workflow(destination: Path) -> Path:

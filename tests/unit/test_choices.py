@@ -7,7 +7,7 @@ import torch
 
 from latentbalance.augmentation import batch_mixing
 from latentbalance.autoencoders import build_autoencoder, deepsmote_penalty
-from latentbalance.choices import allowed, check, schema, setting, with_defaults
+from latentbalance.choices import ConfigError, allowed, check, schema, setting, with_defaults
 from latentbalance.classifiers import build_resnet
 from latentbalance.datasets import load_source
 from latentbalance.metrics import METRICS, compute_metrics
@@ -32,8 +32,9 @@ def test_allowed_values_are_the_schemas_enums():
 
 def test_check_names_the_key_and_the_choices():
     check("classifier.schedule", "onecycle")
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ConfigError) as error:
         check("classifier.schedule", "warm")
+    assert error.value.key == "classifier.schedule"
     assert str(error.value) == (
         "unknown classifier.schedule 'warm'; choose one of constant, cosine, step, onecycle"
     )

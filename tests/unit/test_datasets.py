@@ -11,7 +11,7 @@ import scipy.io
 
 from latentbalance.datasets import ImageDataset, load_source
 
-from helpers import CIFAR_NAMES, write_idx
+from helpers import CIFAR_NAMES, without_internet, write_idx
 
 DEBIAN_FASHIONMNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -147,3 +147,24 @@ def test_mnist_reads_idx_files(tmp_path):
     assert data.labels.tolist() == [*(np.arange(12) % 10), 0, 1, 2, 3]
     assert data.class_names == [str(d) for d in range(10)]
     assert (tmp_path / "root" / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+
+
+# paper.yaml's torchvision sets without internet: the address tried and what to put where instead
+DOWNLOADS = {
+    "mnist": ["MNIST from https://ossci-datasets.s3.amazonaws.com/mnist/", "'local_copy'"],
+    "fashionmnist": ["FashionMNIST from http://", "dataset-fashion-mnist"],
+    "cifar10": ["CIFAR-10 from https://www.cs.toronto.edu/", "cifar-10-batches-py holds"],
+    "svhn": ["SVHN from http://ufldl.stanford.edu/", "test_32x32.mat"],
+}
+
+
+@pytest.mark.parametrize("source", DOWNLOADS)
+def test_a_failed_download_names_the_address_and_the_offline_way(tmp_path, monkeypatch, source):
+    without_internet(monkeypatch)
+    with pytest.raises(ConnectionError) as error:
+        load_source(source, root=str(tmp_path), download=True)
+    message = str(error.value)
+    assert message.startswith("downloading ") and "\n" not in message
+    assert "To run offline" in message and str(tmp_path) in message
+    for text in DOWNLOADS[source]:
+        assert text in message

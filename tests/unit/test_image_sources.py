@@ -15,9 +15,11 @@ from latentbalance.datasets import ImageDataset, load_source
 
 from helpers import (
     foolbox_cifar_pngs,
+    unreachable_address,
     write_foolbox_cifar_folder,
     write_messy_folder,
     write_mvtec_tree,
+    write_pictures,
 )
 
 
@@ -63,6 +65,22 @@ def test_mvtec_download_fetches_and_extracts_the_category_tarball(tmp_path, http
     assert not (root / "bottle.tar.xz").exists()  # the archive is removed after extraction
 
 
+@pytest.mark.parametrize("served", [False, True], ids=["no server", "no such file"])
+def test_mvtec_download_that_fails_names_the_address_and_the_offline_way(
+    tmp_path, http_folder, served
+):
+    base_url = http_folder[1] if served else unreachable_address()
+    url = f"{base_url}/bottle.tar.xz"
+    root = tmp_path / "resources"
+    with pytest.raises(ConnectionError) as error:
+        load_source("mvtec", root=str(root), download=True, url=url)
+    message = str(error.value)
+    assert message.startswith(f"downloading MVTec AD bottle from {url} failed (")
+    assert "bottle.tar.xz from https://www.mvtec.com" in message
+    assert str(root / "bottle" / "train" / "good") in message
+    assert not (root / "bottle").exists()
+
+
 def test_messy_folder_reads_every_mode_and_keeps_class_names(tmp_path):
     counts = write_messy_folder(tmp_path, corrupt=False)
     data = load_source("folder", root=str(tmp_path), image_size=32)
@@ -93,3 +111,22 @@ def test_real_cifar10_pngs_as_a_folder_dataset(tmp_path):
     assert np.bincount(data.labels).tolist() == [10, 10]
     first = data.files.index("animal/cat/cifar10_00_3.png")
     assert np.array_equal(data.images[first], np.asarray(Image.open(pngs[0])).transpose(2, 0, 1))
+
+
+def test_class_folders_equal_up_to_case_stop_naming_both(tmp_path):
+    for name in ("Scratch", "good", "scratch"):
+        write_pictures(tmp_path / name, 3)
+    with pytest.raises(ValueError) as error:
+        load_source("folder", root=str(tmp_path))
+    message = str(error.value)
+    assert str(tmp_path / "Scratch") in message and str(tmp_path / "scratch") in message
+    assert "differ only in case" in message and "rename one" in message
+
+
+def test_class_order_is_the_readers_code_point_order(tmp_path):
+    # upper case sorts before lower case, and an accented letter after every ASCII one
+    for name in ("défaut", "gut", "Kratzer-ä", "dent"):
+        write_pictures(tmp_path / name, 2)
+    assert load_source("folder", root=str(tmp_path)).class_names == [
+        "Kratzer-ä", "dent", "défaut", "gut",
+    ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 import pytest
 
+from latentbalance.choices import ConfigError
 from latentbalance.methods import expand_methods, parse_method, valid_method_ids
 
 
@@ -40,3 +41,10 @@ def test_method_grid_expands_to_ids():
     for bad in ["smote-pixel+penalty", "smote-ae+pen", "gan-ae"]:
         with pytest.raises(ValueError, match="valid ids"):
             parse_method(bad)
+
+
+def test_a_method_twice_is_refused_naming_methods():
+    grid = {"baselines": ["smote-ae"], "grid": {"samplers": ["smote"], "autoencoders": ["ae"]}}
+    with pytest.raises(ConfigError, match="'methods' names smote-ae twice") as error:
+        expand_methods(grid)
+    assert error.value.key == "methods"

@@ -7,7 +7,14 @@ import subprocess
 import pytest
 import torch
 
-from helpers import TINY_CONFIG, copy_workflow, snakemake, write_config, write_pictures
+from helpers import (
+    TINY_CONFIG,
+    copy_workflow,
+    snakemake,
+    without_internet,
+    write_config,
+    write_pictures,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -53,6 +60,22 @@ CONFIG_ERRORS = {
         {"datasets": {"digits": {**DIGITS, "imbalance": {"ratio": 0.5, "max_per_class": 60}}}},
         ["0.5", "ratio"],
     ),
+    "no methods": ({"methods": []}, ["'methods': [] should be non-empty"]),
+    "a method listed twice": ({"methods": ["none", "none"]}, ["'methods'", "non-unique"]),
+    "a grid that repeats a listed method": (
+        {
+            "methods": {
+                "baselines": ["smote-ae"],
+                "grid": {"samplers": ["smote"], "autoencoders": ["ae"]},
+            }
+        },
+        ["'methods' names smote-ae twice"],
+    ),
+    "negative seed": ({"seed": -1}, ["'seed': -1", "0 to 4294967295"]),
+    "seed beyond numpy's": ({"seed": 2**32}, ["'seed': 4294967296", "0 to 4294967295"]),
+    "dataset name YAML reads as a number": ({"datasets": {2024: DIGITS}}, ["2024", "quote it"]),
+    "not a number": ({"classifier": {"lr": float("nan")}}, ["'classifier.lr' is nan"]),
+    "a block that is not a mapping": ({"summary": 5}, ["'summary': 5 is not of type 'object'"]),
 }
 
 
@@ -63,6 +86,7 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, change, expect
     result = snakemake(workdir, "--configfile", str(config), "--dry-run", check=False)
     assert result.returncode != 0
     message = result.stdout + result.stderr
+    assert "ConfigError in file" in message and "Traceback" not in message  # ours, no crash
     for text in expected:
         assert text in message
     assert not (workdir / "results").exists()
@@ -116,6 +140,28 @@ def test_bad_data_fails_in_its_job_and_leaves_no_output(tmp_path, change, output
     message = result.stdout + result.stderr
     for text in expected:
         assert text in message
+    assert not (workdir / target).exists()
+
+
+def test_download_without_internet_names_the_address_and_the_offline_way(tmp_path, monkeypatch):
+    """paper.yaml's MNIST on a machine without internet: the download job ends in one message."""
+    without_internet(monkeypatch)  # the job's process inherits the proxy settings
+    workdir = copy_workflow(tmp_path)
+    mnist = {
+        "source": "mnist",
+        "root": "data/mnist",
+        "download": True,
+        "imbalance": {"counts": [5] * 10},
+    }
+    config = write_config(tmp_path / "paper.yaml", with_change(datasets={"mnist": mnist}))
+    target = "results/mnist/data/images.npz"
+    result = snakemake(workdir, target, "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    log = (workdir / "results/mnist/logs/download.log").read_text().strip().splitlines()
+    assert log[-1].startswith("ConnectionError: downloading MNIST from https://ossci-datasets")
+    assert "To run offline" in log[-1] and "data/mnist/MNIST/raw" in log[-1]
+    assert "'local_copy'" in log[-1]
+    assert log[-1] in result.stdout + result.stderr  # shown on the terminal, too
     assert not (workdir / target).exists()
 
 

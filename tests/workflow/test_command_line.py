@@ -71,7 +71,45 @@ def test_predict_on_a_folder_of_pngs_matches_the_workflow(tiny_run, tmp_path):
     )
     assert run.returncode == 2
     assert "broken.png" in run.stderr and "cannot be read" in run.stderr
+    assert "--skip-bad-images" in run.stderr  # the way to predict the rest
     assert not out.exists()
+
+
+@pytest.mark.workflow
+def test_skip_bad_images_predicts_the_readable_files_and_lists_the_rest(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    model = str(workdir / "results/digits" / MODEL)
+    images = np.load(workdir / "results/digits/data/images.npz")["images"][:6, 0]
+    folder = tmp_path / "new images"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut off here")
+    out = tmp_path / "predictions.csv"
+    run = latentbalance(
+        "predict", "--model", model, str(folder), "--out", str(out), "--skip-bad-images",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    predicted = pd.read_csv(out)
+    assert sorted(predicted["file"]) == sorted(str(folder / f"{i}.png") for i in range(6))
+    assert np.allclose(predicted[[f"p_{d}" for d in range(10)]].sum(axis=1), 1, atol=1e-5)
+    skipped = pd.read_csv(tmp_path / "predictions.skipped.csv")
+    assert skipped["file"].tolist() == [str(folder / "broken.png")]
+    assert skipped["reason"].str.len().min() > 0
+    assert "skipped 1 of 7 files" in run.stderr and "broken.png" in run.stderr
+
+    # nothing readable: nothing to predict, nothing written
+    only_bad = tmp_path / "only bad"
+    only_bad.mkdir()
+    (only_bad / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "none.csv"
+    run = latentbalance(
+        "predict", "--model", model, str(only_bad), "--out", str(out), "--skip-bad-images",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 2 and "1 of 1 files cannot be read" in run.stderr
+    assert not out.exists() and not (tmp_path / "none.skipped.csv").exists()
 
 
 @pytest.mark.workflow

@@ -1,9 +1,14 @@
 """The comparison a user reads (summary page, report.html) on the session's tiny workflow run.
 (The saved-model command line on the same run: test_command_line.py.)"""
 
+import html
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from helpers import snakemake
 
@@ -76,5 +81,39 @@ def test_report_has_every_section(tiny_run, tmp_path):
         "smote-ae.png",
     ):
         assert result in report, result
-    assert "Where to look first" in report  # the workflow description
-    assert "This run" in report and "max_per_class" in report  # the configuration used
+    assert "config.yaml" in report and "configuration (YAML)" in report
+
+
+def test_report_opens_on_a_short_description_with_the_headline(tiny_run, tmp_path):
+    workdir, config, _ = tiny_run
+    snakemake(workdir, "--configfile", str(config), "--report", str(tmp_path / "report.html"))
+    report = (tmp_path / "report.html").read_text()
+    description = json.loads(re.search(r"var workflow_desc = (\".*\");", report).group(1))
+    assert "Where to look first" in description and "This run" in description
+    for line in (workdir / "results/digits/summary/headline.txt").read_text().splitlines():
+        assert html.escape(line, quote=False) in description
+    # the configuration is its own result: the description stays shorter than a screen
+    assert "max_per_class" not in description
+    assert len(re.sub(r"<[^>]+>", "", description)) < 1500
+
+
+def test_summary_keeps_the_configuration_it_was_run_with(tiny_run):
+    workdir, config, _ = tiny_run
+    saved = yaml.safe_load((workdir / "results/digits/summary/config.yaml").read_text())
+    given = yaml.safe_load(config.read_text())
+    assert saved["datasets"]["digits"]["imbalance"]["max_per_class"] == 60
+    assert saved["folds"] == given["folds"] and saved["methods"] == given["methods"]
+    assert saved["summary"]["metric"] == "acsa"  # a default, filled in
+    # as a config file it plans the same run: nothing to redo
+    rerun = snakemake(workdir, "-n", "--configfile", "results/digits/summary/config.yaml")
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def test_run_ends_with_each_datasets_headline(tiny_run):
+    workdir, config, output = tiny_run
+    best, runner_up = (workdir / "results/digits/summary/headline.txt").read_text().splitlines()
+    assert best.startswith("Test set test. Best on acsa: ")
+    assert runner_up.startswith("vs none / resnet18: ") or runner_up.startswith("vs smote-ae")
+    assert f"digits: {best}\n    {runner_up}\n" in output
+    assert "leaderboard: results/digits/summary/leaderboard.md" in output
+    assert f"snakemake --report report.html --configfile {config}" in output

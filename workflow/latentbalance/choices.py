@@ -16,6 +16,15 @@ import yaml
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
+class ConfigError(ValueError):
+    """A config value that cannot run; the message names the key (``key``, e.g.
+    ``datasets.digits.imbalance``) and the fix."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 @functools.cache
 def schema() -> dict:
     if not SCHEMA_FILE.is_file():
@@ -51,7 +60,9 @@ def check(path: str, value) -> None:
     """Refuse a value the schema does not allow for ``path``, naming the key and the choices."""
     choices = allowed(path)
     if value not in choices:
-        raise ValueError(f"unknown {path} {value!r}; choose one of {', '.join(map(str, choices))}")
+        raise ConfigError(
+            path, f"unknown {path} {value!r}; choose one of {', '.join(map(str, choices))}"
+        )
 
 
 def with_defaults(path: str, block: dict) -> dict:

@@ -3,6 +3,7 @@
     latentbalance predict --model results/<ds>/fold0/classifier/smote-ae/resnet18 new_images/
     latentbalance evaluate --model results/<ds>/fold0/classifier/smote-ae/resnet18 \\
         --data results/<ds>/data/images.npz --testset test --out my_eval/
+    latentbalance inspect data/my-parts --write my.yaml
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import shlex
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .choices import allowed
+from .choices import allowed, setting
 
 log = logging.getLogger("latentbalance")
 
@@ -72,27 +75,30 @@ def image_files(paths) -> list[Path]:
     return files
 
 
-def read_images(files, size, channels: int) -> np.ndarray:
-    """Every file as uint8 (N, C, H, W); all unreadable files are reported together."""
-    from tqdm import tqdm
+def read_images(files, size, channels: int, skip_bad_images: bool = False):
+    """Every file as uint8 (N, C, H, W): (images, the files read, the BadImageErrors of those
+    skipped). Unreadable files are reported together; unless ``skip_bad_images`` they stop it."""
+    from .images import read_images as decode
 
-    from .images import BadImageError, read_image
-
-    images, bad = [], []
-    for path in tqdm(files, desc="reading images", unit="image", file=sys.stderr):
-        try:
-            images.append(read_image(path, size, channels))
-        except BadImageError as error:
-            bad.append(str(error))
-    if bad:
-        shown = "\n  ".join(bad[:20]) + (
-            f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        )
+    images, read, bad = decode(files, size, channels)
+    shown = "\n  ".join(str(e) for e in bad[:20]) + (
+        f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+    )
+    if bad and (not skip_bad_images or not read):
+        fix = "" if skip_bad_images else ", or pass --skip-bad-images to predict the rest"
         raise UsageError(
             f"{len(bad)} of {len(files)} files cannot be read as images:\n  {shown}\n"
-            "remove or replace them and run again (nothing was written)"
+            f"remove or replace them{fix} (nothing was written)"
         )
-    return np.stack(images)
+    if bad:
+        log.warning("skipped %d of %d files that cannot be read as images:\n  %s",
+                    len(bad), len(files), shown)  # fmt: skip
+    return images, read, bad
+
+
+def skipped_file(out) -> Path:
+    """The list of files that predict --skip-bad-images skipped, beside its CSV."""
+    return Path(out).with_suffix(".skipped.csv")
 
 
 def predict(args) -> int:
@@ -111,7 +117,9 @@ def predict(args) -> int:
     torch.set_num_threads(args.threads)
     model, spec = load_model(path)
     prior = training_prior(spec) if args.logit_adjustment else None
-    images = read_images(files, tuple(spec["image_size"]), spec["in_channels"])
+    images, files, skipped = read_images(
+        files, tuple(spec["image_size"]), spec["in_channels"], args.skip_bad_images
+    )
     device = select_device(args.device)
     precision = Precision(device, args.precision)
     chunks = []
@@ -136,12 +144,75 @@ def predict(args) -> int:
     for c, name in enumerate(names):
         table[f"p_{name}"] = probabilities[:, c]
     if args.out:
+        if args.skip_bad_images:  # written even when empty: an older list must not linger
+            reasons = pd.DataFrame(
+                {"file": [str(e.path) for e in skipped], "reason": [e.reason for e in skipped]}
+            )
+            with atomic_path(skipped_file(args.out)) as tmp:
+                reasons.to_csv(tmp, index=False)
+            log.info("%d skipped files listed in %s", len(skipped), skipped_file(args.out))
         with atomic_path(args.out) as tmp:
             table.to_csv(tmp, index=False)
         log.info("%d predictions written to %s", len(table), args.out)
     else:
         table.to_csv(sys.stdout, index=False)
     return 0
+
+
+def inspect(args) -> int:
+    from . import inspection
+
+    if args.write and Path(args.write).exists() and not args.force:  # before the slow reading
+        raise UsageError(f"{args.write} exists; choose another name, or pass --force to replace it")
+    folder, category = Path(args.folder), args.mvtec
+    if category is None and inspection.mvtec_category(folder):
+        folder, category = folder.parent, folder.name  # FOLDER is a category folder itself
+        log.info("%s is laid out as an MVTec AD category: reading it as one", args.folder)
+    # the readers' and the split's own log lines repeat what the command prints
+    for name in ("latentbalance.image_sources", "latentbalance.prepare"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        found = inspection.inspect_source(folder, category)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    print(inspection.describe(found))
+    name = args.name or inspection.dataset_name(found)
+    try:
+        config, table = inspection.fitting_config(found, args.test_fraction, args.seed, name)
+    except inspection.DoesNotFit as error:
+        raise UsageError(f"no config fits {args.folder}: {error}") from error
+    print("\n" + inspection.describe_split(config, table))
+    print("\nThe datasets block (--write FILE writes a whole config around it):")
+    print(inspection.to_yaml({"datasets": config["datasets"]}), end="")
+    if args.write:
+        command = ["latentbalance", "inspect", args.folder]
+        for option in ("mvtec", "test_fraction", "seed", "name"):
+            if getattr(args, option) is not None:
+                command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+        header = inspection.config_header(found, config, shlex.join(command))
+        text = header + inspection.to_yaml(config)
+        try:
+            inspection.write_config(args.write, text, args.force)
+        except FileExistsError as error:
+            raise UsageError(str(error)) from error
+        print(f"\nwrote {args.write}: snakemake --cores all --configfile {args.write}")
+    return 0
+
+
+def dataset_name(text: str) -> str:
+    pattern = setting("datasets")["propertyNames"]["pattern"]
+    if not re.fullmatch(pattern, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} cannot name results/<name>/: use letters, digits, _ and . (not first)"
+        )
+    return text
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
 
 
 # what `evaluate --out` writes, as the workflow's evaluate rule names them
@@ -236,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(predict_cmd)
     predict_cmd.add_argument("images", nargs="+", help="image files and/or folders")
     predict_cmd.add_argument("--out", help="CSV to write (default: print to stdout)")
+    predict_cmd.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="predict the files that can be read and list the rest (file, reason) on stderr "
+        "and, with --out X.csv, in X.skipped.csv; without it an unreadable file stops the "
+        "command before it writes anything",
+    )
     predict_cmd.set_defaults(run=predict)
 
     evaluate_cmd = commands.add_parser(
@@ -262,6 +340,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="folder for metrics.json, per_class.csv, confusion.*, predictions.csv"
     )
     evaluate_cmd.set_defaults(run=evaluate)
+
+    inspect_cmd = commands.add_parser(
+        "inspect",
+        help="what a folder of images holds, and a config that fits it",
+        description="Read a folder dataset (FOLDER/<class>/**/<image>) as a run would and print "
+        "its classes in the order of 'imbalance.counts', the readable images per class with "
+        "their sizes and colour modes, the unreadable files and the files not read, and a "
+        "datasets: block whose counts the split accepts. An MVTec AD category is read with "
+        "--mvtec CATEGORY (FOLDER holds CATEGORY/), or when FOLDER itself is laid out as one "
+        "(train/good/ and test/).",
+    )
+    inspect_cmd.add_argument(
+        "folder", metavar="FOLDER", help="one subfolder per class (or see --mvtec)"
+    )
+    inspect_cmd.add_argument(
+        "--mvtec", metavar="CATEGORY", help="read FOLDER/CATEGORY as an MVTec AD category"
+    )
+    inspect_cmd.add_argument(
+        "--test-fraction",
+        type=fraction,
+        metavar="F",
+        default=setting("datasets.*.test_fraction")["default"],
+        help="share of each class held out as the independent test set (default: %(default)s)",
+    )
+    inspect_cmd.add_argument(
+        "--seed",
+        type=int,
+        default=setting("seed")["default"],
+        help="the config's seed, with which the split is checked (default: %(default)s)",
+    )
+    inspect_cmd.add_argument(
+        "--name",
+        type=dataset_name,
+        help="dataset name, the results/<name>/ folder (default: from FOLDER's name)",
+    )
+    inspect_cmd.add_argument(
+        "--write",
+        metavar="FILE",
+        help="write a whole config: this dataset, a small run, every other key at its default",
+    )
+    inspect_cmd.add_argument("--force", action="store_true", help="let --write replace FILE")
+    inspect_cmd.set_defaults(run=inspect)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,15 @@ def load_idx_dataset(
             f"{name} is not under {raw} (files {', '.join(IDX_RAW_FILES)}) and download is off. "
             f"Set the dataset's 'download: true' (needs internet), or {debian}."
         )
-    parts = [dataset_class(str(root), train=train, download=download) for train in (True, False)]
+    fetching = download and not placed and not all((raw / f).exists() for f in IDX_RAW_FILES)
+    offline = f"put the four uncompressed idx files ({', '.join(IDX_RAW_FILES)}) in {raw}, or " + (
+        "set 'local_copy' to a folder with the four idx .gz files"
+        if name == "MNIST"
+        else "install the Debian package dataset-fashion-mnist and set "
+        "'local_copy: /usr/share/datasets/fashion-mnist'"
+    )
+    with download_failures(name, dataset_class.mirrors, offline) if fetching else nullcontext():
+        parts = [dataset_class(str(root), train=t, download=download) for t in (True, False)]
     images = np.concatenate([p.data.numpy() for p in parts])[:, None].astype(np.uint8)
     labels = np.concatenate([p.targets.numpy() for p in parts]).astype(np.int64)
     classes = MNIST_CLASSES if name == "MNIST" else list(parts[0].classes)
@@ -175,7 +184,10 @@ def load_fashionmnist(
     return load_idx_dataset("FashionMNIST", root, download, local_copy)
 
 
-def _require_files(title: str, folder: Path, names: list[str], download: bool, holder: str) -> None:
+def _require_files(
+    title: str, folder: Path, names: list[str], download: bool, holder: str
+) -> list[str]:
+    """The files missing under ``folder``, which ``download`` is to fetch; without it, refuse."""
     missing = [n for n in names if not (folder / n).is_file()]
     if missing and not download:
         raise FileNotFoundError(
@@ -183,6 +195,22 @@ def _require_files(title: str, folder: Path, names: list[str], download: bool, h
             f"Set the dataset's 'download: true' (needs internet), or set 'root' to the folder "
             f"that holds {holder}."
         )
+    return missing
+
+
+@contextmanager
+def download_failures(title: str, addresses: list[str], offline: str):
+    """A download that does not arrive (no internet, a moved address, a corrupt transfer) ends in
+    one message: the dataset, the address(es) tried, why, and how to do without the download."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        # urllib's reason; torchvision's mirror loop lists each mirror's, the last on its own line
+        reason = str(getattr(error, "reason", None) or error).strip().splitlines()[-1]
+        raise ConnectionError(
+            f"downloading {title} from {' or '.join(addresses)} failed ({reason}). To run "
+            f"offline, {offline}."
+        ) from error
 
 
 def _integrity_failed(title: str, folder: Path, error: Exception) -> RuntimeError:
@@ -207,10 +235,16 @@ def load_cifar10(root: str | Path, download: bool, verify: bool) -> ImageDataset
 
     folder = Path(root) / CIFAR10.base_folder
     names = [n for n, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
-    _require_files("CIFAR-10", folder, names, download, f"{CIFAR10.base_folder}/")
+    missing = _require_files("CIFAR-10", folder, names, download, f"{CIFAR10.base_folder}/")
+    offline = (
+        f"fetch {CIFAR10.url} on a machine with internet and extract it in {root}, so that "
+        f"{folder} holds {', '.join(names)}"
+    )
     dataset_class = CIFAR10 if verify else UncheckedCIFAR10
+    fetching = download_failures("CIFAR-10", [CIFAR10.url], offline) if missing else nullcontext()
     try:
-        parts = [dataset_class(str(root), train=t, download=download) for t in (True, False)]
+        with fetching:
+            parts = [dataset_class(str(root), train=t, download=download) for t in (True, False)]
     except RuntimeError as error:
         raise _integrity_failed("CIFAR-10", folder, error) from error
     images = np.concatenate([p.data for p in parts]).transpose(0, 3, 1, 2)
@@ -230,13 +264,17 @@ def load_svhn(root: str | Path, download: bool, verify: bool) -> ImageDataset:
 
     names = [SVHN.split_list[s][1] for s in ("train", "test")]
     _require_files("SVHN", Path(root), names, download, " and ".join(names))
+    addresses = [SVHN.split_list[s][0] for s in ("train", "test")]
+    offline = f"fetch {' and '.join(addresses)} on a machine with internet and put them in {root}"
     parts = []
-    for split, name in zip(("train", "test"), names, strict=True):
+    for split, name, address in zip(("train", "test"), names, addresses, strict=True):
         # a file still to be downloaded is always md5-checked: 'verify' concerns local copies
         present = (Path(root) / name).is_file()
         dataset_class = UncheckedSVHN if present and not verify else SVHN
+        fetching = nullcontext() if present else download_failures("SVHN", [address], offline)
         try:
-            parts.append(dataset_class(str(root), split=split, download=download))
+            with fetching:
+                parts.append(dataset_class(str(root), split=split, download=download))
         except RuntimeError as error:
             raise _integrity_failed("SVHN", Path(root), error) from error
     images = np.concatenate([p.data for p in parts]).astype(np.uint8)

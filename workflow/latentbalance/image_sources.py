@@ -4,12 +4,14 @@ MVTec AD categories as good-vs-defect, decoded once into an ``ImageDataset``."""
 from __future__ import annotations
 
 import logging
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .datasets import ImageDataset
+from .datasets import ImageDataset, download_failures
 from .images import IMAGE_SUFFIXES, BadImageError, find_images, read_image
 
 log = logging.getLogger(__name__)
@@ -62,10 +64,28 @@ def read_image_files(
     return images, np.array(kept, dtype=np.int64)
 
 
-def log_ignored_files(folder: Path) -> None:
+@dataclass
+class SourceFiles:
+    """The image files a source reads, before any is decoded. ``labels[i]`` is the class of
+    ``paths[i]``; the classes are in label order, the order of 'imbalance.counts'. ``ignored``:
+    files beside them that are not read (hidden, not images, outside every class folder)."""
+
+    root: Path
+    paths: list[Path]
+    labels: list[int]
+    class_names: list[str]
+    class_folders: list[str]
+    ignored: list[Path]
+
+
+def ignored_files(folder: Path, images: list[Path]) -> list[Path]:
+    """The files under ``folder`` that are not among its ``images`` (hidden or not images)."""
+    read = set(images)
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and p not in read]
+
+
+def log_ignored_files(folder: Path, ignored: list[Path]) -> None:
     """Files without an image suffix are not read; say so, so that nothing vanishes unnoticed."""
-    images = set(find_images(folder))
-    ignored = [p for p in sorted(folder.rglob("*")) if p.is_file() and p not in images]
     if ignored:
         shown = ", ".join(str(p) for p in ignored[:5])
         log.info(
@@ -78,20 +98,17 @@ def log_ignored_files(folder: Path) -> None:
 
 
 def dataset_from_files(
-    root: Path,
-    paths: list[Path],
-    labels: list[int],
-    class_names: list[str],
-    class_folders: list[str],
+    files: SourceFiles,
     size: tuple[int, int] | None,
     channels: int | None,
     skip_bad_images: bool,
     skipped: list[BadImageError],
 ) -> ImageDataset:
+    paths = files.paths
     images, kept = read_image_files(paths, size, channels, skip_bad_images, skipped)
-    labels = np.asarray(labels, dtype=np.int64)[kept]
-    counts = np.bincount(labels, minlength=len(class_names))
-    for name, folder, count in zip(class_names, class_folders, counts, strict=True):
+    labels = np.asarray(files.labels, dtype=np.int64)[kept]
+    counts = np.bincount(labels, minlength=len(files.class_names))
+    for name, folder, count in zip(files.class_names, files.class_folders, counts, strict=True):
         if count < 2:
             what = "no readable image" if count == 0 else "a single image"
             raise ValueError(
@@ -99,8 +116,67 @@ def dataset_from_files(
                 "the independent test set, one for training) and realistically many more. "
                 "Add images or remove the class folder."
             )
-    files = [paths[i].relative_to(root).as_posix() for i in kept]
-    return ImageDataset(images, labels, class_names, files)
+    names = [paths[i].relative_to(files.root).as_posix() for i in kept]
+    return ImageDataset(images, labels, files.class_names, names)
+
+
+def refuse_names_equal_up_to_case(folders: list[Path]) -> None:
+    """Two class folders whose names differ only in case (or in Unicode normalisation) are one
+    folder on macOS and Windows: copied there, their images and results would collide."""
+    seen = {}
+    for folder in folders:
+        key = unicodedata.normalize("NFC", folder.name).casefold()
+        if key in seen:
+            raise ValueError(
+                f"the class folders {seen[key]} and {folder} have names that differ only in "
+                "case; on macOS and Windows they are one folder, and copied there their images "
+                "and results collide. Move the images of one into the other if they are one "
+                "class, or rename one (e.g. add a suffix: -2) if they are two."
+            )
+        seen[key] = folder
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The class folders of an ImageFolder tree in label order: folder names sorted by code
+    point (upper case before lower case, 'Z' before 'a'); hidden folders are not classes."""
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"the dataset root {root} does not exist or is not a folder. Set 'root' to the "
+            "folder that holds one subfolder per class, e.g. root/good/*.png and root/defect/*.png."
+        )
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    refuse_names_equal_up_to_case(folders)
+    if len(folders) < 2:
+        raise ValueError(
+            f"{root} holds {len(folders)} class folder(s) ({', '.join(d.name for d in folders)}); "
+            "a folder dataset needs one subfolder per class and at least two classes."
+        )
+    return folders
+
+
+def folder_files(root: str | Path) -> SourceFiles:
+    """The files of an ImageFolder-style tree: ``root/<class name>/**/<image>``, class names =
+    folder names (sorted), images found recursively by suffix."""
+    root = Path(root)
+    folders = class_folders(root)
+    loose = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if loose:
+        log.warning("ignored %d file(s) directly in %s (not in a class folder)", len(loose), root)
+    paths, labels, ignored = [], [], list(loose)
+    for label, folder in enumerate(folders):
+        found = find_images(folder)
+        not_read = ignored_files(folder, found)
+        log_ignored_files(folder, not_read)
+        ignored += not_read
+        if not found:
+            raise ValueError(
+                f"class folder {folder} holds no images (suffixes {' '.join(IMAGE_SUFFIXES)}). "
+                "Add images or remove the folder."
+            )
+        paths += found
+        labels += [label] * len(found)
+    names = [d.name for d in folders]
+    return SourceFiles(root, paths, labels, names, [str(d) for d in folders], ignored)
 
 
 def load_folder(
@@ -110,46 +186,8 @@ def load_folder(
     skip_bad_images: bool,
     skipped: list[BadImageError],
 ) -> ImageDataset:
-    """An ImageFolder-style tree: ``root/<class name>/**/<image>``, class names = folder names
-    (sorted), images found recursively by suffix."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"the dataset root {root} does not exist or is not a folder. Set 'root' to the "
-            "folder that holds one subfolder per class, e.g. root/good/*.png and root/defect/*.png."
-        )
-    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(folders) < 2:
-        raise ValueError(
-            f"{root} holds {len(folders)} class folder(s) ({', '.join(d.name for d in folders)}); "
-            "a folder dataset needs one subfolder per class and at least two classes."
-        )
-    loose = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-    if loose:
-        log.warning("ignored %d file(s) directly in %s (not in a class folder)", len(loose), root)
-    paths, labels = [], []
-    for label, folder in enumerate(folders):
-        found = find_images(folder)
-        log_ignored_files(folder)
-        if not found:
-            raise ValueError(
-                f"class folder {folder} holds no images (suffixes {' '.join(IMAGE_SUFFIXES)}). "
-                "Add images or remove the folder."
-            )
-        paths += found
-        labels += [label] * len(found)
-    names = [d.name for d in folders]
-    return dataset_from_files(
-        root,
-        paths,
-        labels,
-        names,
-        [str(d) for d in folders],
-        image_size,
-        channels,
-        skip_bad_images,
-        skipped,
-    )
+    """An ImageFolder-style tree (see ``folder_files``), decoded."""
+    return dataset_from_files(folder_files(root), image_size, channels, skip_bad_images, skipped)
 
 
 MVTEC_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
@@ -160,7 +198,12 @@ def fetch_mvtec(root: Path, category: str, url: str) -> None:
     from torchvision.datasets.utils import download_and_extract_archive
 
     log.info("downloading MVTec AD %s from %s", category, url)
-    download_and_extract_archive(url, download_root=str(root), remove_finished=True)
+    offline = (
+        f"fetch {category}.tar.xz from {MVTEC_PAGE} on a machine with internet and extract it "
+        f"into {root}, so that {root / category / 'train' / 'good'} holds the good training images"
+    )
+    with download_failures(f"MVTec AD {category}", [url], offline):
+        download_and_extract_archive(url, download_root=str(root), remove_finished=True)
     if not (root / category).is_dir():
         raise FileNotFoundError(
             f"the archive from {url} did not contain a {category}/ folder; check 'url' "
@@ -197,6 +240,16 @@ def load_mvtec(
                 f"from {MVTEC_PAGE} (licence CC BY-NC-SA 4.0) and extract it into {root}, so "
                 f"that {base / 'train' / 'good'} holds the good training images; {how}."
             )
+    return dataset_from_files(
+        mvtec_files(root, category), image_size or (64, 64), channels or 3, skip_bad_images, skipped
+    )
+
+
+def mvtec_files(root: str | Path, category: str) -> SourceFiles:
+    """The files of one MVTec AD category under ``root``: class ``good`` (train/good +
+    test/good) and ``defect`` (every test/<defect type>); ground_truth/ is not read."""
+    root = Path(root)
+    base = root / category
     train_good, test = base / "train" / "good", base / "test"
     for required in (train_good, test):
         if not required.is_dir():
@@ -208,24 +261,22 @@ def load_mvtec(
     defect_folders = sorted(d for d in test.iterdir() if d.is_dir() and d.name != "good")
     if not defect_folders:
         raise ValueError(f"{test} has no defect folders (test/<defect type>/); nothing to classify")
-    good = find_images(train_good) + find_images(test / "good")
-    defects = [find_images(folder) for folder in defect_folders]
-    log.info(
-        "MVTec %s: %d good, defects %s",
-        category,
-        len(good),
-        {d.name: len(found) for d, found in zip(defect_folders, defects, strict=True)},
-    )
-    paths = good + [p for found in defects for p in found]
-    labels = [0] * len(good) + [1] * (len(paths) - len(good))
-    return dataset_from_files(
+    paths, labels, ignored, per_defect = [], [], [], {}
+    for label, folder in [(0, train_good), (0, test / "good")] + [(1, d) for d in defect_folders]:
+        found = find_images(folder) if folder.is_dir() else []
+        not_read = ignored_files(folder, found) if folder.is_dir() else []
+        log_ignored_files(folder, not_read)
+        paths += found
+        labels += [label] * len(found)
+        ignored += not_read
+        if label == 1:
+            per_defect[folder.name] = len(found)
+    log.info("MVTec %s: %d good, defects %s", category, labels.count(0), per_defect)
+    return SourceFiles(
         root,
         paths,
         labels,
         ["good", "defect"],
         [str(train_good), str(test / "<defect type>")],
-        image_size or (64, 64),
-        channels or 3,
-        skip_bad_images,
-        skipped,
+        ignored,
     )

@@ -6,6 +6,7 @@ PIL does the decoding; every mode a user is likely to have (grayscale, RGB, RGBA
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,18 @@ def read_image(path, size: tuple[int, int] | None, channels: int) -> np.ndarray:
             converted = converted.resize((width, height), Image.Resampling.BILINEAR)
     pixels = np.asarray(converted, dtype=np.uint8)
     return pixels[None] if channels == 1 else np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def read_images(files, size: tuple[int, int] | None, channels: int):
+    """Decode every file to uint8 (N, C, H, W), with a progress bar: (images of the files that
+    could be read, those files, the BadImageError of each other file)."""
+    from tqdm import tqdm
+
+    images, read, bad = [], [], []
+    for path in tqdm(files, desc="reading images", unit="image", file=sys.stderr):
+        try:
+            images.append(read_image(path, size, channels))
+            read.append(path)
+        except BadImageError as error:
+            bad.append(error)
+    return (np.stack(images) if images else None), read, bad

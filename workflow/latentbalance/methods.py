@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from .choices import allowed
+from .choices import ConfigError, allowed
 
 # Kept free of torch: the Snakefile imports this module every time it is parsed (every dry run,
 # and twice per cluster job).
@@ -64,8 +64,9 @@ def parse_method(method_id: str) -> Method:
         return Method(method_id, sampler=sampler)
     if well_formed and sampler in SAMPLERS and space in AUTOENCODERS:
         return Method(method_id, sampler=sampler, autoencoder=space, penalty=penalty)
-    raise ValueError(
-        f"unknown method {method_id!r} in 'methods'; valid ids: {', '.join(valid_method_ids())}"
+    raise ConfigError(
+        "methods",
+        f"unknown method {method_id!r} in 'methods'; valid ids: {', '.join(valid_method_ids())}",
     )
 
 
@@ -83,6 +84,11 @@ def expand_methods(spec) -> list[str]:
             ids.append(f"{sampler}-{ae}{'+penalty' if penalty else ''}")
     for method_id in ids:
         parse_method(method_id)
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"'methods' lists a method twice: {ids}")
+    twice = sorted({method_id for method_id in ids if ids.count(method_id) > 1})
+    if twice:
+        raise ConfigError(
+            "methods",
+            f"'methods' names {', '.join(twice)} twice (the grid makes {', '.join(ids)}); "
+            "list each method once",
+        )
     return ids

@@ -2,14 +2,16 @@ import tempfile
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
+from latentbalance.config_check import check_config
 from latentbalance.methods import expand_methods, parse_method
 from latentbalance.splits import fold_training_pool
 
-validate(config, "../schemas/config.schema.yaml")
+# The schema (workflow/schemas/config.schema.yaml) with its defaults filled in, and what a schema
+# cannot say (method ids, run_folds within folds, ...): a config that cannot run stops here with
+# one ConfigError naming the key. The schema-fuzz test runs this same function.
+check_config(config)
 
-# The method ids to run; an unknown id fails here, with the list of valid ones.
 METHODS = expand_methods(config["methods"])
 ENV = "../../envs/latentbalance.yaml"
 
@@ -21,18 +23,7 @@ localrules:
     summarize,
 
 
-def folds_to_run():
-    folds = config["run_folds"] or list(range(config["folds"]))
-    beyond = [k for k in folds if k >= config["folds"]]
-    if beyond:
-        raise ValueError(
-            f"'run_folds' names fold(s) {beyond}, but 'folds' is {config['folds']}: "
-            f"folds are numbered 0 to {config['folds'] - 1}"
-        )
-    return folds
-
-
-FOLDS = folds_to_run()
+FOLDS = config["run_folds"] or list(range(config["folds"]))
 
 
 def check_results_writable():
@@ -78,11 +69,6 @@ def split_imbalance(wildcards):
     by folds / (folds - 1)."""
     imbalance = dict(config["datasets"][wildcards.dataset]["imbalance"])
     if imbalance.pop("counts_are", "training_pool") == "fold_training":
-        if "counts" not in imbalance:
-            raise WorkflowError(
-                f"datasets.{wildcards.dataset}.imbalance.counts_are: fold_training needs "
-                "explicit 'counts' (one per class), not 'ratio' + 'max_per_class'"
-            )
         imbalance["counts"] = fold_training_pool(imbalance["counts"], config["folds"])
     return imbalance
 
@@ -211,5 +197,18 @@ def final_outputs():
     return expand(
         "results/{dataset}/summary/{name}",
         dataset=config["datasets"],
-        name=["leaderboard.md", "leaderboard.html"],
+        # headline.txt: what the report's landing page and the end of the run show
+        name=["leaderboard.md", "leaderboard.html", "headline.txt", "config.yaml"],
     )
+
+
+def print_headlines():
+    """onsuccess: each dataset's headline (best model, margin, significance), where its
+    leaderboard is, and the report command; nothing for a dataset without a summary."""
+    # imported here: pandas would slow every start
+    from latentbalance.verdict import run_message
+
+    headlines = {d: f"results/{d}/summary/headline.txt" for d in config["datasets"]}
+    message = run_message(headlines, workflow.overwrite_configfiles or ())
+    if message:
+        print(message)

@@ -98,6 +98,15 @@ rule summarize:
             labels={"figure": "synthetic-sample check (CSV)"},
         ),
         environment="results/{dataset}/summary/environment.json",
+        # the report's landing page and the end of a run show it
+        headline="results/{dataset}/summary/headline.txt",
+        config=report(
+            "results/{dataset}/summary/config.yaml",
+            caption="../report/config.rst",
+            category="{dataset}",
+            subcategory="1. summary",
+            labels={"figure": "configuration (YAML)"},
+        ),
     log:
         "results/{dataset}/logs/summarize.log",
     benchmark:

@@ -19,4 +19,8 @@ summary.summarize(
     out_curves=snakemake.output.curves,
     out_checks=snakemake.output.checks,
     out_html=snakemake.output.html,
+    out_headline=snakemake.output.headline,
+    # the whole configuration, not a param: a change of another dataset's block reruns nothing
+    config=snakemake.config,
+    out_config=snakemake.output.config,
 )

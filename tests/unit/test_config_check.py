@@ -1,0 +1,55 @@
+"""The config check: the schema's complaint or a rule beyond it as one ConfigError naming the key,
+and the schema's defaults filled in. (Drawn from the schema: tests/workflow/test_config_fuzz.py;
+through Snakemake: tests/workflow/test_bad_input.py.)"""
+
+import pytest
+
+from latentbalance.choices import ConfigError
+from latentbalance.config_check import check_config
+
+DIGITS = {"source": "digits", "imbalance": {"ratio": 10, "max_per_class": 60}}
+
+
+def refusal(**config) -> ConfigError:
+    with pytest.raises(ConfigError) as error:
+        check_config({"datasets": {"digits": DIGITS}, **config})
+    return error.value
+
+
+def test_defaults_are_filled_in_for_every_form_of_methods():
+    listed = check_config({"datasets": {"digits": dict(DIGITS)}, "methods": ["none"]})
+    assert listed["methods"] == ["none"] and listed["folds"] == 5
+    assert listed["datasets"]["digits"]["imbalance"]["counts_are"] == "training_pool"
+    assert listed["classifier"]["augment"]["mix"] == "none"
+    grid = {"grid": {"samplers": ["smote"], "autoencoders": ["ae"]}}
+    gridded = check_config({"datasets": {"digits": dict(DIGITS)}, "methods": grid})
+    assert gridded["methods"]["baselines"] == []
+    assert gridded["methods"]["grid"]["penalty"] == [False]
+
+
+def test_a_value_that_fails_every_form_names_the_key_instead_of_crashing():
+    # Snakemake's validate filled the grid form's defaults into the list: AttributeError
+    assert refusal(methods=[]).key == "methods"
+    error = refusal(sampler={"target": "most"})
+    assert error.key == "sampler.target" and "'most' is none of the forms" in str(error)
+    assert "'majority'" in str(error)  # the description says what it takes
+
+
+def test_unknown_key_is_named_with_the_keys_there():
+    error = refusal(autoencoder={"epoch": 3})
+    assert error.key == "autoencoder.epoch"
+    assert "'epoch' in 'autoencoder'" in str(error) and "epochs" in str(error)
+
+
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"seed": -1}, "seed"),
+        ({"run_folds": [5]}, "run_folds"),
+        ({"classifier": {"lr": float("inf")}}, "classifier.lr"),
+        ({"datasets": {7: DIGITS}}, "datasets.7"),
+        ({"datasets": {"..": DIGITS}}, "datasets"),
+    ],
+)
+def test_rules_beyond_the_types_name_the_key(config, key):
+    assert refusal(**config).key == key
