@@ -1,30 +1,60 @@
 #!/usr/bin/env bash
-# The GPU checks as one script for a machine with CUDA: training speed ours vs plain (AMP bf16 +
-# channels_last vs an fp32 DataLoader loop), bf16 vs fp32 numerics, then config/fmnist-lt.yaml on
-# all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing the GPU: `none` and
-# `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml), then `ros` and
-# `smote-ae`, each step within half of FMNIST_SECONDS. Everything it reports lands in $OUT (or
-# ./gpu-check): JSON, the table of the evaluations that finished (mean +- sd over folds), the
-# per-rule memory.
+# The GPU checks as one script for a machine with CUDA: training speed ours vs plain, both loops on
+# the GPU (AMP + channels_last vs an fp32 DataLoader loop), bf16 vs fp32 numerics, then
+# config/fmnist-lt.yaml on all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing
+# the GPU: `none` and `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml),
+# then `ros` and `smote-ae`, each run stopped at half of FMNIST_SECONDS (the table counts the folds
+# that finished). Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
+# finished evaluations (mean +- sd over folds), the per-rule memory; every step's full output in
+# its logs/ folder, and the workflow's per-job logs in logs/jobs/. A step that fails stops the
+# script with a message naming it and its log.
 # FashionMNIST's idx files must be under resources/fashionmnist/FashionMNIST/raw/ or
 # /usr/share/datasets/fashion-mnist (the machine has no internet).
 set -euo pipefail
-out="${OUT:-gpu-check}"
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
-python benchmarks/speed.py --images 4000 --repeats 3 --out "$out/speed.json" 2>/dev/null
-python benchmarks/precision.py --device cuda --train 5000 --epochs 5 --stem compact \
-    --out "$out/precision.json" 2>/dev/null
+out="${OUT:-results/gpu-check}"
+logs="$out/logs"
+mkdir -p "$logs"
+echo "gpu_check: results in $out, every step's log in $logs"
+
+# the workflow's own per-job logs travel with the results, whatever happened
+trap 'if [[ -d results/fmnist_lt/logs ]]; then cp -r results/fmnist_lt/logs "$logs/jobs"; fi' EXIT
+
+# run NAME COMMAND...: COMMAND's stdout and stderr go to $logs/NAME.log; a failure stops here
+run() {
+    local name="$1" status=0
+    shift
+    echo "gpu_check: $name ..."
+    "$@" > "$logs/$name.log" 2>&1 || status=$?
+    if (( status == 124 )) && [[ "$1" == timeout ]]; then
+        echo "gpu_check: $name stopped at its time limit (by design); log: $logs/$name.log"
+    elif (( status != 0 )); then
+        echo "gpu_check: FAILED at step '$name' (exit $status); its last lines:" >&2
+        tail -n 25 "$logs/$name.log" >&2
+        echo "gpu_check: FAILED at step '$name'; full log: $logs/$name.log" >&2
+        exit "$status"
+    fi
+}
+
+run gpu nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv
+cp "$logs/gpu.log" "$out/gpu.txt"
+cat "$out/gpu.txt"
+run speed python benchmarks/speed.py --device cuda --images 4000 --repeats 3 --out "$out/speed.json"
+run precision python benchmarks/precision.py --device cuda --train 5000 --epochs 5 \
+    --stem compact --out "$out/precision.json"
 configs=(config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml)
 half=$(( ${FMNIST_SECONDS:-420} / 2 ))
-timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
-    --configfile "${configs[@]}" benchmarks/configs/fmnist-lt-baselines-40epochs.yaml \
-    > "$out/fmnist-lt-baselines.log" 2>&1 || true
+run fmnist-lt-baselines timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
+    --configfile "${configs[@]}" benchmarks/configs/fmnist-lt-baselines-40epochs.yaml
 printf 'methods: [ros, smote-ae]\n' > "$out/oversamplers.yaml"
 configs+=("$out/oversamplers.yaml")
-timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
-    --configfile "${configs[@]}" > "$out/fmnist-lt.log" 2>&1 || true
-python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}" > "$out/memory.md" || true
-python benchmarks/fmnist_lt_table.py results/fmnist_lt | tee "$out/fmnist-lt-table.md" || true
-cp results/fmnist_lt/summary/metrics_per_fold.csv "$out/" 2>/dev/null || true
-tail -5 "$out/fmnist-lt.log"
+run fmnist-lt timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
+    --configfile "${configs[@]}"
+run memory python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}"
+cp "$logs/memory.log" "$out/memory.md"
+run fmnist-lt-table python benchmarks/fmnist_lt_table.py results/fmnist_lt
+cp "$logs/fmnist-lt-table.log" "$out/fmnist-lt-table.md"
+cat "$out/fmnist-lt-table.md"
+if [[ -f results/fmnist_lt/summary/metrics_per_fold.csv ]]; then
+    cp results/fmnist_lt/summary/metrics_per_fold.csv "$out/"
+fi
+tail -n 5 "$logs/fmnist-lt.log"

@@ -14,7 +14,9 @@ matrix product over the batch (``latentbalance.small_maps``), channels_last on a
 autocast where the CPU has native bf16 or on CUDA, fp32 otherwise).
 Plain = a torch Dataset of NumPy images through a DataLoader, per-item conversion, fp32 NCHW,
 default Adam, torchvision's ResNet as it is; for the autoencoder, DeepSMOTE's per-step penalty
-batch drawn with NumPy from the class's images, as in its released script.
+batch drawn with NumPy from the class's images, as in its released script. Both run on the same
+device (``--device``, the GPU where there is one): the plain loop moves its model and each batch
+there, as a plain GPU loop does. The clock stops once the device has finished.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from latentbalance.autoencoders import build_autoencoder
+from latentbalance.choices import allowed
 from latentbalance.classifiers import build_resnet
 from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
 from latentbalance.runtime import Precision, cpu_has_native_bf16, select_device
@@ -64,23 +67,24 @@ class NumpyImages(Dataset):
         return image, int(self.labels[i])
 
 
-def plain_autoencoder_epoch(model, images, labels, batch_size, lr):
+def plain_autoencoder_epoch(model, images, labels, batch_size, lr, device):
     """DeepSMOTE's released loop: reconstruction + its penalty on a random class each step."""
-    model.train()
+    model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(NumpyImages(images, labels), batch_size=batch_size, shuffle=True)
     total, seen = 0.0, 0
     for batch, _ in loader:
         if len(batch) < 2:
             continue
+        batch = batch.to(device)
         loss = F.mse_loss(model(batch), batch)
         cls = np.random.choice(np.unique(labels))
         members = images[labels == cls]
         pick = members[np.random.choice(len(members), min(batch_size, len(members)), False)]
-        class_batch = torch.Tensor(pick / 127.5 - 1.0)
-        codes = model.encode(class_batch).detach().numpy()
+        class_batch = torch.Tensor(pick / 127.5 - 1.0).to(device)
+        codes = model.encode(class_batch).detach().cpu().numpy()
         order = np.roll(np.arange(len(codes)), -1)
-        decoded = model.decode(torch.Tensor(codes[order]))
+        decoded = model.decode(torch.Tensor(codes[order]).to(device))
         loss = loss + F.mse_loss(decoded, class_batch[order])
         optimizer.zero_grad()
         loss.backward()
@@ -89,14 +93,15 @@ def plain_autoencoder_epoch(model, images, labels, batch_size, lr):
     return total / seen  # the epoch's mean, as ours reports it
 
 
-def plain_classifier_epoch(model, images, labels, batch_size, lr):
-    model.train()
+def plain_classifier_epoch(model, images, labels, batch_size, lr, device):
+    model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(NumpyImages(images, labels), batch_size=batch_size, shuffle=True)
     total, seen = 0.0, 0
     for batch, target in loader:
         if len(batch) < 2:
             continue
+        batch, target = batch.to(device), target.to(device)
         loss = F.cross_entropy(model(batch), target)
         optimizer.zero_grad()
         loss.backward()
@@ -165,7 +170,8 @@ def run_case(name, n_images, repeats, device, precision):
                     plain = (
                         plain_autoencoder_epoch if kind == "autoencoder" else plain_classifier_epoch
                     )
-                    loss = plain(model, images, labels, batch_size, 1e-3)
+                    loss = plain(model, images, labels, batch_size, 1e-3, device)
+                synchronize(device)
             if repeat == 0:
                 flops[who] = counter.get_total_flops() / n_images
             else:
@@ -194,6 +200,12 @@ def run_case(name, n_images, repeats, device, precision):
     }
 
 
+def synchronize(device):
+    """Wait for the device's queued work: a CUDA clock stops when the GPU has finished."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def matmul_gflop_per_s(device, side=2048, repeats=5, rounds=3):
     """The machine's fp32 matrix-multiply rate (best of ``rounds``): what the same arithmetic
     could reach at best."""
@@ -215,10 +227,13 @@ def main():
     parser.add_argument("--images", type=int, default=1000, help="images per epoch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--device", default="auto", choices=allowed("compute.device"), help="both loops run here"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = select_device("auto")
+    device = select_device(args.device)
     precision = Precision(device, "auto")
     header = {
         "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads",

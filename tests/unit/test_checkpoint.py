@@ -1,8 +1,18 @@
 """The per-epoch training checkpoint is only ever resumed by the job that wrote it."""
 
-import numpy as np
+import logging
 
-from latentbalance.checkpoint import EpochCheckpoint, job_fingerprint
+import numpy as np
+import torch
+
+from latentbalance.checkpoint import (
+    EpochCheckpoint,
+    job_checkpoint,
+    job_fingerprint,
+    rng_state,
+    set_rng_state,
+)
+from latentbalance.runtime import Precision
 
 from helpers import assert_same_weights, train_resnet
 
@@ -33,3 +43,38 @@ def test_fingerprint_changes_with_any_setting_or_training_image():
     other_image = images.copy()
     other_image[3, 0, 1, 1] = 1
     assert job_fingerprint(settings, other_image, labels) != same
+
+
+def test_checkpoint_resumes_only_on_the_device_and_precision_it_ran_on(tmp_path, caplog):
+    """Keyed on what ran, not on what was asked ("auto"): a job killed on a bf16 node and rerun
+    where it computes in fp32 (or the reverse) starts anew instead of loading Adam moments and
+    weights of another layout."""
+    path, cpu, settings = tmp_path / "state.pt", torch.device("cpu"), {"fold": 0, "seed": 7}
+    images, labels = np.zeros((4, 1, 2, 2), np.uint8), np.arange(4)
+    fp32 = Precision(cpu, "fp32")
+    train_resnet(1, job_checkpoint(path, settings, cpu, fp32, images, labels))
+
+    caplog.set_level(logging.INFO)
+    bf16 = job_checkpoint(path, settings, cpu, Precision(cpu, "bf16"), images, labels)
+    assert bf16.restore() is None
+    assert "made on cpu/fp32 and this job runs on cpu/bf16" in caplog.text
+    assert str(path) in caplog.text
+    # the same job on the same kind of node resumes
+    again = job_checkpoint(path, settings, cpu, Precision(cpu, "fp32"), images, labels)
+    assert again.restore()["epoch"] == 1
+
+
+def test_rng_state_of_more_gpus_restores_on_fewer(monkeypatch, caplog):
+    """A state saved on a node with 4 GPUs resumes where 2 are visible: those two are restored."""
+    generator = torch.Generator().manual_seed(1)
+    state = rng_state(generator)
+    state["cuda"] = [torch.full((16,), card, dtype=torch.uint8) for card in range(4)]
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.update({device: s}))
+    caplog.set_level(logging.INFO)
+    set_rng_state(generator, state)
+    assert sorted(restored) == [0, 1]
+    assert torch.equal(restored[1], state["cuda"][1])
+    assert "RNG state of 2 of 4 saved GPUs" in caplog.text

@@ -10,7 +10,12 @@ from latentbalance.checkpoint import EpochCheckpoint
 from latentbalance.classifiers import build_resnet
 from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
 from latentbalance.runtime import Precision, seed_everything
-from latentbalance.training import fit_autoencoder, fit_classifier, learning_rate_schedule
+from latentbalance.training import (
+    fit_autoencoder,
+    fit_classifier,
+    learning_rate_schedule,
+    run_epochs,
+)
 
 from helpers import assert_same_weights, train_resnet, train_vae
 
@@ -128,3 +133,98 @@ def test_onecycle_runs_to_the_end_of_its_anneal():
     _, history = fit_noise(3, 48, 3, 12, epochs=10, batch_size=12, lr=0.1, patience=1,
                            schedule="constant")  # fmt: skip
     assert len(history) < 10
+
+
+def fit_line(scaler, epochs=2, batch_size=5, checkpoint=None, seen=None):
+    """``run_epochs`` on a linear model fitted to 23 fixed points (uneven batches); ``seen``
+    collects each step's loss as the loop's caller would have read it, one ``.item()`` a step."""
+    generator = seed_everything(0)
+    x = torch.linspace(-1, 1, 23)[:, None]
+    y = 3 * x + 0.1 * torch.sin(40 * x)
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05, fused=True)
+
+    def step(index):
+        prediction = model(x[index])
+        loss = torch.nn.functional.mse_loss(prediction, y[index])
+        hits = (prediction.detach() > 0).eq(y[index] > 0).sum()
+        if seen is not None:
+            seen.append((loss.item(), hits.item(), len(index)))
+        return loss, {"train_loss": loss.detach().double() * len(index), "train_hits": hits}
+
+    def validate(train):
+        return train["train_loss"], {}
+
+    return run_epochs(
+        model, optimizer, generator, n_items=len(x), batch_size=batch_size, epochs=epochs,
+        step=step, validate=validate, scaler=scaler, checkpoint=checkpoint,
+    )  # fmt: skip
+
+
+def test_epoch_means_are_the_python_float_sums_of_each_steps_loss():
+    """The loop sums on the device in float64 and reads once per epoch: the history must equal,
+    bit for bit, the Python-float running sums of ``loss.item() * n`` step by step (what every
+    recorded history, e.g. the default run's, was computed with)."""
+    seen = []
+    _, history = fit_line(FP32.grad_scaler(), seen=seen)
+    # 23 points in batches of 5: 4 batches of 5 and one of 3 per epoch
+    assert [n for _, _, n in seen] == [5, 5, 5, 5, 3] * 2
+    for epoch, row in enumerate(history):
+        total, hits = 0.0, 0
+        for loss, hit, n in seen[5 * epoch : 5 * epoch + 5]:
+            total += loss * n
+            hits += hit
+        # exact, not approximately
+        assert row["train_loss"] == total / 23 and row["train_hits"] == hits / 23
+
+
+def single_values_read(fit) -> int:
+    """How many single values (``.item()``, ``float(tensor)``) ``fit()`` reads from tensors:
+    each is a wait for the device on a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Reads(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._local_scalar_dense.default:
+                Reads.count += 1
+            return func(*args, **(kwargs or {}))
+
+    with Reads():
+        fit()
+    return Reads.count
+
+
+def test_the_loop_waits_for_the_device_per_epoch_not_per_step():
+    def fit(batch_size):
+        return fit_noise(0, 28, 2, 4, epochs=1, batch_size=batch_size, lr=0.01, patience=5)
+
+    fit(12)  # builds the small-map convolutions' cached tap tables: a one-time cost
+    # 2 vs 6 steps: the same reads, the validation's two (its loss and accuracy)
+    assert single_values_read(lambda: fit(12)) == single_values_read(lambda: fit(4)) == 2
+
+
+def test_an_enabled_grad_scaler_scales_skips_overflowing_steps_and_resumes(tmp_path):
+    """fp16's loss scaling (CUDA) in the loop, shown with the CPU's GradScaler: a scale so large
+    that the gradients overflow skips those steps and lowers the scale; the scale is saved with
+    each epoch, so that a resumed run continues where the uninterrupted one is."""
+
+    def scaler():
+        return torch.amp.GradScaler("cpu", init_scale=2.0**126, growth_interval=1000)
+
+    plain, plain_history = fit_line(FP32.grad_scaler(), epochs=3)
+    scaled = scaler()
+    model, history = fit_line(scaled, epochs=3)
+    assert scaled.get_scale() < 2.0**126  # overflowing steps were seen, skipped and scaled down
+    assert history != plain_history  # the skipped steps did not move the weights ...
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # ... nor break them
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+    checkpoint = EpochCheckpoint(tmp_path / "state.pt", "job")
+    fit_line(scaler(), epochs=1, checkpoint=checkpoint)
+    resumed_scaler = scaler()
+    resumed, resumed_history = fit_line(resumed_scaler, epochs=3, checkpoint=checkpoint)
+    assert resumed_scaler.get_scale() == scaled.get_scale()
+    assert resumed_history == history
+    assert_same_weights(resumed, model)

@@ -1,6 +1,10 @@
-"""The memory summary of a run, read from the files of every rule's ``benchmark:`` directive."""
+"""The benchmark scripts: the memory summary of a run, read from the files of every rule's
+``benchmark:`` directive; logit adjustment, the paired bootstrap, the FashionMNIST-LT table; and
+speed.py's placement of both loops on the device asked; gpu_check.sh's failures."""
 
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -8,6 +12,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch.nn.modules.module import register_module_forward_pre_hook
+from torch.optim import optimizer as optimizer_module
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from latentbalance.runtime import Precision
 
 from helpers import REPO, TINY_CONFIG, copy_workflow, latentbalance
 
@@ -269,3 +280,89 @@ def test_published_table_from_a_cut_short_run_counts_only_the_finished_folds(tin
     shutil.rmtree(results / "fold1" / "eval")
     nothing = fmnist_lt_table(results)
     assert nothing.returncode != 0 and "no evaluation finished" in nothing.stderr
+
+
+def load_speed_benchmark():
+    spec = importlib.util.spec_from_file_location("speed", REPO / "benchmarks" / "speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class MetaReadsAsZero(TorchDispatchMode):
+    """Lets a loop run on the ``meta`` device, which holds shapes but no numbers: a value read
+    from it (``.item()``, a copy to the CPU) reads as zero."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if source is not None and source.is_meta:
+            if func is torch.ops.aten._local_scalar_dense.default:
+                return 0
+            target = kwargs.get("device")
+            if func is torch.ops.aten._to_copy.default and target and target.type != "meta":
+                return torch.zeros(source.shape, dtype=kwargs.get("dtype") or source.dtype)
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("case", ["ae28", "resnet18"])
+def test_speed_runs_both_loops_on_the_device_asked(case, monkeypatch):
+    """Ours vs plain on a GPU must compare GPU with GPU: every model, batch and optimizer step of
+    both loops runs on the device passed (``meta`` stands in for a GPU here)."""
+    speed = load_speed_benchmark()
+    # fused Adam has meta kernels; torch's check of the parameters' device lists real devices only
+    supported = optimizer_module._get_fused_kernels_supported_devices
+    monkeypatch.setattr(
+        optimizer_module, "_get_fused_kernels_supported_devices", lambda: [*supported(), "meta"]
+    )
+    calls, steps = [], []
+
+    def record_call(module, inputs):
+        tensors = [*module.parameters(recurse=False), *module.buffers(recurse=False), *inputs]
+        calls.append(
+            (type(module).__name__, {t.device.type for t in tensors if t.is_floating_point()})
+        )
+
+    def record_step(optimizer, args, kwargs):
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        fused = bool(optimizer.defaults.get("fused"))
+        steps.append(("ours" if fused else "plain", {p.device.type for p in params}))
+
+    meta = torch.device("meta")
+    hooks = [register_module_forward_pre_hook(record_call),
+             register_optimizer_step_pre_hook(record_step)]  # fmt: skip
+    try:
+        with MetaReadsAsZero():
+            result = speed.run_case(case, 12, 1, meta, Precision(meta, "fp32"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert result["ours_images_per_s"] > 0 and result["plain_images_per_s"] > 0
+    assert {who for who, _ in steps} == {"ours", "plain"}
+    assert all(devices == {"meta"} for _, devices in steps)
+    layers = {name for name, _ in calls}
+    assert {"Conv2d", "BatchNorm2d"} <= layers or "ConvTranspose2d" in layers
+    off_device = {name for name, devices in calls if devices - {"meta"}}
+    assert not off_device, f"layers that ran off the device: {off_device}"
+
+
+def test_gpu_check_stops_at_a_failed_step_and_keeps_its_log(tmp_path):
+    """Where CUDA cannot run (here: a working nvidia-smi, but torch is shown no GPU, also on a GPU
+    host), the script stops at the first step that fails, names it and its log, and the log holds
+    the whole traceback."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    smi = fake / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'name, memory.total [MiB]'\necho 'Some GPU, 16384 MiB'\n")
+    smi.chmod(0o755)
+    out = tmp_path / "out"
+    env = os.environ | {"PATH": f"{fake}:{os.environ['PATH']}", "OUT": str(out),
+                        "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
+    run = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=REPO, env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode != 0
+    log = out / "logs" / "speed.log"
+    assert f"FAILED at step 'speed'; full log: {log}" in run.stderr
+    assert "Traceback" in log.read_text() and "cuda" in log.read_text()
+    assert (out / "gpu.txt").read_text().startswith("name, memory.total")
+    assert not (out / "precision.json").exists()  # nothing ran after the failure

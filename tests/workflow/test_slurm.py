@@ -123,6 +123,7 @@ def test_tiny_workflow_through_slurm_matches_the_local_run(
         "mem_mb=2000", "runtime=30",
         # The test cluster has no GPU: a --gpus=1 job would stay pending for ever.
         "--set-resources", "train_autoencoder:gpu=0", "train_classifier:gpu=0",
+        "oversample:gpu=0", "evaluate:gpu=0",
         "--configfile", "tiny.yaml",
     ]  # fmt: skip
     began = time.monotonic()

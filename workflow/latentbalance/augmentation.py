@@ -1,6 +1,7 @@
 """Random changes to training batches, the same for every method: translation and horizontal flip
 per image, then MixUp / CutMix across the batch (torchvision's transforms). They draw from torch's
-global generator, which the seed sets and checkpoints save."""
+generators, which the seed sets and checkpoints save: the global one on a CPU, the device's own
+for batches on a GPU."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ import torch
 from .choices import check
 
 
-def augmentation(crop_padding: int, flip: bool, image_size):
+def augmentation(crop_padding: int, flip: bool, image_size, *, batched: bool | None = None):
     """Per-image random translation (pad by ``crop_padding`` pixels, replicating the border, and
-    crop back) and horizontal flip; None when both are off."""
+    crop back) and horizontal flip; None when both are off.
+
+    ``batched`` picks how: True transforms the whole batch at once on its own device
+    (``shift_and_flip``), False image by image with torchvision on the CPU; None (the default)
+    picks by the batch's device: per image on a CPU, batched elsewhere. A CPU keeps the per-image
+    path although both draw from the same distributions: the two consume random numbers
+    differently, and the recorded CPU figures (benchmarks/RESULTS.md) reproduce bit for bit only
+    with the draws they were made with. On a GPU, one image at a time would leave it idle."""
     if not crop_padding and not flip:
         return None
     from torchvision.transforms import v2
@@ -24,9 +32,37 @@ def augmentation(crop_padding: int, flip: bool, image_size):
     transform = v2.Compose(steps)
 
     def augment(batch: torch.Tensor) -> torch.Tensor:
+        on_device = batch.device.type != "cpu" if batched is None else batched
+        if on_device:
+            return shift_and_flip(batch, crop_padding, flip)
         return torch.stack([transform(image) for image in batch])
 
     return augment
+
+
+def shift_and_flip(batch: torch.Tensor, padding: int, flip: bool) -> torch.Tensor:
+    """Each image of ``batch`` (N, C, H, W) shifted by its own random offset in
+    [-``padding``, ``padding``] along each axis, the border replicated into the gap (what cropping
+    an edge-padded image gives), then mirrored left-right with probability 1/2 when ``flip``.
+    One gather per axis on the batch's device and in its dtype; the draws come from that
+    device's generator."""
+    n, _, height, width = batch.shape
+    device = batch.device
+
+    def positions(size: int, mirrored: torch.Tensor | None) -> torch.Tensor:
+        # output pixel i reads input pixel clamp(i + shift): edge padding, then the crop
+        shift = torch.randint(-padding, padding + 1, (n, 1), device=device)
+        pixels = torch.arange(size, device=device).expand(n, size)
+        if mirrored is not None:
+            pixels = torch.where(mirrored[:, None], size - 1 - pixels, pixels)
+        return (pixels + shift).clamp(0, size - 1)
+
+    rows = positions(height, None)
+    mirrored = torch.rand(n, device=device) < 0.5 if flip else None
+    cols = positions(width, mirrored)
+    shape = batch.shape
+    batch = batch.gather(2, rows[:, None, :, None].expand(shape))
+    return batch.gather(3, cols[:, None, None, :].expand(shape))
 
 
 def batch_mixing(kind: str, alpha: float, n_classes: int):

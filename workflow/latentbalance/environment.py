@@ -1,10 +1,17 @@
 """What a result was computed with: library versions and the device, recorded beside every model
-and every metrics file, so that a rerun months later can tell why a number moved."""
+and every metrics file, so that a rerun months later can tell why a number moved: on CUDA the card,
+its compute capability, the CUDA, cuDNN and driver versions and whether TF32 and deterministic
+kernels were on; on a CPU its model and whether it has native bf16."""
 
 from __future__ import annotations
 
 import platform
+import re
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+# The NVIDIA kernel module's version line, e.g. "... Kernel Module  580.65.06  Sun Jul 27 ..."
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 
 PACKAGES = [
     "latentbalance",
@@ -31,4 +38,59 @@ def library_versions() -> dict[str, str]:
 def environment(device, precision) -> dict:
     """Versions plus where and how a network ran (``device``: torch.device, ``precision``: the
     Precision in effect)."""
-    return {**library_versions(), "device": str(device), "precision": precision.name}
+    import torch
+
+    details = cuda_details(device) if device.type == "cuda" else cpu_details()
+    return {
+        **library_versions(),
+        "device": str(device),
+        "precision": precision.name,
+        **details,
+        "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+    }
+
+
+def cpu_details() -> dict:
+    from .runtime import cpu_flags, cpu_has_native_bf16
+
+    model = re.search(r"^model name\s*:\s*(.+)$", cpu_flags(), re.MULTILINE)
+    return {
+        "cpu": model.group(1).strip() if model else platform.processor() or platform.machine(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
+    }
+
+
+def cuda_details(device) -> dict:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(device)
+    return {
+        "gpu": torch.cuda.get_device_name(device),
+        "compute_capability": f"{major}.{minor}",
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn_version(torch.backends.cudnn.version()),
+        "driver": nvidia_driver(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+    }
+
+
+def cudnn_version(number: int | None) -> str | None:
+    """torch's cuDNN version number as text: 91002 -> 9.10.2 (cuDNN 9), 8902 -> 8.9.2 (cuDNN 8)."""
+    if number is None:
+        return None
+    major, rest = divmod(number, 10000) if number >= 90000 else divmod(number, 1000)
+    return f"{major}.{rest // 100}.{rest % 100}"
+
+
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver's version (torch does not expose it), where the driver says it."""
+    try:
+        found = re.search(
+            r"Kernel Module\s+(?:for \S+\s+)?(\d+(?:\.\d+)+)", NVIDIA_DRIVER.read_text()
+        )
+    except OSError:
+        found = None
+    return found.group(1) if found else None

@@ -94,11 +94,14 @@ class EvaluationRecipe(_FromConfig):
 @dataclass(frozen=True)
 class Compute(_FromConfig):
     """Where a job runs: ``device`` and ``precision`` as configured (``auto`` is resolved by the
-    job). Threads are the rule's ``threads``, set before the stage starts."""
+    job), and whether CUDA is asked for deterministic kernels and allowed TF32. Threads are the
+    rule's ``threads``, set before the stage starts."""
 
     BLOCK = "compute"
     device: str
     precision: str
+    deterministic: bool = True
+    tf32: bool = False
 
     @classmethod
     def _nested(cls, values: dict) -> dict:

@@ -1,14 +1,85 @@
-"""What every Snakemake script does first: log to the rule's log file, use the rule's threads,
-exit without a final garbage collection, and turn the rule's config blocks into recipes."""
+"""What every Snakemake script does first: log to the rule's log file, take a GPU of its own,
+use the rule's threads, exit without a final garbage collection, and turn the rule's config blocks
+into recipes."""
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import gc
+import itertools
 import logging
+import os
+import re
 import sys
+import tempfile
+from pathlib import Path
 
 from .recipes import Compute
+
+log = logging.getLogger(__name__)
+
+# The lock on this job's GPU slot: held until the process exits, which releases it.
+_gpu_slot = None
+
+
+def claim_gpu(cards: list[str], lock_dir: str | Path) -> tuple[str, int]:
+    """The first free slot among ``cards`` (CUDA_VISIBLE_DEVICES entries), locked with flock:
+    the first jobs get a card each, further ones share them evenly. Returns the card and the lock's
+    file descriptor; closing it (or the job's exit) frees the slot."""
+    for depth in itertools.count():
+        for card in cards:
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", card) + (f"-{depth}" if depth else "")
+            # read-only: a lock file another user created can still be locked
+            fd = os.open(Path(lock_dir, f"latentbalance-gpu-{name}.lock"), os.O_RDONLY | os.O_CREAT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return card, fd
+    raise AssertionError("unreachable")
+
+
+def visible_cards() -> list[str]:
+    """The cards this job may use: CUDA_VISIBLE_DEVICES's entries when set (by SLURM, or the
+    user), else every GPU the driver shows, counted through NVML: initialising CUDA to count them
+    would fix the visible devices before this job picks its own."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        entries = [e.strip() for e in os.environ["CUDA_VISIBLE_DEVICES"].split(",")]
+        # CUDA stops at the first invalid entry ("-1" hides every GPU)
+        valid = list(itertools.takewhile(lambda e: e and not e.startswith("-"), entries))
+        return valid
+    import torch
+
+    count = getattr(torch.cuda, "_device_count_nvml", lambda: -1)()
+    if count < 0:  # no NVML: the driver's own list
+        try:
+            count = len(os.listdir("/proc/driver/nvidia/gpus"))
+        except OSError:
+            count = 0
+    return [str(card) for card in range(count)]
+
+
+def assign_gpu(snakemake, lock_dir: str | Path | None = None) -> tuple[str, int] | None:
+    """Give a job that asks for a GPU (``resources.gpu``) a card of its own where several are
+    visible: Snakemake counts `--resources gpu=N` but never says which card, so without this every
+    job would run on the first. Sets CUDA_VISIBLE_DEVICES to the card (torch's import does not
+    initialise CUDA; this runs before anything does). Where one card is visible, e.g. the one
+    SLURM granted, nothing changes. Returns the card and its lock, or None."""
+    if int(getattr(snakemake.resources, "gpu", 0) or 0) < 1:
+        return None
+    cards = visible_cards()
+    if len(cards) < 2:
+        return None
+    try:
+        card, fd = claim_gpu(cards, lock_dir or tempfile.gettempdir())
+    except OSError as error:
+        log.warning("no GPU slot (%s): this job sees all of %s", error, ",".join(cards))
+        return None
+    os.environ["CUDA_VISIBLE_DEVICES"] = card
+    log.info("this job runs on GPU %s of %s", card, ",".join(cards))
+    return card, fd
 
 
 def start(snakemake, recipe=None) -> dict:
@@ -31,6 +102,8 @@ def start(snakemake, recipe=None) -> dict:
         force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    global _gpu_slot
+    _gpu_slot = assign_gpu(snakemake) or _gpu_slot
     if "torch" in sys.modules:  # only steps that train or run networks import torch
         sys.modules["torch"].set_num_threads(snakemake.threads)
     params = dict(snakemake.params.items())
@@ -38,6 +111,10 @@ def start(snakemake, recipe=None) -> dict:
         params["recipe"] = recipe.from_config(params["recipe"])
     if "compute" in params:
         params["compute"] = Compute.from_config(params["compute"])
+        from .runtime import prepare_job  # torch: every job with a compute block has it loaded
+
+        gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
+        prepare_job(params["compute"], gpu_granted=gpus >= 1)
     return params
 
 

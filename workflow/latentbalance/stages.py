@@ -8,13 +8,15 @@ take 3-4 s to import, paid by every training job otherwise."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import torch
 
 from . import plots
 from .autoencoders import build_autoencoder
-from .checkpoint import EpochCheckpoint, job_fingerprint
+from .checkpoint import job_checkpoint
 from .classifiers import build_resnet
 from .datasets import ImageDataset
 from .environment import environment
@@ -35,6 +37,33 @@ from .runtime import Precision, seed_everything, select_device, stage_seed
 from .splits import fold_indices, stratified_holdout, test_indices, training_set, validation_split
 from .tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
 from .training import fit_autoencoder, fit_classifier
+
+
+class OutOfMemory(RuntimeError):
+    """A training job ran out of its device's memory; the message says what to lower."""
+
+
+@contextmanager
+def explained_out_of_memory(job: str, device, advice: str):
+    """Turn running out of memory while training into one message naming the job, what the
+    network was and what to lower (``advice``), instead of torch's traceback."""
+    try:
+        yield
+    except RuntimeError as error:  # torch.OutOfMemoryError is one; so is an older "out of memory"
+        if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error):
+            raise
+        where = "GPU" if device.type == "cuda" else "host"
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise OutOfMemory(
+            f"{job} ran out of {where} memory: {advice}, or run it with more {where} memory "
+            f"(torch: {detail})"
+        ) from None
+
+
+def compute_beyond_device(compute: Compute) -> dict:
+    """The compute settings a checkpoint is keyed on besides the device and precision, which
+    count as resolved (``job_checkpoint``), not as requested."""
+    return {k: v for k, v in compute.as_dict().items() if k not in ("device", "precision")}
 
 
 def train_autoencoder(
@@ -68,23 +97,29 @@ def train_autoencoder(
     device = select_device(compute.device)
     precision = Precision(device, compute.precision)
     settings = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
-    fingerprint = job_fingerprint(
-        {**settings, "compute": compute}, dataset.images[train], dataset.labels[train]
+    settings["compute"] = compute_beyond_device(compute)
+    resume = job_checkpoint(
+        checkpoint, settings, device, precision, dataset.images[train], dataset.labels[train]
     )
-    resume = EpochCheckpoint(checkpoint, fingerprint)
-    model, history = fit_autoencoder(
-        model,
-        images[fit_pos],
-        labels[fit_pos],
-        images[val_pos],
-        recipe,
-        penalty=penalty,
-        generator=generator,
-        device=device,
-        precision=precision,
-        checkpoint=resume,
-        desc=f"{kind} fold {fold}",
+    job = f"train_autoencoder {kind}{'+penalty' if penalty else ''} fold {fold}"
+    advice = (
+        f"with autoencoder.batch_size {recipe.batch_size} and width {recipe.width}, lower "
+        "autoencoder.batch_size or autoencoder.width"
     )
+    with explained_out_of_memory(job, device, advice):
+        model, history = fit_autoencoder(
+            model,
+            images[fit_pos],
+            labels[fit_pos],
+            images[val_pos],
+            recipe,
+            penalty=penalty,
+            generator=generator,
+            device=device,
+            precision=precision,
+            checkpoint=resume,
+            desc=f"{kind} fold {fold}",
+        )
     history = pd.DataFrame(history)
     penalty_spec = {"kind": recipe.penalty_kind, "weight": recipe.penalty_weight}
     spec = {
@@ -223,23 +258,26 @@ def train_classifier(
     device = select_device(compute.device)
     precision = Precision(device, compute.precision)
     settings = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
-    fingerprint = job_fingerprint({**settings, "compute": compute}, images, labels)
-    resume = EpochCheckpoint(checkpoint, fingerprint)
-    model, history = fit_classifier(
-        model,
-        x[fit_pos],
-        y[fit_pos],
-        x[val_pos],
-        y[val_pos],
-        recipe,
-        n_classes=dataset.n_classes,
-        class_weights=class_weights,
-        generator=generator,
-        device=device,
-        precision=precision,
-        checkpoint=resume,
-        desc=f"{method_id} {arch} fold {fold}",
-    )
+    settings["compute"] = compute_beyond_device(compute)
+    resume = job_checkpoint(checkpoint, settings, device, precision, images, labels)
+    with explained_out_of_memory(
+        f"train_classifier {method_id} {arch} fold {fold}", device, classifier_advice(arch, recipe)
+    ):
+        model, history = fit_classifier(
+            model,
+            x[fit_pos],
+            y[fit_pos],
+            x[val_pos],
+            y[val_pos],
+            recipe,
+            n_classes=dataset.n_classes,
+            class_weights=class_weights,
+            generator=generator,
+            device=device,
+            precision=precision,
+            checkpoint=resume,
+            desc=f"{method_id} {arch} fold {fold}",
+        )
     history = pd.DataFrame(history)
     spec = {
         "arch": arch,
@@ -262,6 +300,15 @@ def train_classifier(
         history, ["train_loss", "val_loss"], f"{method_id} {arch} fold {fold}", out["curve"]
     )
     resume.discard()
+
+
+def classifier_advice(arch: str, recipe: ClassifierRecipe) -> str:
+    """What to lower when a classifier's training runs out of memory."""
+    return (
+        f"{arch} with classifier.batch_size {recipe.batch_size} and stem '{recipe.stem}' needs "
+        "less: lower classifier.batch_size, use classifier.stem 'compact' or 'imagenet' (smaller "
+        "feature maps) or a smaller classifier"
+    )
 
 
 def evaluate(

@@ -4,6 +4,10 @@ Each fit sets up its optimizer and schedule, says what one training step compute
 validation measures, and hands both to the loop. The loop resumes from a checkpoint, shuffles the
 batches, steps the optimizer, records one history row per epoch, keeps the weights of the lowest
 validation loss, saves its progress and stops early when patience runs out.
+
+The loop waits for the device once per epoch: the recorded sums stay on the device as float64
+tensors, read with one ``.tolist()`` when the epoch ends (a ``.item()`` per step would stall a GPU
+until each step finished). float64 sums in the same order as Python floats give the same history.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def run_epochs(
     epochs: int,
     step: Callable,
     validate: Callable,
+    scaler: torch.amp.GradScaler,
     scheduler=None,
     per_step: bool = False,
     patience: int | None = None,
@@ -48,17 +53,21 @@ def run_epochs(
     """Train ``model`` for ``epochs``, resuming after the last epoch ``checkpoint`` saved.
 
     ``step(positions)`` computes one batch: it returns the loss to minimise and the batch's sums
-    of the quantities to record (``{"train_loss": loss * n, ...}``); their epoch means go into the
-    history. ``validate(train_means)`` returns the epoch's validation loss, which picks the best
-    weights, and the columns it adds to the history. ``scheduler`` steps per batch when
-    ``per_step``, else per epoch. With ``patience``, training stops after that many epochs past
-    ``counts_from`` without a lower validation loss. The best weights are restored at the end.
+    of the quantities to record as tensors (``{"train_loss": loss.detach().double() * n, ...}``);
+    their epoch means go into the history. ``scaler`` scales the loss for fp16 (a disabled one
+    passes everything through unchanged). ``validate(train_means)`` returns the epoch's
+    validation loss, which picks the best weights, and the columns it adds to the history.
+    ``scheduler`` steps per batch when ``per_step``, else per epoch. With ``patience``, training
+    stops after that many epochs past ``counts_from`` without a lower validation loss. The best
+    weights are restored at the end.
 
     Returns the model in evaluation mode and the history (one dict per epoch)."""
     done, loop = resume_training(checkpoint, model, optimizer, scheduler, generator)
     history = loop.get("history", [])
     best_loss, best_state = loop.get("best_loss", float("inf")), loop.get("best_state")
     stale = loop.get("stale", 0)
+    if "scaler" in loop:
+        scaler.load_state_dict(loop["scaler"])
     if patience is not None and stale >= patience:  # saved by the epoch that stopped early
         done = epochs
     progress = tqdm(
@@ -71,17 +80,21 @@ def run_epochs(
         for index in training_batches(n_items, batch_size, generator):
             loss, recorded = step(index)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if per_step:
                 scheduler.step()
             for name, value in recorded.items():
-                sums[name] = sums.get(name, 0.0) + value
+                value = value.detach().double()
+                sums[name] = sums[name] + value if name in sums else value
             seen += len(index)
         if scheduler is not None and not per_step:
             scheduler.step()
         model.eval()
-        means = {name: total / seen for name, total in sums.items()}
+        # the epoch's one wait for the device
+        totals = torch.stack(list(sums.values())).tolist() if sums else []
+        means = {name: total / seen for name, total in zip(sums, totals, strict=True)}
         val_loss, val_columns = validate(means)
         history.append(
             {"epoch": epoch, **({"lr": epoch_lr} if record_lr else {}), **means, **val_columns}
@@ -92,6 +105,8 @@ def run_epochs(
         elif epoch > counts_from:
             stale += 1
         loop = {"history": history, "best_loss": best_loss, "best_state": best_state}
+        if scaler.is_enabled():
+            loop["scaler"] = scaler.state_dict()
         save_progress(
             checkpoint, epoch, model, optimizer, scheduler, generator, loop | {"stale": stale}
         )
@@ -139,8 +154,9 @@ def fit_autoencoder(
                     model, class_batch, recipe.penalty_kind
                 )
         loss = sum(terms.values())
-        recorded = {f"train_{name}": value.item() * len(index) for name, value in terms.items()}
-        return loss, recorded | {"train_loss": loss.item() * len(index)}
+        n = len(index)
+        recorded = {f"train_{name}": value.detach().double() * n for name, value in terms.items()}
+        return loss, recorded | {"train_loss": loss.detach().double() * n}
 
     def validate(train):
         if not len(val_images):
@@ -158,6 +174,7 @@ def fit_autoencoder(
         epochs=recipe.epochs,
         step=step,
         validate=validate,
+        scaler=precision.grad_scaler(),
         checkpoint=checkpoint,
         desc=desc,
     )
@@ -222,8 +239,9 @@ def fit_classifier(
     desc: str = "classifier",
 ):
     """Cross-entropy training with early stopping on validation loss; best weights restored.
-    Each training batch is augmented (``recipe.augment``: crop and flip, then MixUp / CutMix,
-    which blends its images and labels); training accuracy counts the unmixed label."""
+    Each training batch is augmented on ``device`` (``recipe.augment``: crop and flip, then
+    MixUp / CutMix, which blends its images and labels); training accuracy counts the unmixed
+    label."""
     model = precision.prepare(model.to(device))
     optimizer = make_optimizer(recipe.optimizer, model.parameters(), recipe.lr, recipe.weight_decay)
     steps_per_epoch = sum(1 for _ in training_batches(len(x_train), recipe.batch_size, None))
@@ -237,8 +255,8 @@ def fit_classifier(
     weights = class_weights.to(device) if class_weights is not None else None
 
     def step(index):
-        batch = x_train[index] if augment is None else augment(x_train[index])
-        batch = precision.prepare(batch.to(device))
+        batch = x_train[index].to(device)
+        batch = precision.prepare(batch if augment is None else augment(batch))
         target = y_train[index].to(device)
         # soft targets when mixing: each row is the blend of the two labels
         fit_target = target
@@ -247,8 +265,8 @@ def fit_classifier(
         with precision.autocast():
             logits = model(batch).float()
         loss = F.cross_entropy(logits, fit_target, weight=weights)
-        correct = (logits.argmax(1) == target).sum().item()
-        return loss, {"train_loss": loss.item() * len(index), "train_accuracy": correct}
+        correct = (logits.argmax(1) == target).sum()
+        return loss, {"train_loss": loss.detach().double() * len(index), "train_accuracy": correct}
 
     def validate(_):
         val_logits = run_in_batches(model, x_val, recipe.batch_size, device, precision)
@@ -267,6 +285,7 @@ def fit_classifier(
         epochs=recipe.epochs,
         step=step,
         validate=validate,
+        scaler=precision.grad_scaler(),
         scheduler=scheduler,
         per_step=per_step,
         patience=recipe.patience,

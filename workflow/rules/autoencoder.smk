@@ -21,7 +21,7 @@ rule train_autoencoder:
     resources:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
-        gpu=training_gpus(),
+        gpu=job_gpus(),
     params:
         fold=lambda wildcards: int(wildcards.fold),
         kind=lambda wildcards: wildcards.ae,

@@ -21,7 +21,7 @@ rule train_classifier:
     resources:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
-        gpu=training_gpus(),
+        gpu=job_gpus(),
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,

@@ -23,10 +23,16 @@ rule evaluate:
         "results/{dataset}/benchmarks/fold{fold}/evaluate/{method}-{arch}.tsv"
     conda:
         ENV
+    # One thread: many evaluate jobs run side by side on a CPU, and one thread keeps every
+    # probability's bits independent of the core count.
     threads: 1
+    # A GPU like training (the classifier's forward passes over every test set take seconds there,
+    # up to hours on a CPU), counted by --resources gpu=N and requested from SLURM; runtime sized
+    # for the CPU, the slowest case.
     resources:
         mem_mb=3000,
-        runtime=15,
+        runtime=evaluation_runtime,
+        gpu=job_gpus(),
     params:
         fold=lambda wildcards: int(wildcards.fold),
         testsets=config["testsets"],

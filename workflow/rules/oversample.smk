@@ -20,9 +20,12 @@ rule oversample:
     conda:
         ENV
     threads: 1
+    # Latent methods encode and decode on the configured device, so they ask for its GPU as training
+    # does (counted locally, granted under SLURM); pixel methods run no network and ask none.
     resources:
         mem_mb=4000,
         runtime=20,
+        gpu=oversample_gpus,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,

@@ -1,0 +1,76 @@
+"""The training stages: what a job says when its device runs out of memory."""
+
+import pytest
+import torch
+from torch import nn
+
+from latentbalance.recipes import ClassifierRecipe
+from latentbalance.runtime import Precision
+from latentbalance.stages import OutOfMemory, classifier_advice, explained_out_of_memory
+from latentbalance.training import fit_classifier
+
+from helpers import images_and_labels
+
+
+class OutOfMemoryAtTraining(nn.Module):
+    """A model double that fails the way a too-large batch fails on a GPU: torch's own error,
+    from the forward pass of a training step (validation never runs)."""
+
+    def __init__(self, message):
+        super().__init__()
+        self.linear, self.message = nn.Linear(64, 3), message
+
+    def forward(self, x):
+        if self.training:
+            raise self.message
+        return self.linear(x.flatten(1))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 21.00 GiB"),
+        RuntimeError("CUDA error: out of memory"),
+    ],
+)
+def test_out_of_memory_names_the_job_the_batch_and_what_to_lower(error):
+    images, labels = images_and_labels()
+    recipe = ClassifierRecipe.from_config({"stem": "small", "epochs": 1, "batch_size": 100})
+    cuda = torch.device("cuda")  # only named in the message: the double never computes on it
+    with pytest.raises(OutOfMemory) as raised:
+        with explained_out_of_memory(
+            "train_classifier smote-ae resnet152 fold 3",
+            cuda,
+            classifier_advice("resnet152", recipe),
+        ):
+            cpu = torch.device("cpu")
+            fit_classifier(
+                OutOfMemoryAtTraining(error),
+                images[:40],
+                labels[:40],
+                images[40:],
+                labels[40:],
+                recipe,
+                n_classes=3,
+                class_weights=None,
+                generator=torch.Generator().manual_seed(0),
+                device=cpu,
+                precision=Precision(cpu, "fp32"),
+            )
+    message = str(raised.value)
+    for words in [
+        "train_classifier smote-ae resnet152 fold 3 ran out of GPU memory",
+        "resnet152 with classifier.batch_size 100 and stem 'small'",
+        "lower classifier.batch_size",
+        "classifier.stem",
+        "smaller classifier",
+        "more GPU memory",
+        "out of memory",  # torch's own line, for the numbers
+    ]:
+        assert words in message, (words, message)
+
+
+def test_other_errors_pass_through():
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        with explained_out_of_memory("job", torch.device("cpu"), "advice"):
+            raise RuntimeError("shape mismatch")
