@@ -1,4 +1,5 @@
-"""The training stages: what a job says when its device runs out of memory."""
+"""The training stages: what a job says when its device runs out of memory, and what its retry
+asks for."""
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ from torch import nn
 
 from latentbalance.recipes import ClassifierRecipe
 from latentbalance.runtime import Precision
+from latentbalance.snakemake_job import gpu_out_of_memory_marker, host_memory_mb
 from latentbalance.stages import OutOfMemory, classifier_advice, explained_out_of_memory
 from latentbalance.training import fit_classifier
 
@@ -74,3 +76,19 @@ def test_other_errors_pass_through():
     with pytest.raises(RuntimeError, match="shape mismatch"):
         with explained_out_of_memory("job", torch.device("cpu"), "advice"):
             raise RuntimeError("shape mismatch")
+
+
+@pytest.mark.parametrize(("device", "marked"), [("cuda", True), ("cpu", False)])
+def test_only_gpu_memory_leaves_the_marker_that_keeps_host_memory(tmp_path, device, marked):
+    """A retry after running out of GPU memory must not ask SLURM for twice the host memory."""
+    checkpoint = tmp_path / "classifier-none-resnet18.pt"
+    with pytest.raises(OutOfMemory):
+        with explained_out_of_memory("job", torch.device(device), "advice", checkpoint):
+            raise torch.OutOfMemoryError("out of memory")
+    assert gpu_out_of_memory_marker(checkpoint).exists() == marked
+    assert host_memory_mb(8000, 2, checkpoint) == (8000 if marked else 16000)
+    # the next try starts clean: a later failure for host memory gets its doubling again
+    with explained_out_of_memory("job", torch.device(device), "advice", checkpoint):
+        pass
+    assert not gpu_out_of_memory_marker(checkpoint).exists()
+    assert host_memory_mb(8000, 2, checkpoint) == 16000

@@ -176,7 +176,7 @@ def test_gpu_asked_on_a_machine_without_one(tmp_path):
     result = snakemake(workdir, target, "--configfile", str(config), check=False)
     assert result.returncode != 0
     message = result.stdout + result.stderr
-    assert "'compute.device'" in message and "no GPU" in message
+    assert "'compute.device'" in message and "no usable GPU" in message
     assert not (workdir / target).exists()
 
 

@@ -19,6 +19,19 @@ from .recipes import Compute
 
 log = logging.getLogger(__name__)
 
+
+def gpu_out_of_memory_marker(checkpoint) -> Path:
+    """Beside a training job's checkpoint: left by a try that ran out of GPU memory, so that the
+    retry does not ask for more host memory, which cannot help it."""
+    return Path(checkpoint).with_suffix(".gpu-out-of-memory")
+
+
+def host_memory_mb(base_mb: int, attempt: int, checkpoint) -> int:
+    """A training job's host memory (``mem_mb``): doubled on each retry, as for a job killed for
+    host memory, unless the try before ran out of GPU memory."""
+    return base_mb if gpu_out_of_memory_marker(checkpoint).exists() else base_mb * attempt
+
+
 # The lock on this job's GPU slot: held until the process exits, which releases it.
 _gpu_slot = None
 

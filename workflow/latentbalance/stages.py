@@ -34,6 +34,7 @@ from .models import (
 from .prediction import logit_adjusted, predict_proba
 from .recipes import AutoencoderRecipe, ClassifierRecipe, Compute, EvaluationRecipe, SamplerRecipe
 from .runtime import Precision, seed_everything, select_device, stage_seed
+from .snakemake_job import gpu_out_of_memory_marker
 from .splits import fold_indices, stratified_holdout, test_indices, training_set, validation_split
 from .tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
 from .training import fit_autoencoder, fit_classifier
@@ -44,15 +45,23 @@ class OutOfMemory(RuntimeError):
 
 
 @contextmanager
-def explained_out_of_memory(job: str, device, advice: str):
+def explained_out_of_memory(job: str, device, advice: str, checkpoint=None):
     """Turn running out of memory while training into one message naming the job, what the
-    network was and what to lower (``advice``), instead of torch's traceback."""
+    network was and what to lower (``advice``), instead of torch's traceback. Running out of GPU
+    memory leaves a marker beside ``checkpoint`` (``host_memory_mb`` reads it), removed when the
+    job starts again."""
+    marker = gpu_out_of_memory_marker(checkpoint) if checkpoint else None
+    if marker:
+        marker.unlink(missing_ok=True)
     try:
         yield
     except RuntimeError as error:  # torch.OutOfMemoryError is one; so is an older "out of memory"
         if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error):
             raise
         where = "GPU" if device.type == "cuda" else "host"
+        if marker and where == "GPU":
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise OutOfMemory(
             f"{job} ran out of {where} memory: {advice}, or run it with more {where} memory "
@@ -106,7 +115,7 @@ def train_autoencoder(
         f"with autoencoder.batch_size {recipe.batch_size} and width {recipe.width}, lower "
         "autoencoder.batch_size or autoencoder.width"
     )
-    with explained_out_of_memory(job, device, advice):
+    with explained_out_of_memory(job, device, advice, checkpoint):
         model, history = fit_autoencoder(
             model,
             images[fit_pos],
@@ -261,7 +270,10 @@ def train_classifier(
     settings["compute"] = compute_beyond_device(compute)
     resume = job_checkpoint(checkpoint, settings, device, precision, images, labels)
     with explained_out_of_memory(
-        f"train_classifier {method_id} {arch} fold {fold}", device, classifier_advice(arch, recipe)
+        f"train_classifier {method_id} {arch} fold {fold}",
+        device,
+        classifier_advice(arch, recipe),
+        checkpoint,
     ):
         model, history = fit_classifier(
             model,

@@ -19,7 +19,7 @@ rule train_classifier:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        mem_mb=host_memory(8000, CLASSIFIER_CHECKPOINT),
         runtime=lambda wildcards, attempt: 120 * attempt,
         gpu=job_gpus(),
     params:
@@ -29,8 +29,6 @@ rule train_classifier:
         recipe=config["classifier"],
         seed=config["seed"],
         compute=compute_settings(),
-        # resumable training state; not an output, so that it survives a kill and the
-        # --rerun-incomplete that follows
-        checkpoint="results/{dataset}/checkpoints/fold{fold}/classifier-{method}-{arch}.pt",
+        checkpoint=CLASSIFIER_CHECKPOINT,
     script:
         "../scripts/train_classifier.py"

@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 from latentbalance.config_check import check_config
 from latentbalance.methods import expand_methods, parse_method
+from latentbalance.snakemake_job import host_memory_mb
 from latentbalance.splits import fold_training_pool
 
 # The schema (workflow/schemas/config.schema.yaml) with its defaults filled in, and what a schema
@@ -133,6 +134,25 @@ def autoencoder_recipe(wildcards):
         for key, value in config["autoencoder"].items()
         if AUTOENCODER_ONLY_KEYS.get(key, lambda wildcards: True)(wildcards)
     }
+
+
+# Resumable training state; not an output, so that it survives a kill and the --rerun-incomplete
+# that follows.
+AUTOENCODER_CHECKPOINT = (
+    "results/{dataset}/checkpoints/fold{fold}/autoencoder-{ae}-{penalty}.pt"
+)
+CLASSIFIER_CHECKPOINT = (
+    "results/{dataset}/checkpoints/fold{fold}/classifier-{method}-{arch}.pt"
+)
+
+
+def host_memory(base_mb, checkpoint):
+    """mem_mb of a training rule: doubled on each retry unless the try before ran out of GPU
+    memory (it leaves a marker beside its checkpoint; more host memory cannot help it).
+    """
+    return lambda wildcards, attempt: host_memory_mb(
+        base_mb, attempt, checkpoint.format(**dict(wildcards.items()))
+    )
 
 
 def compute_settings():
