@@ -81,6 +81,28 @@ def test_mmd_is_small_for_prior_samples_and_large_for_shifted_codes():
     assert imq_mmd(torch.randn(200, 8) + 3, prior).item() > 0.5
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_wae_weighs_its_mmd_against_reconstruction_as_tolstikhin_et_al_do(shape):
+    # the paper: per image sum of squared errors + lambda * MMD, lambda = 10. Here both terms are
+    # that loss divided by the pixels per image (the reconstruction stays a per-pixel MSE)
+    model = build_autoencoder("wae", shape[0], shape[1:], latent_dim=8, width=8).eval()
+    images = torch.rand(6, *shape) * 2 - 1
+    torch.manual_seed(3)
+    terms = autoencoder_losses(model, images, mmd_weight=10.0)
+    with torch.no_grad():
+        codes = model.encode(images)
+        squared_errors = (model.decode(codes) - images).pow(2).flatten(1).sum(1).mean()
+    torch.manual_seed(3)
+    mmd = imq_mmd(codes, torch.randn_like(codes))
+    pixels = images[0].numel()
+    assert terms["recon"].item() * pixels == pytest.approx(squared_errors.item(), rel=1e-5)
+    assert terms["mmd"].item() * pixels == pytest.approx(10.0 * mmd.item(), rel=1e-5)
+    # so the MMD's share of the loss is the paper's, whatever the image size
+    paper = 10.0 * mmd / (squared_errors + 10.0 * mmd)
+    share = terms["mmd"] / (terms["recon"] + terms["mmd"])
+    assert share.item() == pytest.approx(paper.item(), rel=1e-5)
+
+
 def test_paper_penalty_differs_from_reconstruction_where_official_equals_it():
     """The released DeepSMOTE code permutes images and latents alike, so its 'penalty' is just
     reconstruction of the class batch (through a detached encoder); the paper's formula compares

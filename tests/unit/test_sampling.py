@@ -120,3 +120,24 @@ def test_k_larger_than_every_class_names_the_key():
     synthetic, synthetic_labels, info = balance(features, labels, "smote", k_neighbors=8, seed=0)
     assert info[2]["k_neighbors"] == 3 and info[1]["k_neighbors"] == 8
     assert np.bincount(synthetic_labels).tolist() == [0, 20, 26]
+
+
+@pytest.mark.parametrize("sampler", ["ros", "smote", "adasyn", "borderline"])
+def test_sources_name_the_sample_each_exact_copy_repeats_and_change_nothing_else(sampler):
+    features, labels = clustered([60, 20, 7, 3, 1])
+    plain = balance(features, labels, sampler, 5, seed=2)
+    new, new_labels, info, sources = balance(
+        features, labels, sampler, 5, seed=2, with_sources=True
+    )
+    # asking for the sources leaves the samples, their order and the per-class record as they were
+    assert np.array_equal(new, plain[0]) and np.array_equal(new_labels, plain[1])
+    assert info == plain[2]
+    assert len(sources) == len(new)
+    copies = sources >= 0
+    assert np.array_equal(features[sources[copies]], new[copies])
+    assert np.array_equal(labels[sources[copies]], new_labels[copies])
+    if sampler == "ros":
+        assert copies.all()
+    else:  # interpolated, but the single sample of class 4 can only be duplicated
+        assert np.array_equal(copies, new_labels == 4)
+        assert (sources[copies] == np.flatnonzero(labels == 4)[0]).all()

@@ -11,7 +11,9 @@ from latentbalance.splits import (
     imbalanced_test_counts,
     make_split,
     save_indices,
+    stratified_holdout,
     subsample_to_counts,
+    training_set,
     validation_split,
 )
 
@@ -117,3 +119,69 @@ def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
     # everything else is fitted: the other real images, their repeats, every synthetic image
     assert len(fit) + len(val) * 4 == len(labels)
     assert (source[fit] == -1).sum() == 8
+
+
+def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
+    """A tiny dataset of distinct random images, its split and two folds, and the balanced set
+    that the oversample stage writes for fold 0 (pixel space: no autoencoder needed)."""
+    from latentbalance.datasets import ImageDataset
+    from latentbalance.recipes import Compute, SamplerRecipe
+    from latentbalance.stages import oversample
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [60, 20, 10])
+    images = rng.integers(0, 256, size=(len(labels), 1, 8, 8), dtype=np.uint8)
+    ImageDataset(images, labels, ["a", "b", "c"]).save(tmp_path / "images.npz")
+    test = np.arange(0, len(labels), 6)
+    train = np.setdiff1d(np.arange(len(labels)), test)
+    save_indices(tmp_path / "split.npz", train=train, test=test, test_imbalanced=test)
+    save_indices(tmp_path / "folds.npz", fold=assign_folds(labels[train], 2, seed=0))
+    recipe = SamplerRecipe(3, "majority", strict=False, synthetic_share=synthetic_share)
+    outputs = {"balanced": "balanced.npz", "info": "info.json", "grid": "grid.png"}
+    out = {name: tmp_path / file for name, file in {**outputs, "check": "check.json"}.items()}
+    paths = [tmp_path / name for name in ("images.npz", "split.npz", "folds.npz")]
+    compute = Compute("cpu", "fp32")
+    oversample(*paths, None, fold=0, method_id=method_id, recipe=recipe, batch_size=16, seed=0,
+               compute=compute, out=out)  # fmt: skip
+    fold_train = fold_indices(paths[1], paths[2], 0)["train"]
+    return images, labels, fold_train, out["balanced"]
+
+
+@pytest.mark.parametrize(
+    ("method_id", "synthetic_share"), [("ros", 1.0), ("ros", 0.5), ("smote-pixel", 0.5)]
+)
+def test_real_validation_fits_on_no_copy_of_a_validation_image(
+    tmp_path, method_id, synthetic_share
+):
+    images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
+    all_images, all_labels, source = training_set(images, labels, train, balanced)
+    fit, val = validation_split(all_labels, source, len(train), 0.2, "real", seed=0)
+    # the images are distinct random noise: equal pixels mean a copy, however it was recorded
+    flat = all_images.reshape(len(all_images), -1)
+    fitted = {row.tobytes() for row in flat[fit]}
+    assert not any(row.tobytes() in fitted for row in flat[val])
+    # everything but those copies is fitted: every real image outside validation, and more
+    assert len(fit) + len(val) < len(all_labels)
+    assert np.isin(np.setdiff1d(np.arange(len(train)), val), fit).all()
+
+
+@pytest.mark.parametrize(
+    ("method_id", "synthetic_share"), [("ros", 1.0), ("ros", 0.5), ("smote-pixel", 0.5)]
+)
+def test_balanced_validation_is_blind_to_the_sources(tmp_path, method_id, synthetic_share):
+    # `validation: balanced` reads neither the repeats' nor the copies' sources: recorded results
+    # reproduce bit for bit whatever the balanced set says about copies
+    images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
+    all_images, all_labels, source = training_set(images, labels, train, balanced)
+    with np.load(balanced) as saved:
+        repeated, synthetic = saved["repeated_indices"], saved["synthetic_images"]
+        assert np.array_equal(source[len(train) + len(repeated) :], saved["synthetic_sources"])
+    expected = np.concatenate([images[train], images[repeated], synthetic])
+    assert np.array_equal(all_images, expected)
+    assert np.array_equal(all_labels[: len(train)], labels[train])
+    blind = np.where(np.arange(len(source)) < len(train), source, -1)
+    fit, val = validation_split(all_labels, source, len(train), 0.2, "balanced", seed=0)
+    fit_blind, val_blind = validation_split(all_labels, blind, len(train), 0.2, "balanced", seed=0)
+    fit_holdout, val_holdout = stratified_holdout(all_labels, 0.2, seed=0)
+    for a, b, c in [(fit, fit_blind, fit_holdout), (val, val_blind, val_holdout)]:
+        assert np.array_equal(a, b) and np.array_equal(a, c)

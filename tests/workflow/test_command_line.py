@@ -173,6 +173,28 @@ def test_evaluate_reproduces_the_workflow_metrics(tiny_run, tmp_path):
     assert (out / "confusion.csv").exists() and (out / "predictions.csv").exists()
 
 
+@pytest.mark.workflow
+def test_evaluate_refuses_the_holdout_of_a_fold_the_model_trained_on(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    results = workdir / "results/digits"
+    common = ["--model", str(results / MODEL), "--data", str(results / "data/images.npz")]
+    # fold 0's model trained on fold 1's holdout: scoring it there would be training accuracy
+    out = tmp_path / "leaked"
+    run = latentbalance(
+        "evaluate", *common, "--testset", "holdout", "--fold", "1", "--out", str(out), cwd=tmp_path
+    )
+    assert run.returncode == 2
+    assert "was trained on fold 0" in run.stderr and "fold 1's holdout" in run.stderr
+    assert not out.exists()
+    # its own fold's holdout, named or by default, and another fold's test set are fine
+    for fold in ([], ["--fold", "0"]):
+        run = latentbalance("evaluate", *common, "--testset", "holdout", *fold, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["testset"] == "holdout"
+    run = latentbalance("evaluate", *common, "--testset", "test", "--fold", "1", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+
+
 # in the workflow's batches: bf16 (CPUs with native bf16) rounds differently in others
 BATCH = str(TINY_CONFIG["classifier"]["batch_size"])
 

@@ -13,7 +13,7 @@ Kinds (one backbone, different latent regularisation; losses in ``autoencoder_lo
 - ``vae``: Gaussian encoder (mean, log-variance), reparameterisation, KL to N(0, I) weighted by
   beta. Oversampling uses the posterior means.
 - ``wae``: Wasserstein autoencoder (Tolstikhin et al. 2018), MMD with an inverse multiquadratic
-  kernel between the encoded batch and N(0, I) samples, weighted by lambda.
+  kernel between the encoded batch and N(0, I) samples, weighted by lambda on the paper's scale.
 """
 
 from __future__ import annotations
@@ -163,14 +163,17 @@ def autoencoder_losses(
 ) -> dict[str, torch.Tensor]:
     """The training loss terms of one batch, already weighted; their sum is the loss.
 
-    ``recon`` is the per-pixel MSE. The VAE's KL is divided by the pixels per image so that
-    ``kl_weight = 1`` is the usual ELBO balance for a mean-squared reconstruction.
+    ``recon`` is the per-pixel MSE, the same for every kind (the penalty's lambda means the same
+    for all). The other terms are divided by the pixels per image, the factor between that MSE
+    and the per-image sum of squared errors their weights are set against: ``kl_weight = 1`` is
+    the usual ELBO balance, and ``mmd_weight`` is Tolstikhin et al.'s lambda (10 in the paper)
+    beside a squared-error cost summed over each image's pixels.
     """
+    pixels = images[0].numel()
     if model.kind == "vae":
         mean, log_var = model.encode_distribution(images)
         codes = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
         recon = F.mse_loss(model.decode(codes).float(), images)
-        pixels = images[0].numel()
         return {
             "recon": recon,
             "kl": kl_weight * gaussian_kl(mean.float(), log_var.float()) / pixels,
@@ -179,7 +182,8 @@ def autoencoder_losses(
     recon = F.mse_loss(model.decode(codes).float(), images)
     if model.kind == "wae":
         codes = codes.float()
-        return {"recon": recon, "mmd": mmd_weight * imq_mmd(codes, torch.randn_like(codes))}
+        mmd = imq_mmd(codes, torch.randn_like(codes))
+        return {"recon": recon, "mmd": mmd_weight * mmd / pixels}
     return {"recon": recon}
 
 

@@ -1,5 +1,6 @@
 """Comparing models over folds: confidence intervals, the Friedman test with a Nemenyi post-hoc,
-and paired tests of every model against the best one.
+and every model against the selected one by two tests that must agree: Nadeau & Bengio's
+corrected resampled t over folds and a stratified paired bootstrap over the test images.
 
 Each fold is one block: every model is evaluated on the same fold's test images, so the scores of
 one fold are paired. Test sets are compared separately (the independent test set, its imbalanced
@@ -69,82 +70,145 @@ def nemenyi_critical_difference(n_models: int, n_blocks: int, alpha: float) -> f
     return float(q * np.sqrt(n_models * (n_models + 1) / (6.0 * n_blocks)))
 
 
-def holm(p_values) -> np.ndarray:
-    """Holm's step-down adjustment of a family of p-values (NaN entries are left out)."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full_like(p, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    order = valid[np.argsort(p[valid])]
-    running = 0.0
-    for i, index in enumerate(order):
-        running = max(running, min(1.0, (len(order) - i) * p[index]))
-        adjusted[index] = running
-    return adjusted
+def corrected_t(differences, confidence: float = 0.95) -> dict:
+    """Nadeau & Bengio's corrected resampled t over k folds of one pool.
+
+    The folds' training sets overlap ((k-2)/(k-1) of their images) and share one test set, so
+    the differences are not independent and the plain paired t underestimates their variance.
+    The correction scales the variance of the mean by 1/k + n_test/n_train instead of 1/k, with
+    n_test/n_train = 1/(k-1) (a fold's held-out share over its training share); df = k - 1.
+
+    A difference that is the same on every fold has no variance: the statistic is undefined
+    (t and p are NaN; the interval is NaN too), not infinitely significant. The summary then
+    leaves the decision to the bootstrap. Identical scores (difference 0 on every fold) give
+    t = 0, p = 1 and the interval [0, 0]."""
+    d = np.asarray(differences, dtype=float)
+    k = len(d)
+    result = {
+        "folds": k,
+        "difference": float(d.mean()) if k else np.nan,
+        "t_ci95_low": np.nan,
+        "t_ci95_high": np.nan,
+        "t": np.nan,
+        "p_t": np.nan,
+    }
+    if k < 2:
+        return result
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    # differences of floats that are equal on paper differ in the last bits
+    if sd <= 1e-12 * max(1.0, abs(mean)):
+        if abs(mean) <= 1e-12:
+            zero = {"difference": 0.0, "t_ci95_low": 0.0, "t_ci95_high": 0.0, "t": 0.0}
+            return result | zero | {"p_t": 1.0}
+        return result
+    scale = np.sqrt((1 / k + 1 / (k - 1)) * sd**2)
+    t = mean / scale
+    half = stats.t.ppf(0.5 + confidence / 2, k - 1) * scale
+    p = float(2 * stats.t.sf(abs(t), k - 1))
+    return {**result, "t_ci95_low": mean - half, "t_ci95_high": mean + half, "t": t, "p_t": p}
 
 
-def _paired_p_values(differences: np.ndarray) -> tuple[float, float]:
-    """Paired t-test and Wilcoxon signed-rank p-values of differences (best - other) over folds."""
-    if len(differences) < 2:
-        return np.nan, np.nan
-    if np.allclose(differences, 0):
-        return 1.0, 1.0
-    if np.allclose(differences, differences[0]):
-        t_p = 0.0  # a constant non-zero difference: no variance, the sign never changes
-    else:
-        t_p = float(stats.ttest_rel(differences, np.zeros_like(differences)).pvalue)
-    try:
-        w_p = float(stats.wilcoxon(differences).pvalue)
-    except ValueError:
-        w_p = np.nan
-    return t_p, w_p
+def bootstrap_difference(reference: np.ndarray, other: np.ndarray) -> dict:
+    """The paired bootstrap's view of reference - other from their resampled scores (one value
+    per resample, the same resamples for both): 95 % percentile interval and the two-sided p,
+    twice the smaller share of resamples on either side of 0 (at most 1). A p of 0 only says
+    that no resample crossed 0: it is reported as the bound 1/B (``p_bootstrap_bound``)."""
+    draws = np.asarray(reference, dtype=float) - np.asarray(other, dtype=float)
+    resamples = len(draws)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    p = min(1.0, 2 * min(np.mean(draws <= 0), np.mean(draws >= 0)))
+    return {
+        "bootstrap_ci95_low": float(low),
+        "bootstrap_ci95_high": float(high),
+        "p_bootstrap": max(p, 1 / resamples),
+        "p_bootstrap_bound": bool(p < 1 / resamples),
+        "resamples": resamples,
+    }
 
 
-def against_best(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Every model against the best (highest mean): mean difference, its 95 % paired
-    t-interval, paired t-test and Wilcoxon p-values, Holm-adjusted t p-values over the family,
-    and whether the best is significantly better at ``alpha``."""
-    means = table.mean().sort_values(ascending=False)
-    best = means.index[0]
-    rows = []
-    for model in means.index[1:]:
-        differences = (table[best] - table[model]).to_numpy()
-        # a difference of two scores in [0, 1] lies in [-1, 1]
-        low, high = np.clip(t_interval(differences), -1.0, 1.0)
-        t_p, w_p = _paired_p_values(differences)
-        rows.append(
-            {
-                "best": best,
-                "model": model,
-                "difference": float(differences.mean()),
-                "ci95_low": float(low),
-                "ci95_high": float(high),
-                "p_ttest": t_p,
-                "p_wilcoxon": w_p,
-            }
-        )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "best",
-            "model",
-            "difference",
-            "ci95_low",
-            "ci95_high",
-            "p_ttest",
-            "p_wilcoxon",
-        ],
+def decide(row: dict, alpha: float) -> tuple[bool, str]:
+    """Significant only when the corrected t and the bootstrap both say so. Where the t is
+    undefined (the same difference on every fold) the bootstrap decides alone; without a
+    bootstrap (no predictions) nothing is called significant."""
+    t_defined = not np.isnan(row["p_t"])
+    t_says = t_defined and row["p_t"] < alpha
+    if row["folds"] < 2:
+        return False, "one fold: no test is possible"
+    if np.isnan(row.get("p_bootstrap", np.nan)):
+        return False, "no bootstrap (no predictions), so not called significant"
+    boot_says = (not row["p_bootstrap_bound"] and row["p_bootstrap"] < alpha) or (
+        row["p_bootstrap_bound"] and row["p_bootstrap"] <= alpha
     )
-    frame["p_holm"] = holm(frame["p_ttest"]) if len(frame) else []
-    frame["significant"] = frame["p_holm"] < alpha
-    return frame
+    if not t_defined:
+        return boot_says, "t undefined, the same difference on every fold: the bootstrap decides"
+    if t_says and boot_says:
+        return True, "both tests agree"
+    if not t_says and not boot_says:
+        return False, "neither test says so"
+    return False, f"only the {'corrected t' if t_says else 'bootstrap'} says so"
 
 
-def compare(per_fold: pd.DataFrame, metric: str, alpha: float) -> dict:
+AGAINST_COLUMNS = [
+    "reference",
+    "model",
+    "folds",
+    "difference",
+    "t_ci95_low",
+    "t_ci95_high",
+    "t",
+    "p_t",
+    "bootstrap_ci95_low",
+    "bootstrap_ci95_high",
+    "p_bootstrap",
+    "p_bootstrap_bound",
+    "resamples",
+    "significant",
+    "decision",
+]
+
+
+def against(
+    table: pd.DataFrame,
+    alpha: float,
+    reference: str | None = None,
+    resampled: dict | None = None,
+) -> pd.DataFrame:
+    """Every model against ``reference`` (default: the highest mean): the mean difference over
+    folds with the corrected t, the paired bootstrap (``resampled``: model -> resampled scores
+    of this metric) and the decision of both."""
+    means = table.mean().sort_values(ascending=False)
+    reference = reference if reference in table.columns else means.index[0]
+    rows = []
+    for model in [m for m in means.index if m != reference]:
+        row = {"reference": reference, "model": model}
+        row |= corrected_t((table[reference] - table[model]).to_numpy())
+        # a difference of two scores in [0, 1] lies in [-1, 1]; with few folds the interval
+        # would reach beyond
+        row["t_ci95_low"], row["t_ci95_high"] = np.clip(
+            [row["t_ci95_low"], row["t_ci95_high"]], -1.0, 1.0
+        )
+        if resampled and reference in resampled and model in resampled:
+            row |= bootstrap_difference(resampled[reference], resampled[model])
+        else:
+            row |= dict.fromkeys(AGAINST_COLUMNS[8:12], np.nan) | {"resamples": 0}
+        row["significant"], row["decision"] = decide(row, alpha)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=AGAINST_COLUMNS)
+
+
+def compare(
+    per_fold: pd.DataFrame,
+    metric: str,
+    alpha: float,
+    reference: str | None = None,
+    resampled: dict | None = None,
+) -> dict:
     """The whole comparison of one test set on one metric.
 
     ``per_fold`` has one row per (model, fold) with columns model, fold and ``metric``. Returns
     the mean ranks, Friedman's test, the Nemenyi p-values (None with fewer than 3 models), the
-    critical difference of mean ranks and the table against the best model."""
+    critical difference of mean ranks and the table of every model against ``reference`` (the
+    selected model; default the best on this test set), with the bootstrap of ``resampled``."""
     table = block_table(per_fold, metric)
     ranks = mean_ranks(table)
     omnibus = friedman(table)
@@ -160,5 +224,5 @@ def compare(per_fold: pd.DataFrame, metric: str, alpha: float) -> dict:
         "friedman": omnibus,
         "nemenyi": post_hoc,
         "critical_difference": critical,
-        "against_best": against_best(table, alpha),
+        "against": against(table, alpha, reference, resampled),
     }

@@ -92,3 +92,28 @@ def expand_methods(spec) -> list[str]:
             "list each method once",
         )
     return ids
+
+
+# The settings' defaults: a label names a setting only where it differs (config/README.md).
+PENALTY_DEFAULTS = {"penalty_kind": "paper", "penalty_weight": 1.0}
+SAMPLER_DEFAULTS = {"target": "majority", "synthetic_share": 1.0, "k_neighbors": 5}
+
+
+def method_label(method_id: str, sampler: dict | None = None, autoencoder: dict | None = None):
+    """The method id with every setting that changes what it means and is not the default, e.g.
+    ``smote-ae (25 % synthetic)``, ``ros (to 1000)``, ``smote-ae+penalty (official, λ 0.1)``:
+    a ``smote-ae`` whose balanced set is 75 % repeats is another method than DeepSMOTE's."""
+    method = parse_method(method_id)
+    sampler = SAMPLER_DEFAULTS | (sampler or {})
+    autoencoder = PENALTY_DEFAULTS | (autoencoder or {})
+    parts = []
+    if method.penalty and any(autoencoder[k] != v for k, v in PENALTY_DEFAULTS.items()):
+        parts.append(f"{autoencoder['penalty_kind']}, λ {autoencoder['penalty_weight']:g}")
+    if method.generates and method.sampler != "ros":
+        if sampler["synthetic_share"] < 1:
+            parts.append(f"{100 * sampler['synthetic_share']:g} % synthetic")
+        if sampler["k_neighbors"] != SAMPLER_DEFAULTS["k_neighbors"]:
+            parts.append(f"k = {sampler['k_neighbors']}")
+    if method.generates and sampler["target"] != "majority":
+        parts.append(f"to {sampler['target']}")
+    return f"{method_id} ({'; '.join(parts)})" if parts else method_id

@@ -219,7 +219,7 @@ def plot_class_counts(counts: pd.DataFrame, path) -> None:
 def plot_critical_differences(results: dict, metric: str, alpha: float, title: str, path) -> None:
     """One critical-difference diagram per test set (scikit-posthocs): mean rank of each model
     over folds (1 = best); models joined by a bar are not significantly different (Nemenyi after
-    Friedman with 3+ models, the paired t-test with 2)."""
+    Friedman with 3+ models; with 2, the summary's two-test decision)."""
     import scikit_posthocs as sp
 
     fig, axes = plt.subplots(len(results), 1, figsize=(7, 1.9 * len(results)), squeeze=False)
@@ -229,10 +229,12 @@ def plot_critical_differences(results: dict, metric: str, alpha: float, title: s
             p_values = result["nemenyi"]
         else:
             p_values = pd.DataFrame(1.0, index=ranks.index, columns=ranks.index)
-            for _, row in result["against_best"].iterrows():
-                p = row["p_ttest"] if np.isfinite(row["p_ttest"]) else 1.0
-                p_values.loc[row["best"], row["model"]] = p_values.loc[
-                    row["model"], row["best"]
+            # two models: the bar follows the summary's decision (corrected t and bootstrap
+            # agree), drawn as p 0 (no bar) or 1 (bar)
+            for _, row in result["against"].iterrows():
+                p = 0.0 if row["significant"] else 1.0
+                p_values.loc[row["reference"], row["model"]] = p_values.loc[
+                    row["model"], row["reference"]
                 ] = p
         if len(ranks) < 2:
             ax.text(0.5, 0.5, f"{testset}: a single model", ha="center", transform=ax.transAxes)
@@ -244,7 +246,7 @@ def plot_critical_differences(results: dict, metric: str, alpha: float, title: s
             + (
                 f", Nemenyi CD = {result['critical_difference']:.2f}"
                 if result["nemenyi"] is not None
-                else ", bar = not significant by the paired t-test"
+                else ", bar = not significant (corrected t and bootstrap)"
             ),
             fontsize=9,
         )

@@ -36,13 +36,17 @@ def _resampler(sampler: str, strategy: dict, k: int, seed: int):
 
 
 def _generate(sampler, features, labels, cls, target, k, seed):
-    """New samples of ``cls`` from one imbalanced-learn sampler (appended after the originals)."""
-    resampled, resampled_labels = _resampler(sampler, {cls: target}, k, seed).fit_resample(
-        features, labels
-    )
+    """New samples of ``cls`` from one imbalanced-learn sampler (appended after the originals),
+    and the position in ``features`` of the sample each new one copies (-1: interpolated)."""
+    resampler = _resampler(sampler, {cls: target}, k, seed)
+    resampled, resampled_labels = resampler.fit_resample(features, labels)
     new = resampled[len(features) :]
     assert np.all(resampled_labels[len(features) :] == cls)
-    return new
+    if sampler == "ros":
+        copies = np.asarray(resampler.sample_indices_[len(features) :], dtype=np.int64)
+    else:
+        copies = np.full(len(new), -1, dtype=np.int64)
+    return new, copies
 
 
 def class_targets(counts: np.ndarray, target) -> np.ndarray:
@@ -82,11 +86,15 @@ def balance(
     target="majority",
     strict: bool = False,
     synthetic_share: float = 1.0,
+    with_sources: bool = False,
 ):
     """Synthetic samples that bring every class up to its target count, or ``synthetic_share`` of
     the way there (rounded; ``real_repeats`` makes up the rest).
 
-    Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D.
+    Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D. With
+    ``with_sources``, also (last) the position in ``features`` of the sample each synthetic one
+    is an exact copy of (``ros``, a duplicated single sample), -1 for an interpolated one: a
+    validation split must keep a copy of a validation image out of fitting.
     """
     check("methods.grid.samplers", sampler)
     counts = np.bincount(labels)
@@ -99,7 +107,7 @@ def balance(
         )
     targets = counts + synthetic_counts(counts, target, synthetic_share)
     rng = np.random.default_rng(seed)
-    synthetic, synthetic_labels, info = [], [], {}
+    synthetic, synthetic_labels, sources, info = [], [], [], {}
     for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):
         need = int(wanted - n_real)
         entry = {"real": int(n_real), "synthetic": need, "how": sampler}
@@ -115,22 +123,23 @@ def balance(
                     "or set 'sampler.strict: false' to duplicate it"
                 )
             log.warning("class %s has a single training sample: duplicating it %d times", cls, need)
-            new = _generate("ros", features, labels, cls, int(wanted), 0, class_seed)
+            new, copies = _generate("ros", features, labels, cls, int(wanted), 0, class_seed)
             entry["how"] = "duplicate"
         else:
             k = min(k_neighbors, int(n_real) - 1)
             if sampler != "ros":
                 entry["k_neighbors"] = k
             try:
-                new = _generate(sampler, features, labels, cls, int(wanted), k, class_seed)
+                new, copies = _generate(sampler, features, labels, cls, int(wanted), k, class_seed)
             except (RuntimeError, ValueError) as error:
                 log.warning("class %s: %s refused (%s); using SMOTE instead", cls, sampler, error)
-                new = features[:0]
+                new, copies = features[:0], np.empty(0, np.int64)
                 entry["fallback"] = f"{sampler} refused: {error}"
             if len(new) > need:  # ADASYN rounds per sample and can overshoot
-                new = new[np.sort(rng.choice(len(new), need, replace=False))]
+                kept = np.sort(rng.choice(len(new), need, replace=False))
+                new, copies = new[kept], copies[kept]
             if len(new) < need:
-                top_up = _generate(
+                top_up, top_up_copies = _generate(
                     "smote", features, labels, cls, int(n_real + need - len(new)), k, class_seed
                 )
                 if "fallback" not in entry:
@@ -144,8 +153,10 @@ def balance(
                     )
                 entry["smote_top_up"] = len(top_up)
                 new = np.concatenate([new, top_up])
+                copies = np.concatenate([copies, top_up_copies])
         synthetic.append(new)
         synthetic_labels.append(np.full(len(new), cls, dtype=np.int64))
+        sources.append(copies)
 
     width = features.shape[1]
     synthetic = np.concatenate(synthetic) if synthetic else np.empty((0, width), features.dtype)
@@ -154,4 +165,7 @@ def balance(
     )
     final = counts + np.bincount(synthetic_labels, minlength=len(counts))
     assert np.all((final == targets) | (counts == 0)), f"unbalanced after sampling: {final}"
+    if with_sources:
+        sources = np.concatenate(sources) if sources else np.empty(0, np.int64)
+        return synthetic, synthetic_labels, info, sources
     return synthetic, synthetic_labels, info

@@ -188,9 +188,9 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
 def training_set(images: np.ndarray, labels: np.ndarray, train: np.ndarray, balanced_path):
     """The fold's real training images (dataset indices ``train``) plus, for generating methods,
     the real images the balanced set repeats (``sampler.synthetic_share`` < 1) and its synthetic
-    images. ``source`` is the dataset index of each real image and repeat (-1 for a synthetic
-    one), so that a validation split can keep an image's repeats out of fitting; the fold's own
-    images come first, once each.
+    images. ``source`` is the dataset index of each real image, repeat and synthetic image that is
+    a copy of one (``ros``; -1 for an interpolated one), so that a validation split can keep every
+    copy of an image out of fitting; the fold's own images come first, once each.
 
     Returns (images, labels, source)."""
     fold_images, fold_labels, source = images[train], labels[train], train
@@ -201,18 +201,25 @@ def training_set(images: np.ndarray, labels: np.ndarray, train: np.ndarray, bala
             raise ValueError(f"{balanced_path} was made for another fold; rerun oversample")
         repeated = balanced["repeated_indices"]
         synthetic_labels = balanced["synthetic_labels"]
+        if "synthetic_sources" not in balanced.files:
+            raise ValueError(
+                f"{balanced_path} does not record which samples copy a real image; rerun "
+                "oversample (snakemake --forcerun oversample)"
+            )
+        copied = balanced["synthetic_sources"]
         return (
             np.concatenate([fold_images, images[repeated], balanced["synthetic_images"]]),
             np.concatenate([fold_labels, labels[repeated], synthetic_labels]),
-            np.concatenate([train, repeated, np.full(len(synthetic_labels), -1)]),
+            np.concatenate([train, repeated, copied]),
         )
 
 
 def validation_split(labels, source, n_real: int, fraction: float, validation: str, seed: int):
     """Stratified (fit, validation) positions: ``balanced`` draws validation from the whole
     balanced set (DeepSMOTE's protocol); ``real`` only from the first ``n_real`` (the fold's real
-    images, once each) and fits on the rest but those images' repeats, so that early stopping
-    judges on real images the classifier has not seen (every synthetic image is fitted on)."""
+    images, once each) and fits on the rest but those images' copies (same ``source``), so that
+    early stopping judges on real images the classifier has not seen (every interpolated image
+    is fitted on)."""
     check("classifier.validation", validation)
     if validation == "balanced":
         return stratified_holdout(labels, fraction, seed)

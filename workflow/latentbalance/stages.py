@@ -180,8 +180,13 @@ def oversample(
         latents = run_in_batches(
             model.encode, to_unit_range(images), batch_size, device, precision
         ).numpy()
-        new_latents, new_labels, info = balance(
-            latents, labels, method.sampler, *sampler_settings, recipe.synthetic_share
+        new_latents, new_labels, info, copies = balance(
+            latents,
+            labels,
+            method.sampler,
+            *sampler_settings,
+            recipe.synthetic_share,
+            with_sources=True,
         )
         decoded = run_in_batches(
             model.decode, torch.from_numpy(new_latents), batch_size, device, precision
@@ -189,8 +194,13 @@ def oversample(
         new_images = to_uint8(decoded)
     else:
         flat = images.reshape(len(images), -1).astype(np.float32)
-        new_flat, new_labels, info = balance(
-            flat, labels, method.sampler, *sampler_settings, recipe.synthetic_share
+        new_flat, new_labels, info, copies = balance(
+            flat,
+            labels,
+            method.sampler,
+            *sampler_settings,
+            recipe.synthetic_share,
+            with_sources=True,
         )
         new_images = new_flat.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
 
@@ -206,6 +216,9 @@ def oversample(
             repeated_indices=train[repeats],
             synthetic_images=new_images,
             synthetic_labels=new_labels,
+            # the dataset index of the real image each synthetic one copies (-1: interpolated); in
+            # latent space a copied code decodes to that image's reconstruction, as close a copy
+            synthetic_sources=np.where(copies >= 0, train[np.maximum(copies, 0)], -1),
         )
     per_class = {dataset.class_names[c]: entry for c, entry in info.items()}
     write_json(out["info"], {"method": method_id, "fold": fold, "per_class": per_class})
@@ -346,6 +359,14 @@ def evaluate(
     wanted = {testset: test_indices(split_path, folds_path, fold, testset) for testset in testsets}
     model, spec = load_classifier(model_path)
     check_compatible(spec, dataset, model_path, images_path)
+    if "holdout" in testsets and spec["fold"] != fold:
+        # another fold's holdout is part of this model's training images: its scores would be
+        # training accuracy
+        raise ValueError(
+            f"{model_path} was trained on fold {spec['fold']}: its images include fold {fold}'s "
+            f"holdout, so it cannot be scored there; evaluate it on fold {spec['fold']}'s holdout "
+            "(leave out --fold) or on test / test_imbalanced"
+        )
     device = select_device(compute.device)
     precision = Precision(device, compute.precision)
     how = {**recipe.as_dict(), "environment": environment(device, precision)}

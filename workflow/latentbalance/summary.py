@@ -1,7 +1,8 @@
 """The per-dataset summary: every fold's metrics, the leaderboard (mean ± sd and 95 % t-interval
-over folds), significance tests between models, the synthetic-sample check, figures, and one
-HTML page that puts the answer first: which model wins, by how much, and whether it is
-significant."""
+over folds), the model selected on the folds' holdouts, tests between it and every other model,
+the synthetic-sample check, figures, and one HTML page that puts the answer first: which model
+is selected, what it scores on the test sets, by how much it differs from the others and whether
+that is significant."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import comparison, plots
+from . import bootstrap, comparison, plots
 from .io import atomic_path, read_json, write_csv, write_json
+from .methods import method_label
 from .metrics import METRICS
 from .verdict import CHECK_COLUMNS, html_report, markdown_report, short_headline
 
@@ -42,14 +44,25 @@ def environments(results: list[dict]) -> list[dict]:
 KEYS = ["testset", "method", "classifier"]
 
 
-def read_metrics(metric_files) -> pd.DataFrame:
+def model_name(method: str, classifier: str, labels: dict | None = None) -> str:
+    """The name a model goes by in tables and text: its method's label (the id with the settings
+    that change its meaning, ``methods.method_label``) and its classifier."""
+    return f"{(labels or {}).get(method, method)} / {classifier}"
+
+
+def read_metrics(metric_files, labels: dict | None = None) -> pd.DataFrame:
     """Every evaluation's scores, one row each (nested records such as the environment the
-    scores were computed in are left out: they are no score)."""
+    scores were computed in are left out: they are no score). ``model`` is the labelled name;
+    ``method`` stays the bare id that scripts match on."""
     results = [read_json(p) for p in metric_files]
     flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in results]
     per_fold = pd.DataFrame(flat)
-    per_fold["model"] = per_fold["method"] + " / " + per_fold["classifier"]
-    return per_fold
+    return name_models(per_fold, labels)
+
+
+def name_models(per_fold: pd.DataFrame, labels: dict | None) -> pd.DataFrame:
+    pairs = zip(per_fold["method"], per_fold["classifier"], strict=True)
+    return per_fold.assign(model=[model_name(m, c, labels) for m, c in pairs])
 
 
 def read_synthetic_checks(check_files) -> pd.DataFrame:
@@ -61,14 +74,18 @@ def read_synthetic_checks(check_files) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "fold", *CHECK_COLUMNS])
 
 
-def read_histories(history_files) -> pd.DataFrame:
+def read_histories(history_files, labels: dict | None = None) -> pd.DataFrame:
     """Every classifier's training history, labelled from its path
     (``.../fold<k>/classifier/<method>/<arch>/history.csv``)."""
     frames = []
     for path in map(Path, history_files):
         frame = pd.read_csv(path)
         fold, method, arch = path.parts[-5], path.parts[-3], path.parts[-2]
-        frames.append(frame.assign(fold=int(fold.removeprefix("fold")), model=f"{method} / {arch}"))
+        frames.append(
+            frame.assign(
+                fold=int(fold.removeprefix("fold")), model=model_name(method, arch, labels)
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -80,7 +97,7 @@ def leaderboard_table(
     rows = []
     for (testset, method, classifier), group in per_fold.groupby(KEYS, sort=False):
         row = {"testset": testset, "method": method, "classifier": classifier}
-        row["model"] = f"{method} / {classifier}"
+        row["model"] = group["model"].iloc[0]
         row["folds"] = len(group)
         for name in METRICS:
             values = group[name].to_numpy(dtype=float)
@@ -111,15 +128,41 @@ def leaderboard_table(
     return board.drop(columns="_order").reset_index(drop=True)
 
 
-def run_comparisons(per_fold: pd.DataFrame, alpha: float, testsets: list[str]):
-    """Friedman test and the paired tests against the best model, for every test set (in the
-    config's order) and metric; plus the full result (ranks, Nemenyi) per test set and metric."""
-    significance, against, results = [], [], {}
+def selected_model(per_fold: pd.DataFrame, metric: str) -> str | None:
+    """The model with the highest mean ``metric`` on the folds' holdouts, or None without
+    holdout results: choosing on the test set would make its score the best of many draws."""
+    holdout = per_fold[per_fold["testset"] == "holdout"]
+    if holdout.empty:
+        return None
+    return str(holdout.groupby("model", sort=True)[metric].mean().idxmax())
+
+
+def run_comparisons(
+    per_fold: pd.DataFrame,
+    alpha: float,
+    testsets: list[str],
+    metric: str = "acsa",
+    predictions: dict | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+):
+    """Friedman test, and every model against the reference model by the corrected t and the
+    paired bootstrap, for every test set (in the config's order) and metric; plus the full
+    result (ranks, Nemenyi) per test set and metric. The reference is the model selected on
+    the holdouts, or without holdouts the best on ``metric`` of each test set.
+    ``predictions``: testset -> model -> fold -> frame (index, true, predicted)."""
+    significance, versus, results = [], [], {}
     present = set(per_fold["testset"])
+    selected = selected_model(per_fold, metric)
     for testset in [t for t in testsets if t in present] + sorted(present - set(testsets)):
         group = per_fold[per_fold["testset"] == testset]
+        reference = selected or str(group.groupby("model")[metric].mean().idxmax())
+        resampled = bootstrap.resampled_scores(
+            (predictions or {}).get(testset, {}), resamples, seed
+        )
         for name in METRICS:
-            result = comparison.compare(group, name, alpha)
+            scores = {model: values[name] for model, values in resampled.items()}
+            result = comparison.compare(group, name, alpha, reference, scores)
             results[testset, name] = result
             significance.append(
                 {
@@ -131,12 +174,10 @@ def run_comparisons(per_fold: pd.DataFrame, alpha: float, testsets: list[str]):
                     "best": result["ranks"].index[0],
                 }
             )
-            against.append(result["against_best"].assign(testset=testset, metric=name))
-    against = pd.concat(against, ignore_index=True)
-    against = against[
-        ["testset", "metric", *[c for c in against if c not in ("testset", "metric")]]
-    ]
-    return pd.DataFrame(significance), against, results
+            versus.append(result["against"].assign(testset=testset, metric=name))
+    versus = pd.concat(versus, ignore_index=True)
+    versus = versus[["testset", "metric", *[c for c in versus if c not in ("testset", "metric")]]]
+    return pd.DataFrame(significance), versus, results
 
 
 def posthoc_table(results: dict, metric: str) -> pd.DataFrame:
@@ -194,18 +235,34 @@ def summarize(
     out_headline=None,
     config=None,
     out_config=None,
+    prediction_files=(),
+    sampler=None,
+    autoencoder=None,
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
+    """``sampler`` and ``autoencoder`` (the config blocks) label the models with the settings
+    that change what a method means; ``prediction_files`` (every evaluation's predictions.csv)
+    feed the paired bootstrap of ``bootstrap_resamples`` resamples, drawn from ``seed``."""
     testsets = list(testsets)
     if out_config:
         _write_text(out_config, config_yaml(config))
     if out_environment:
         write_json(out_environment, environments([read_json(p) for p in metric_files]))
-    per_fold = read_metrics(metric_files).sort_values(["testset", "method", "classifier", "fold"])
-    write_csv(per_fold.drop(columns="model"), out_per_fold)
+    per_fold = read_metrics(metric_files)
+    labels = {m: method_label(m, sampler, autoencoder) for m in per_fold["method"].unique()}
+    per_fold = name_models(per_fold, labels).sort_values([*KEYS, "fold"])
+    write_csv(per_fold, out_per_fold)
     checks = read_synthetic_checks(check_files)
     board = leaderboard_table(per_fold, checks, metric, testsets)
     write_csv(board, out_leaderboard)
-    significance, against, results = run_comparisons(per_fold, alpha, testsets)
+    predictions = {
+        testset: {model_name(*key, labels): folds for key, folds in models.items()}
+        for testset, models in bootstrap.read_predictions(prediction_files).items()
+    }
+    significance, against, results = run_comparisons(
+        per_fold, alpha, testsets, metric, predictions, bootstrap_resamples, seed
+    )
 
     markdown = markdown_report(dataset_name, board, significance, against, testsets, metric, alpha)
     _write_text(out_markdown, markdown)
@@ -230,7 +287,9 @@ def summarize(
         )
     if out_curves:
         plots.plot_training_curves(
-            read_histories(history_files), f"{dataset_name}: classifier training", out_curves
+            read_histories(history_files, labels),
+            f"{dataset_name}: classifier training",
+            out_curves,
         )
     if out_checks:
         write_csv(checks.sort_values(["method", "fold"]), out_checks)

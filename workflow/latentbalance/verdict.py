@@ -1,6 +1,6 @@
-"""What the summary says: the headline sentences (who wins, by how much, is it significant),
-the message at the end of a run, and the leaderboard as Markdown and as one HTML page that puts
-the answer first."""
+"""What the summary says: the verdict (the model selected on the holdouts, its test scores,
+each comparison by the corrected t and the paired bootstrap), the message at the end of a run,
+and the leaderboard as Markdown and as one HTML page that puts the answer first."""
 
 from __future__ import annotations
 
@@ -27,69 +27,128 @@ def _interval(board_row, name: str) -> str:
 
 
 def _p(value) -> str:
-    return "n/a" if value is None or np.isnan(value) else f"{value:.3g}"
+    # a p-value is an upper tail: below 1e-4 the digits say nothing more, and 0 would be a lie
+    if value is None or np.isnan(value):
+        return "n/a"
+    return "< 0.0001" if value < 1e-4 else f"{value:.3g}"
 
 
-def headline(
-    board: pd.DataFrame,
-    significance: pd.DataFrame,
-    against: pd.DataFrame,
-    testset: str,
-    metric: str,
-    alpha: float,
-) -> list[str]:
-    """Sentences that answer: who wins on ``metric``, by how much, is it significant."""
-    rows = board[board["testset"] == testset]
-    best = rows.iloc[0]
-    if best["folds"] < 2:
-        return [
-            f"Best on {metric}: {best['model']} with {_interval(best, metric)} (one fold).",
-            "One fold only: no interval or test is possible; run more folds.",
+def _is(p_text: str) -> str:
+    return p_text if p_text.startswith("<") else f"= {p_text}"
+
+
+def _bootstrap_p(row) -> str:
+    if bool(row["p_bootstrap_bound"]):
+        return f"< {1 / row['resamples']:g}"  # no resample crossed 0: all B can say
+    return _p(row["p_bootstrap"])
+
+
+def comparison_line(row, alpha: float) -> str:
+    """One comparison of the reference model with another: the difference, what the corrected t
+    and the bootstrap each say, and the decision (significant only when both agree)."""
+    if np.isnan(row["t_ci95_low"]):
+        t_text = "corrected t undefined (the same difference on every fold)"
+    else:
+        t_text = (
+            f"corrected t [{row['t_ci95_low']:+.4f}, {row['t_ci95_high']:+.4f}], "
+            f"p {_is(_p(row['p_t']))}"
+        )
+    if row["resamples"] > 0:
+        boot_text = (
+            f"bootstrap over test images [{row['bootstrap_ci95_low']:+.4f}, "
+            f"{row['bootstrap_ci95_high']:+.4f}], p {_is(_bootstrap_p(row))}"
+        )
+    else:
+        boot_text = "no bootstrap"
+    verdict = "significant" if row["significant"] else "not significant"
+    return (
+        f"vs {row['model']} on {row['testset']}: {row['difference']:+.4f}; {t_text}; "
+        f"{boot_text}: {verdict} at {alpha} ({row['decision']})."
+    )
+
+
+def _rows(board, testset):
+    return board[board["testset"] == testset]
+
+
+def _row(board, testset, model):
+    return _rows(board, testset).set_index("model").loc[model]
+
+
+def _folds(row) -> str:
+    return (
+        "one fold" if row["folds"] < 2 else f"mean ± sd [95 % t-interval] over {row['folds']} folds"
+    )
+
+
+def reported_testsets(board, testsets) -> list[str]:
+    """The test sets whose scores are reported: every configured one present but holdout (or
+    holdout alone when it is the only one)."""
+    present = [t for t in testsets if t in set(board["testset"])]
+    return [t for t in present if t != "holdout"] or present
+
+
+def reference(board, against, testset, metric) -> str:
+    """The model the comparisons are made against: the selected one (the ``reference`` column
+    that summary.run_comparisons filled in), or the best on ``metric`` when there is no other."""
+    rows = against[(against["testset"] == testset) & (against["metric"] == metric)]
+    if len(rows):
+        return rows["reference"].iloc[0]
+    return _rows(board, testset).iloc[0]["model"]
+
+
+def verdict_lines(board, significance, against, testsets, metric, alpha) -> list[str]:
+    """Which model is selected and how, its scores on the reported test sets (once), then every
+    comparison with it on those test sets, then Friedman's test over all models."""
+    reported = reported_testsets(board, testsets)
+    selected_on_holdout = "holdout" in set(board["testset"]) and reported != ["holdout"]
+    first = reported[0]
+    chosen = reference(board, against, first, metric)
+    if selected_on_holdout:
+        held = _row(board, "holdout", chosen)
+        scores = ", ".join(f"on {t} {_interval(_row(board, t, chosen), metric)}" for t in reported)
+        lines = [
+            f"Best on {metric}: {chosen}, selected on the folds' holdouts "
+            f"({_interval(held, metric)}); {scores} ({_folds(held)})."
         ]
-    lines = [
-        f"Best on {metric}: {best['model']} with {_interval(best, metric)} "
-        f"(mean ± sd [95 % t-interval] over {best['folds']} folds)."
+    else:
+        best = _row(board, first, chosen)
+        n_models = len(_rows(board, first))
+        lines = [
+            f"Best on {metric}: {chosen} with {_interval(best, metric)} on test set {first} "
+            f"({_folds(best)}), picked on that test set: biased upwards.",
+            f"Picked on test set {first} itself (holdout is not among testsets): the best of "
+            f"{n_models} models on the images it is scored on is favoured by their noise, so "
+            "this score is biased upwards; add holdout to testsets to select without the test "
+            "set.",
+        ]
+    if _row(board, first, chosen)["folds"] < 2:
+        return [*lines, "One fold only: no interval or test is possible; run more folds."]
+    for testset in reported:
+        rows = against[(against["testset"] == testset) & (against["metric"] == metric)]
+        lines.extend(comparison_line(row, alpha) for _, row in rows.iterrows())
+    return lines + [
+        f"On {first}: {line}" for line in friedman_line(significance, first, metric, alpha)
     ]
-    versus = against[(against["testset"] == testset) & (against["metric"] == metric)]
-    for _, row in versus.iterrows():
-        verdict = (
-            f"significant at {alpha} (Holm-adjusted paired t-test)"
-            if row["significant"]
-            else f"not significant at {alpha}"
-        )
-        lines.append(
-            f"vs {row['model']}: {row['difference']:+.4f} "
-            f"[{row['ci95_low']:+.4f}, {row['ci95_high']:+.4f}], "
-            f"p = {_p(row['p_holm'])} (t, Holm), Wilcoxon p = {_p(row['p_wilcoxon'])}: {verdict}."
-        )
-    test = significance[(significance["testset"] == testset) & (significance["metric"] == metric)]
-    test = test.iloc[0]
-    if test["n_models"] >= 3:
-        lines.append(
-            f"Friedman test over {test['n_models']} models and {test['n_blocks']} folds: "
-            f"chi² = {test['statistic']:.3f}, p = {_p(test['p_value'])} "
-            f"({'the models differ' if test['significant'] else 'no significant difference'}"
-            f" at {alpha}); Nemenyi critical difference of mean ranks "
-            f"{test['critical_difference']:.2f}."
-        )
-    return lines
 
 
-def short_headline(
-    board: pd.DataFrame,
-    significance: pd.DataFrame,
-    against: pd.DataFrame,
-    testsets: list[str],
-    metric: str,
-    alpha: float,
-) -> str:
-    """The answer in two lines, on the first configured test set: the best model with its
-    interval, then its margin over the runner-up and whether that is significant (the first two
-    sentences of ``headline``). The report's landing page and the end of a run show it."""
-    present = set(board["testset"])
-    testset = next((t for t in testsets if t in present), board["testset"].iloc[0])
-    lines = headline(board, significance, against, testset, metric, alpha)[:2]
-    return f"Test set {testset}. " + "\n".join(lines) + "\n"
+def short_headline(board, significance, against, testsets, metric, alpha) -> str:
+    """The answer in two lines: the selected (or best) model with its scores, then its
+    comparison with the runner-up on the first reported test set (the runner-up of the
+    selection: on the holdouts when they chose). The report's landing page and the end of a run
+    show it."""
+    lines = verdict_lines(board, significance, against, testsets, metric, alpha)
+    first = reported_testsets(board, testsets)[0]
+    ranking = "holdout" if "holdout" in set(board["testset"]) else first
+    chosen = reference(board, against, first, metric)
+    order = [m for m in _rows(board, ranking)["model"] if m != chosen]
+    rows = against[(against["testset"] == first) & (against["metric"] == metric)]
+    rows = rows[rows["model"] == order[0]] if order else rows.iloc[:0]
+    if len(rows) and _row(board, first, chosen)["folds"] >= 2:
+        second = comparison_line(rows.iloc[0], alpha)
+    else:
+        second = lines[-1] if len(lines) > 1 else ""
+    return f"{lines[0]}\n{second}\n" if second else f"{lines[0]}\n"
 
 
 def run_message(headline_files: dict, configfiles=()) -> str:
@@ -112,20 +171,55 @@ def run_message(headline_files: dict, configfiles=()) -> str:
     return "\n".join([*parts, f"The report: snakemake --report report.html{options}"])
 
 
+NOT_FOR_SELECTION = (
+    "Per test set, for information: the models were chosen on the folds' holdouts; picking "
+    "the best of these tables would select on the test set."
+)
+
+
+def section_title(board, testset) -> str:
+    if "holdout" not in set(board["testset"]):
+        return f"test set: {testset}"
+    if testset == "holdout":
+        return "test set: holdout (selects the model)"
+    return f"test set: {testset} (information, not for selection)"
+
+
+def friedman_line(significance, testset, metric, alpha) -> list[str]:
+    test = significance[(significance["testset"] == testset) & (significance["metric"] == metric)]
+    if not len(test) or test.iloc[0]["n_models"] < 3:
+        return []
+    test = test.iloc[0]
+    return [
+        f"Friedman test over {test['n_models']} models and {test['n_blocks']} folds: "
+        f"chi² = {test['statistic']:.3f}, p {_is(_p(test['p_value']))} "
+        f"({'the models differ' if test['significant'] else 'no significant difference'}"
+        f" at {alpha}); Nemenyi critical difference of mean ranks "
+        f"{test['critical_difference']:.2f}."
+    ]
+
+
+def score_table(rows, raw: bool = False) -> pd.DataFrame:
+    table = rows[["model", "method", "folds", "mean_rank"]].copy()
+    for name in METRICS:
+        table[name] = [_interval(r, name) for _, r in rows.iterrows()]
+    for column in CHECK_COLUMNS:
+        table[column] = rows[column] if raw else rows[column].round(3)
+    return table
+
+
 def markdown_report(dataset_name, board, significance, against, testsets, metric, alpha) -> str:
-    parts = [f"# {dataset_name}: mean ± sd [95 % t-interval] over folds\n"]
+    parts = [f"# {dataset_name}: mean ± sd [95 % t-interval] over folds\n", "## verdict\n"]
+    parts.extend(
+        f"- {line}" for line in verdict_lines(board, significance, against, testsets, metric, alpha)
+    )
+    if "holdout" in set(board["testset"]):
+        parts.append(f"\n{NOT_FOR_SELECTION}\n")
     for testset in [t for t in testsets if t in set(board["testset"])]:
+        parts.append(f"\n## {section_title(board, testset)}\n")
+        parts.extend(f"- {line}" for line in friedman_line(significance, testset, metric, alpha))
         rows = board[board["testset"] == testset]
-        parts.append(f"## test set: {testset}\n")
-        parts.extend(
-            f"- {line}" for line in headline(board, significance, against, testset, metric, alpha)
-        )
-        table = rows[["model", "folds", "mean_rank"]].copy()
-        for name in METRICS:
-            table[name] = [_interval(r, name) for _, r in rows.iterrows()]
-        for column in CHECK_COLUMNS:
-            table[column] = rows[column].round(3)
-        parts.append("\n" + table.to_markdown(index=False) + "\n")
+        parts.append("\n" + score_table(rows).to_markdown(index=False) + "\n")
     return "\n".join(parts) + "\n"
 
 
@@ -139,31 +233,39 @@ def _image_tag(path) -> str:
 def html_report(
     dataset_name, board, significance, against, checks, testsets, metric, alpha, figures
 ) -> str:
-    """A self-contained page: headline per test set, the leaderboard, the tests, the check."""
+    """A self-contained page: the verdict, the scores per test set, the tests, the check."""
 
     def table(frame: pd.DataFrame) -> str:
         return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a", border=0)
 
-    body = [f"<h1>{html.escape(dataset_name)}</h1>"]
+    body = [f"<h1>{html.escape(dataset_name)}</h1><h2>Verdict</h2><ul>"]
+    body.extend(
+        f"<li>{html.escape(line)}</li>"
+        for line in verdict_lines(board, significance, against, testsets, metric, alpha)
+    )
+    body.append("</ul>")
+    if "holdout" in set(board["testset"]):
+        body.append(f"<p>{html.escape(NOT_FOR_SELECTION)}</p>")
     for testset in [t for t in testsets if t in set(board["testset"])]:
-        rows = board[board["testset"] == testset]
-        body.append(f"<h2>Test set: {html.escape(testset)}</h2><ul>")
+        # the heading names the test set alone (links and readers find it by that); the role
+        # follows in the line below it
+        role = section_title(board, testset).removeprefix(f"test set: {testset}").strip(" ()")
+        body.append(f"<h2>Test set: {html.escape(testset)}</h2>")
+        body.append(f"<p><em>{html.escape(role)}</em></p><ul>" if role else "<ul>")
         body.extend(
             f"<li>{html.escape(line)}</li>"
-            for line in headline(board, significance, against, testset, metric, alpha)
+            for line in friedman_line(significance, testset, metric, alpha)
         )
         body.append("</ul>")
-        shown = rows[["model", "folds", "mean_rank"]].copy()
-        for name in METRICS:
-            shown[name] = [_interval(r, name) for _, r in rows.iterrows()]
-        for column in CHECK_COLUMNS:
-            shown[column] = rows[column]
-        body.append(table(shown))
+        body.append(table(score_table(board[board["testset"] == testset], raw=True)))
     body.append(f"<h2>Leaderboard: mean ± sd over folds</h2>{_image_tag(figures.get('bars'))}")
     body.append(
         f"<h2>Critical difference ({html.escape(metric)})</h2>{_image_tag(figures.get('cd'))}"
     )
-    body.append(f"<h2>Against the best model, every metric (alpha {alpha})</h2>")
+    body.append(
+        f"<h2>Against the selected model, every metric (alpha {alpha}): corrected t and "
+        "paired bootstrap, significant only when both agree</h2>"
+    )
     body.append(table(against))
     body.append("<h2>Friedman test, every metric</h2>")
     body.append(table(significance))

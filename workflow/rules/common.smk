@@ -206,6 +206,22 @@ def evaluation_metrics(wildcards):
     )
 
 
+def evaluation_predictions(wildcards):
+    """Every evaluation's per-image predictions of one dataset (the summary's bootstrap)."""
+    return [
+        path.replace("metrics.json", "predictions.csv")
+        for path in evaluation_metrics(wildcards)
+    ]
+
+
+def penalty_settings():
+    """The penalty's kind and weight, which the summary's model names carry when not the
+    defaults."""
+    return {
+        key: config["autoencoder"][key] for key in ("penalty_kind", "penalty_weight")
+    }
+
+
 def classifier_histories(wildcards):
     """Every classifier's training history of one dataset (the summary collects the curves)."""
     return expand(

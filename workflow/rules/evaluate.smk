@@ -47,6 +47,8 @@ rule evaluate:
 rule summarize:
     input:
         metrics=evaluation_metrics,
+        # per-image predictions: the paired bootstrap over the test images
+        predictions=evaluation_predictions,
         histories=classifier_histories,
         checks=synthetic_checks,
     output:
@@ -127,5 +129,10 @@ rule summarize:
         metric=config["summary"]["metric"],
         alpha=config["summary"]["alpha"],
         testsets=config["testsets"],
+        bootstrap_resamples=config["summary"]["bootstrap_resamples"],
+        seed=config["seed"],
+        # the settings that change what a method means label the models
+        sampler=config["sampler"],
+        autoencoder=penalty_settings(),
     script:
         "../scripts/summarize.py"

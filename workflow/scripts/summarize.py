@@ -4,6 +4,7 @@ from latentbalance.snakemake_job import start
 params = start(snakemake)
 summary.summarize(
     snakemake.input.metrics,
+    prediction_files=snakemake.input.predictions,
     history_files=snakemake.input.histories,
     check_files=snakemake.input.checks,
     **params,
