@@ -126,6 +126,12 @@ def card(device: torch.device) -> str:
     return f"{name} (sm_{major}{minor}; this build has kernels for {kernels})"
 
 
+def resolve(compute) -> tuple[torch.device, Precision]:
+    """The device and precision a job computes with, as its ``recipes.Compute`` asks."""
+    device = select_device(compute.device)
+    return device, Precision(device, compute.precision)
+
+
 def select_device(compute="auto", *, gpu_granted: bool = False) -> torch.device:
     """The device a job runs on, checked with a tiny matmul.
 

@@ -61,8 +61,7 @@ def visible_cards() -> list[str]:
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         entries = [e.strip() for e in os.environ["CUDA_VISIBLE_DEVICES"].split(",")]
         # CUDA stops at the first invalid entry ("-1" hides every GPU)
-        valid = list(itertools.takewhile(lambda e: e and not e.startswith("-"), entries))
-        return valid
+        return list(itertools.takewhile(lambda e: e and not e.startswith("-"), entries))
     import torch
 
     count = getattr(torch.cuda, "_device_count_nvml", lambda: -1)()
@@ -74,13 +73,18 @@ def visible_cards() -> list[str]:
     return [str(card) for card in range(count)]
 
 
+def granted_gpus(snakemake) -> int:
+    """The GPUs the job's resources ask for (``gpu``; 0 when the rule asks none)."""
+    return int(getattr(snakemake.resources, "gpu", 0) or 0)
+
+
 def assign_gpu(snakemake, lock_dir: str | Path | None = None) -> tuple[str, int] | None:
     """Give a job that asks for a GPU (``resources.gpu``) a card of its own where several are
     visible: Snakemake counts `--resources gpu=N` but never says which card, so without this every
     job would run on the first. Sets CUDA_VISIBLE_DEVICES to the card (torch's import does not
     initialise CUDA; this runs before anything does). Where one card is visible, e.g. the one
     SLURM granted, nothing changes. Returns the card and its lock, or None."""
-    if int(getattr(snakemake.resources, "gpu", 0) or 0) < 1:
+    if granted_gpus(snakemake) < 1:
         return None
     cards = visible_cards()
     if len(cards) < 2:
@@ -126,8 +130,7 @@ def start(snakemake, recipe=None) -> dict:
         params["compute"] = Compute.from_config(params["compute"])
         from .runtime import prepare_job  # torch: every job with a compute block has it loaded
 
-        gpus = int(getattr(snakemake.resources, "gpu", 0) or 0)
-        prepare_job(params["compute"], gpu_granted=gpus >= 1)
+        prepare_job(params["compute"], gpu_granted=granted_gpus(snakemake) >= 1)
     return params
 
 

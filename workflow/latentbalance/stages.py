@@ -33,7 +33,7 @@ from .models import (
 )
 from .prediction import logit_adjusted, predict_proba
 from .recipes import AutoencoderRecipe, ClassifierRecipe, Compute, EvaluationRecipe, SamplerRecipe
-from .runtime import Precision, seed_everything, select_device, stage_seed
+from .runtime import resolve, seed_everything, stage_seed
 from .snakemake_job import gpu_out_of_memory_marker
 from .splits import fold_indices, stratified_holdout, test_indices, training_set, validation_split
 from .tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
@@ -103,8 +103,7 @@ def train_autoencoder(
     model = build_autoencoder(
         kind, channels, image_size, latent_size(recipe.latent_dim, channels), recipe.width
     )
-    device = select_device(compute.device)
-    precision = Precision(device, compute.precision)
+    device, precision = resolve(compute)
     settings = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
     settings["compute"] = compute_beyond_device(compute)
     resume = job_checkpoint(
@@ -171,38 +170,35 @@ def oversample(
     images, labels = dataset.images[train], dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
-    sampler_settings = (recipe.k_neighbors, sample_seed, recipe.target, recipe.strict)
-
+    # latent methods sample the autoencoder's codes, pixel methods the flattened images
     if method.autoencoder:
-        device = select_device(compute.device)
-        precision = Precision(device, compute.precision)
+        device, precision = resolve(compute)
         model = precision.prepare(load_autoencoder(autoencoder_path).to(device))
-        latents = run_in_batches(
+        features = run_in_batches(
             model.encode, to_unit_range(images), batch_size, device, precision
         ).numpy()
-        new_latents, new_labels, info, copies = balance(
-            latents,
-            labels,
-            method.sampler,
-            *sampler_settings,
-            recipe.synthetic_share,
-            with_sources=True,
-        )
+    else:
+        features = images.reshape(len(images), -1).astype(np.float32)
+    new_features, new_labels, info, copies = balance(
+        features,
+        labels,
+        method.sampler,
+        recipe.k_neighbors,
+        sample_seed,
+        recipe.target,
+        recipe.strict,
+        recipe.synthetic_share,
+        with_sources=True,
+    )
+    if method.autoencoder:
         decoded = run_in_batches(
-            model.decode, torch.from_numpy(new_latents), batch_size, device, precision
+            model.decode, torch.from_numpy(new_features), batch_size, device, precision
         )
         new_images = to_uint8(decoded)
     else:
-        flat = images.reshape(len(images), -1).astype(np.float32)
-        new_flat, new_labels, info, copies = balance(
-            flat,
-            labels,
-            method.sampler,
-            *sampler_settings,
-            recipe.synthetic_share,
-            with_sources=True,
+        new_images = (
+            new_features.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
         )
-        new_images = new_flat.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
 
     repeats = real_repeats(labels, recipe.target, recipe.synthetic_share, sample_seed)
     repeated = np.bincount(labels[repeats], minlength=len(info))
@@ -277,8 +273,7 @@ def train_classifier(
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
     channels, height, width = dataset.image_shape
     model = build_resnet(arch, channels, dataset.n_classes, recipe.stem)
-    device = select_device(compute.device)
-    precision = Precision(device, compute.precision)
+    device, precision = resolve(compute)
     settings = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
     settings["compute"] = compute_beyond_device(compute)
     resume = job_checkpoint(checkpoint, settings, device, precision, images, labels)
@@ -367,8 +362,7 @@ def evaluate(
             f"holdout, so it cannot be scored there; evaluate it on fold {spec['fold']}'s holdout "
             "(leave out --fold) or on test / test_imbalanced"
         )
-    device = select_device(compute.device)
-    precision = Precision(device, compute.precision)
+    device, precision = resolve(compute)
     how = {**recipe.as_dict(), "environment": environment(device, precision)}
     results = []
     for i, (testset, indices) in enumerate(wanted.items()):

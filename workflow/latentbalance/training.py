@@ -104,12 +104,15 @@ def run_epochs(
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
         elif epoch > counts_from:
             stale += 1
-        loop = {"history": history, "best_loss": best_loss, "best_state": best_state}
+        loop = {
+            "history": history,
+            "best_loss": best_loss,
+            "best_state": best_state,
+            "stale": stale,
+        }
         if scaler.is_enabled():
             loop["scaler"] = scaler.state_dict()
-        save_progress(
-            checkpoint, epoch, model, optimizer, scheduler, generator, loop | {"stale": stale}
-        )
+        save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loop)
         if patience is not None and stale >= patience:
             tqdm.write(f"{desc}: early stop after epoch {epoch} (no improvement in {patience})")
             break
