@@ -5,6 +5,11 @@ ACSA / GM / F1 in %, per method, mean ± sd over the folds that ran, for the imb
 
     python benchmarks/fmnist_lt_table.py results/fmnist_lt/summary/metrics_per_fold.csv
     python benchmarks/fmnist_lt_table.py results/fmnist_lt   # the evaluations that finished
+    python benchmarks/fmnist_lt_table.py results/fmnist_lt --ceiling results/fmnist_balanced_ceiling
+
+With ``holdout`` evaluations, a column gives each model's holdout ACSA, the one to choose on; the
+model with the highest is marked. ``--ceiling`` adds the same recipe trained on a balanced set of
+the same size (benchmarks/configs/fmnist-lt-ceiling.yaml).
 
 The second form reads every ``fold*/eval/*/*/*/metrics.json`` of the run, so a run cut short (a
 time-limited GPU check) still gives its table.
@@ -42,21 +47,37 @@ def cell(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
 
-def table(per_fold: pd.DataFrame, testset: str) -> pd.DataFrame:
+def table(per_fold: pd.DataFrame, testset: str, ceiling: pd.DataFrame | None = None):
     ours = per_fold[per_fold["testset"] == testset]
+    holdout = per_fold[per_fold["testset"] == "holdout"].groupby(["method", "classifier"])["acsa"]
+    selected = holdout.mean().idxmax() if len(holdout) else None
     rows = []
     for (method, classifier), group in ours.groupby(["method", "classifier"]):
-        row = {"method": f"{method} ({classifier}, ours)", "folds": group["fold"].nunique()}
+        mark = " ← selected on holdout" if (method, classifier) == selected else ""
+        row = {"method": f"{method} ({classifier}, ours){mark}", "folds": group["fold"].nunique()}
         row.update({name: cell(group[column]) for column, name in METRICS.items()})
+        if len(holdout):
+            key = (method, classifier)
+            row["holdout ACSA"] = cell(holdout.get_group(key)) if key in holdout.groups else "–"
         row["_sort"] = group["acsa"].mean() * 100
         rows.append(row)
+    if ceiling is not None:
+        for (method, classifier), group in ceiling[ceiling["testset"] == testset].groupby(
+            ["method", "classifier"]
+        ):
+            name = f"ceiling: {method} on 900 per class ({classifier}, ours)"
+            row = {"method": name, "folds": group["fold"].nunique()}
+            row.update({name: cell(group[column]) for column, name in METRICS.items()})
+            row["_sort"] = group["acsa"].mean() * 100
+            rows.append(row)
     for method, values in PUBLISHED.get(testset, {}).items():
         row = {"method": method, "folds": "–"}
         published = zip(METRICS.values(), values, strict=True)
         row.update({name: f"{value:.2f}" for name, value in published})
         row["_sort"] = values[0]
         rows.append(row)
-    return pd.DataFrame(rows).sort_values("_sort", ascending=False).drop(columns="_sort")
+    frame = pd.DataFrame(rows).sort_values("_sort", ascending=False).drop(columns="_sort")
+    return frame.fillna("–")
 
 
 def read_per_fold(source: Path) -> pd.DataFrame:
@@ -76,13 +97,15 @@ def main():
         type=Path,
         help="summary/metrics_per_fold.csv of the run, or its results/<dataset> folder",
     )
+    parser.add_argument("--ceiling", type=Path, help="the same for the balanced ceiling run")
     args = parser.parse_args()
     per_fold = read_per_fold(args.metrics)
+    ceiling = read_per_fold(args.ceiling) if args.ceiling else None
     for testset in ("test_imbalanced", "test"):
         if testset not in set(per_fold["testset"]):
             continue
         print(f"\n{TITLES[testset]}\n")
-        print(table(per_fold, testset).to_markdown(index=False))
+        print(table(per_fold, testset, ceiling).to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
 # config/fmnist-lt.yaml on all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing
 # the GPU: `none` and `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml),
 # then `ros` and `smote-ae`, each run stopped at half of FMNIST_SECONDS (the table counts the folds
-# that finished). Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
+# that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: the long-tail losses
+# and the heads, two overlays) and the balanced ceiling on the five folds, each stopped at
+# RIVALS_SECONDS. Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
 # finished evaluations (mean +- sd over folds), the per-rule memory; every step's full output in
 # its logs/ folder, and the workflow's per-job logs in logs/jobs/. A step that fails stops the
 # script with a message naming it and its log.
@@ -49,9 +51,20 @@ printf 'methods: [ros, smote-ae]\n' > "$out/oversamplers.yaml"
 configs+=("$out/oversamplers.yaml")
 run fmnist-lt timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
     --configfile "${configs[@]}"
+gpu_fmnist=(config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml)
+run fmnist-lt-rivals timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --resources gpu=4 \
+    --keep-going --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-rivals.yaml
+run fmnist-lt-rivals-oversampled timeout "${RIVALS_SECONDS:-600}" snakemake --cores all \
+    --resources gpu=4 --keep-going --configfile "${gpu_fmnist[@]}" \
+    benchmarks/configs/fmnist-lt-rivals-oversampled.yaml
+run fmnist-lt-ceiling timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --resources gpu=4 \
+    --keep-going --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-ceiling.yaml \
+    results/fmnist_balanced_ceiling/summary/headline.txt
 run memory python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}"
 cp "$logs/memory.log" "$out/memory.md"
-run fmnist-lt-table python benchmarks/fmnist_lt_table.py results/fmnist_lt
+ceiling=()
+if [[ -d results/fmnist_balanced_ceiling ]]; then ceiling=(--ceiling results/fmnist_balanced_ceiling); fi
+run fmnist-lt-table python benchmarks/fmnist_lt_table.py results/fmnist_lt "${ceiling[@]}"
 cp "$logs/fmnist-lt-table.log" "$out/fmnist-lt-table.md"
 cat "$out/fmnist-lt-table.md"
 if [[ -f results/fmnist_lt/summary/metrics_per_fold.csv ]]; then

@@ -71,7 +71,7 @@ def train_once(case, precision, data, args, device, seed):
         )
         model, history = fit_classifier(
             model, x_train, y_train, x_test[:256], y_test[:256], recipe, n_classes=10,
-            class_weights=None, generator=generator, device=device, precision=precision,
+            generator=generator, device=device, precision=precision,
             desc=precision.name,
         )  # fmt: skip
         quality = {"held_out_accuracy": held_out_accuracy(model, x_test, y_test, precision, device)}

@@ -126,7 +126,7 @@ def our_epoch(kind, model, images, labels, batch_size, lr, device, precision):
         {"epochs": 1, "batch_size": batch_size, "lr": lr, "weight_decay": 0.0, "patience": 5}
     )
     _, history = fit_classifier(
-        model, x, y, x[:2], y[:2], recipe, n_classes=model.fc.out_features, class_weights=None,
+        model, x, y, x[:2], y[:2], recipe, n_classes=model.fc.out_features,
         generator=generator, device=device, precision=precision, desc="ours",
     )  # fmt: skip
     return history[-1]["train_loss"]

@@ -378,7 +378,6 @@ def train_resnet(epochs, checkpoint=None, patience=5):
         labels[40:],
         recipe,
         n_classes=3,
-        class_weights=None,
         generator=generator,
         device=cpu,
         precision=Precision(cpu, "fp32"),

@@ -75,3 +75,32 @@ def test_labels_carry_the_settings_that_change_a_method():
     # baselines generate nothing: no sampler setting applies
     assert method_label("none", {"target": 1000, "synthetic_share": 0.25}) == "none"
     assert method_label("weighted", {"target": 1000}) == "weighted"
+
+
+def test_loss_and_head_ids_say_what_trains_and_on_which_backbone():
+    assert parse_method("la-loss").loss == "la-loss" and not parse_method("la-loss").generates
+    headed = parse_method("smote-ae+penalty@eos")
+    assert (headed.head, headed.backbone, headed.autoencoder_dir) == (
+        "eos",
+        "smote-ae+penalty",
+        "ae-penalty",
+    )
+    assert parse_method("ldam-drw@crt").loss == "ldam-drw"
+    for bad in ["none@svm", "none@crt@eos", "@crt", "la-loss+penalty", "crt"]:
+        with pytest.raises(ConfigError, match="valid ids|unknown head"):
+            parse_method(bad)
+
+
+def test_labels_of_losses_and_heads_name_their_settings_only_when_not_the_papers():
+    from latentbalance.methods import method_label
+
+    assert method_label("la-loss", losses={"la_tau": 1.0}) == "la-loss"
+    assert method_label("la-loss", losses={"la_tau": 1.5}) == "la-loss (τ 1.5)"
+    # tau means nothing to the other losses
+    assert method_label("balanced-softmax", losses={"la_tau": 1.5}) == "balanced-softmax"
+    assert method_label("ldam-drw", losses={"drw_from": 0.5}) == "ldam-drw (re-weighted from 50%)"
+    assert method_label("none@eos", heads={"eos_neighbors": 5}) == "none@eos (eos k = 5)"
+    assert method_label("none@crt", heads={"eos_neighbors": 5}) == "none@crt"
+    assert method_label("smote-ae@smote-feat", {"synthetic_share": 0.25}) == (
+        "smote-ae@smote-feat (25 % synthetic)"
+    )

@@ -54,7 +54,6 @@ def test_out_of_memory_names_the_job_the_batch_and_what_to_lower(error):
                 labels[40:],
                 recipe,
                 n_classes=3,
-                class_weights=None,
                 generator=torch.Generator().manual_seed(0),
                 device=cpu,
                 precision=Precision(cpu, "fp32"),

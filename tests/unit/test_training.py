@@ -103,7 +103,6 @@ def fit_noise(seed, n_images, n_classes, n_val, **settings):
         labels[-n_val:],
         recipe,
         n_classes=n_classes,
-        class_weights=None,
         generator=generator,
         device=CPU,
         precision=FP32,

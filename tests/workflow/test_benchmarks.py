@@ -248,9 +248,9 @@ def test_paired_bootstrap_refuses_methods_that_saw_different_test_images(tiny_ru
     assert "run the workflow with both in `methods`" in missing.stderr
 
 
-def fmnist_lt_table(source):
+def fmnist_lt_table(source, *options):
     return subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "fmnist_lt_table.py"), str(source)],
+        [sys.executable, str(REPO / "benchmarks" / "fmnist_lt_table.py"), str(source), *options],
         capture_output=True,
         text=True,
     )
@@ -266,6 +266,13 @@ def test_published_table_from_a_cut_short_run_counts_only_the_finished_folds(tin
     # the finished run: both folds of both methods, the same mean ± sd either way
     assert from_evaluations.stdout == from_summary.stdout
     assert "| none (resnet18, ours) " in from_summary.stdout and "± " in from_summary.stdout
+    # the model to choose is the one with the best holdout ACSA, marked; the ceiling run beside
+    assert from_summary.stdout.count("← selected on holdout") == 2  # one per test set's table
+    board = pd.read_csv(results / "summary" / "leaderboard.csv")
+    holdout = board[board["testset"] == "holdout"].set_index("method")["acsa_mean"]
+    assert f"| {holdout.idxmax()} (resnet18, ours) ← selected on holdout" in from_summary.stdout
+    with_ceiling = fmnist_lt_table(results, "--ceiling", str(results))
+    assert "| ceiling: none on 900 per class (resnet18, ours)" in with_ceiling.stdout
 
     # a time limit stopped the run before fold 1 of `none` was evaluated
     shutil.rmtree(results / "fold1" / "eval" / "none")

@@ -187,7 +187,8 @@ def test_dry_run_of_every_method_id_shares_autoencoders(tmp_path):
     n_methods = len(valid_method_ids())
     assert jobs["train_classifier"] == 2 * n_methods
     assert jobs["train_autoencoder"] == 6  # ae, vae, wae x without/with penalty
-    assert jobs["oversample"] == n_methods - 2  # all but none and weighted
+    # all but none, weighted and the three losses
+    assert jobs["oversample"] == n_methods - 5
 
 
 def test_counts_can_give_what_each_fold_trains_on(tmp_path):

@@ -10,6 +10,7 @@ import torch
 from .autoencoders import build_autoencoder
 from .classifiers import build_resnet
 from .io import atomic_path
+from .losses import CosineLinear
 from .tensors import INPUT_SCALING
 
 
@@ -60,6 +61,8 @@ def load_classifier(path):
     saved = read_model_file(path)
     spec = saved["spec"]
     model = build_resnet(spec["arch"], spec["in_channels"], spec["n_classes"], spec["stem"])
+    if spec.get("last_layer") == "cosine":  # ldam-drw
+        model.fc = CosineLinear(model.fc.in_features, spec["n_classes"], spec["cosine_scale"])
     model.load_state_dict(saved["state_dict"])
     if spec["input_scaling"] != INPUT_SCALING:
         raise ValueError(f"{path} expects inputs scaled as {spec['input_scaling']!r}, unknown here")
@@ -68,9 +71,10 @@ def load_classifier(path):
 
 def training_prior(spec: dict) -> np.ndarray:
     """The class prior a saved classifier was fitted under: its fit set's class shares, uniform
-    for a class-weighted loss (which already weighs the classes equally)."""
+    for a class-weighted or long-tail loss (which already weighs the classes equally)."""
     counts = np.asarray(spec["fit_counts"], dtype=float)
-    if spec["class_weighted"]:
+    # models saved before the long-tail losses have no "prior_corrected"
+    if spec["class_weighted"] or spec.get("prior_corrected", False):
         counts = (counts > 0).astype(float)
     # a class the classifier never saw gets the rarest seen class's prior, not an infinite boost
     counts = np.maximum(counts, counts[counts > 0].min())

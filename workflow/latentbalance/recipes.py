@@ -106,3 +106,24 @@ class Compute(_FromConfig):
     @classmethod
     def _nested(cls, values: dict) -> dict:
         return {k: v for k, v in values.items() if k != "threads"}
+
+
+@dataclass(frozen=True)
+class LossRecipe(_FromConfig):
+    BLOCK = "losses"
+    la_tau: float
+    ldam_max_margin: float
+    ldam_scale: float
+    drw_beta: float
+    drw_from: float
+
+
+@dataclass(frozen=True)
+class HeadRecipe(_FromConfig):
+    BLOCK = "heads"
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    eos_neighbors: int
+    smote_neighbors: int

@@ -22,7 +22,8 @@ from .datasets import ImageDataset
 from .environment import environment
 from .evaluation import write_evaluation
 from .io import atomic_path, write_csv, write_json
-from .methods import parse_method
+from .losses import CosineLinear, MethodLoss
+from .methods import LOSS_METHODS, parse_method
 from .models import (
     check_compatible,
     latent_size,
@@ -32,7 +33,15 @@ from .models import (
     training_prior,
 )
 from .prediction import logit_adjusted, predict_proba
-from .recipes import AutoencoderRecipe, ClassifierRecipe, Compute, EvaluationRecipe, SamplerRecipe
+from .recipes import (
+    AutoencoderRecipe,
+    ClassifierRecipe,
+    Compute,
+    EvaluationRecipe,
+    HeadRecipe,
+    LossRecipe,
+    SamplerRecipe,
+)
 from .runtime import resolve, seed_everything, stage_seed
 from .snakemake_job import gpu_out_of_memory_marker
 from .splits import fold_indices, stratified_holdout, test_indices, training_set, validation_split
@@ -241,14 +250,17 @@ def train_classifier(
     method_id: str,
     arch: str,
     recipe: ClassifierRecipe,
+    loss: dict,
     seed: int,
     compute: Compute,
     checkpoint,
     out: dict,
 ) -> None:
     """Train one classifier on the fold's (balanced) training set; ``checkpoint`` is where the
-    training state is kept between epochs, to resume after a kill."""
+    training state is kept between epochs, to resume after a kill. ``loss`` holds the keys of the
+    ``losses`` block this method uses."""
     method = parse_method(method_id)
+    loss_settings = LossRecipe.from_config(loss)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
     images, labels, source = training_set(dataset.images, dataset.labels, train, balanced_path)
@@ -260,6 +272,7 @@ def train_classifier(
         recipe.validation,
         stage_seed(seed, fold, "classifier-holdout"),
     )
+    fit_counts = np.bincount(labels[fit_pos], minlength=dataset.n_classes)
     class_weights = None
     if method.class_weighted:
         from sklearn.utils.class_weight import compute_class_weight
@@ -268,13 +281,20 @@ def train_classifier(
             "balanced", classes=np.arange(dataset.n_classes), y=labels[fit_pos]
         )
         class_weights = torch.tensor(weights, dtype=torch.float32)
+    loss = MethodLoss(method.loss, fit_counts, loss_settings, recipe.epochs, class_weights)
     x, y = to_unit_range(images), torch.from_numpy(labels)
     # the same seed for every method of a fold: all classifiers start from the same weights
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
     channels, height, width = dataset.image_shape
     model = build_resnet(arch, channels, dataset.n_classes, recipe.stem)
+    last_layer = {"last_layer": "linear"}
+    if method.loss == "ldam-drw":  # LDAM's margins are on cosines
+        last_layer = {"last_layer": "cosine", "cosine_scale": loss_settings.ldam_scale}
+        model.fc = CosineLinear(model.fc.in_features, dataset.n_classes, loss_settings.ldam_scale)
     device, precision = resolve(compute)
     settings = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
+    if method.loss in LOSS_METHODS:
+        settings["loss"] = loss_settings
     settings["compute"] = compute_beyond_device(compute)
     resume = job_checkpoint(checkpoint, settings, device, precision, images, labels)
     with explained_out_of_memory(
@@ -291,7 +311,7 @@ def train_classifier(
             y[val_pos],
             recipe,
             n_classes=dataset.n_classes,
-            class_weights=class_weights,
+            loss=loss,
             generator=generator,
             device=device,
             precision=precision,
@@ -310,8 +330,11 @@ def train_classifier(
         "fold": fold,
         "input_scaling": INPUT_SCALING,
         # the class prior the classifier learned, for logit adjustment at evaluation
-        "fit_counts": np.bincount(labels[fit_pos], minlength=dataset.n_classes).tolist(),
+        "fit_counts": fit_counts.tolist(),
         "class_weighted": method.class_weighted,
+        # a long-tail loss already corrects for the training prior
+        "prior_corrected": method.loss in LOSS_METHODS,
+        **last_layer,
         "environment": environment(device, precision),
     }
     save_model(out["model"], model, spec)
@@ -329,6 +352,65 @@ def classifier_advice(arch: str, recipe: ClassifierRecipe) -> str:
         "less: lower classifier.batch_size, use classifier.stem 'compact' or 'imagenet' (smaller "
         "feature maps) or a smaller classifier"
     )
+
+
+def train_head(
+    images_path,
+    split_path,
+    folds_path,
+    backbone_path,
+    *,
+    fold: int,
+    method_id: str,
+    recipe: HeadRecipe,
+    seed: int,
+    compute: Compute,
+    out: dict,
+) -> None:
+    """Freeze the backbone method's classifier and train a new last layer on the features of the
+    fold's real training images (``heads``); the model file holds the whole network."""
+    from .heads import fit_head, head_training_set, penultimate_features
+
+    method = parse_method(method_id)
+    dataset = ImageDataset.load(images_path)
+    model, spec = load_classifier(backbone_path)
+    check_compatible(spec, dataset, backbone_path, images_path)
+    train = fold_indices(split_path, folds_path, fold)["train"]
+    device, precision = resolve(compute)
+    features = penultimate_features(
+        model, to_unit_range(dataset.images[train]), 256, device, precision
+    ).numpy()
+    features, labels, weights = head_training_set(
+        method.head, features, dataset.labels[train], recipe, stage_seed(seed, fold, method_id)
+    )
+    generator = seed_everything(stage_seed(seed, fold, "head", method_id))
+    model.fc, history = fit_head(
+        torch.from_numpy(features),
+        torch.from_numpy(labels).long(),
+        torch.from_numpy(weights).double(),
+        dataset.n_classes,
+        recipe,
+        generator,
+        desc=f"{method_id} {spec['arch']} fold {fold}",
+    )
+    counts = np.bincount(labels, minlength=dataset.n_classes)
+    spec = spec | {
+        "method": method_id,
+        "backbone": spec["method"],
+        "head": method.head,
+        "head_recipe": recipe.as_dict(),
+        "last_layer": "linear",
+        # what the new layer was fitted under: every class equally often
+        "fit_counts": [int(counts.max())] * dataset.n_classes,
+        "class_weighted": False,
+        "prior_corrected": False,
+        "environment": environment(device, precision),
+    }
+    spec.pop("cosine_scale", None)
+    save_model(out["model"], model, spec)
+    history = pd.DataFrame(history)
+    write_csv(history, out["history"])
+    plots.plot_history(history, ["train_loss"], f"{method_id} fold {fold}", out["curve"])
 
 
 def evaluate(

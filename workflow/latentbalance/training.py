@@ -23,6 +23,7 @@ from .augmentation import augmentation, batch_mixing
 from .autoencoders import autoencoder_losses, deepsmote_penalty
 from .checkpoint import EpochCheckpoint, resume_training, save_progress
 from .choices import check
+from .losses import MethodLoss
 from .recipes import AutoencoderRecipe, ClassifierRecipe
 from .runtime import Precision
 from .tensors import run_in_batches, training_batches
@@ -52,8 +53,8 @@ def run_epochs(
 ):
     """Train ``model`` for ``epochs``, resuming after the last epoch ``checkpoint`` saved.
 
-    ``step(positions)`` computes one batch: it returns the loss to minimise and the batch's sums
-    of the quantities to record as tensors (``{"train_loss": loss.detach().double() * n, ...}``);
+    ``step(positions, epoch)`` computes one batch: it returns the loss to minimise and the
+    batch's sums of the quantities to record as tensors (``{"train_loss": loss.detach() * n}``);
     their epoch means go into the history. ``scaler`` scales the loss for fp16 (a disabled one
     passes everything through unchanged). ``validate(train_means)`` returns the epoch's
     validation loss, which picks the best weights, and the columns it adds to the history.
@@ -78,7 +79,7 @@ def run_epochs(
         epoch_lr = optimizer.param_groups[0]["lr"]
         sums, seen = {}, 0
         for index in training_batches(n_items, batch_size, generator):
-            loss, recorded = step(index)
+            loss, recorded = step(index, epoch)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -143,7 +144,7 @@ def fit_autoencoder(
     members = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
     members = [m for m in members if len(m) >= 2]
 
-    def step(index):
+    def step(index, _epoch):
         batch = precision.prepare(images[index].to(device))
         with precision.autocast():
             terms = autoencoder_losses(
@@ -234,14 +235,16 @@ def fit_classifier(
     recipe: ClassifierRecipe,
     *,
     n_classes: int,
-    class_weights: torch.Tensor | None,
     generator: torch.Generator,
     device,
     precision: Precision,
     checkpoint: EpochCheckpoint | None = None,
     desc: str = "classifier",
+    loss: MethodLoss | None = None,
 ):
-    """Cross-entropy training with early stopping on validation loss; best weights restored.
+    """Training with the method's ``loss`` and early stopping on validation loss (the loss at
+    its first epoch's setting, so that deferred re-weighting does not change what "lower" means);
+    best weights restored.
     Each training batch is augmented on ``device`` (``recipe.augment``: crop and flip, then
     MixUp / CutMix, which blends its images and labels); training accuracy counts the unmixed
     label."""
@@ -255,9 +258,9 @@ def fit_classifier(
         recipe.augment.crop_padding, recipe.augment.flip, tuple(x_train.shape[-2:])
     )
     mix = batch_mixing(recipe.augment.mix, recipe.augment.mix_alpha, n_classes)
-    weights = class_weights.to(device) if class_weights is not None else None
+    loss = loss or MethodLoss("none")
 
-    def step(index):
+    def step(index, epoch):
         batch = x_train[index].to(device)
         batch = precision.prepare(batch if augment is None else augment(batch))
         target = y_train[index].to(device)
@@ -267,15 +270,14 @@ def fit_classifier(
             batch, fit_target = mix(batch, target)
         with precision.autocast():
             logits = model(batch).float()
-        loss = F.cross_entropy(logits, fit_target, weight=weights)
+        batch_loss = loss(logits, fit_target, epoch)
         correct = (logits.argmax(1) == target).sum()
-        return loss, {"train_loss": loss.detach().double() * len(index), "train_accuracy": correct}
+        recorded = {"train_loss": batch_loss.detach().double() * len(index)}
+        return batch_loss, recorded | {"train_accuracy": correct}
 
     def validate(_):
         val_logits = run_in_batches(model, x_val, recipe.batch_size, device, precision)
-        val_loss = F.cross_entropy(
-            val_logits, y_val, weight=weights.cpu() if weights is not None else None
-        ).item()
+        val_loss = loss(val_logits, y_val, 1).item()
         val_accuracy = (val_logits.argmax(1) == y_val).float().mean().item()
         return val_loss, {"val_loss": val_loss, "val_accuracy": val_accuracy}
 

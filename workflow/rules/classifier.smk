@@ -27,8 +27,53 @@ rule train_classifier:
         method_id=lambda wildcards: wildcards.method,
         arch=lambda wildcards: wildcards.arch,
         recipe=config["classifier"],
+        loss=loss_settings,
         seed=config["seed"],
         compute=compute_settings(),
         checkpoint=CLASSIFIER_CHECKPOINT,
     script:
         "../scripts/train_classifier.py"
+
+
+# <backbone>@<head>: the backbone method's classifier with a new last layer trained on its frozen
+# features; a head setting changes only this job, its evaluation and the summary.
+rule train_head:
+    input:
+        unpack(data_files),
+        backbone="results/{dataset}/fold{fold}/classifier/{backbone}/{arch}/model.pt",
+    output:
+        model="results/{dataset}/fold{fold}/classifier/{backbone}@{head}/{arch}/model.pt",
+        history="results/{dataset}/fold{fold}/classifier/{backbone}@{head}/{arch}/history.csv",
+        curve=report(
+            "results/{dataset}/fold{fold}/classifier/{backbone}@{head}/{arch}/history.png",
+            caption="../report/classifier_history.rst",
+            category="{dataset}",
+            subcategory="5. classifiers",
+            labels={
+                "fold": "{fold}",
+                "method": "{backbone}@{head}",
+                "classifier": "{arch}",
+            },
+        ),
+    log:
+        "results/{dataset}/logs/fold{fold}/train_head/{backbone}@{head}-{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fold{fold}/train_head/{backbone}@{head}-{arch}.tsv"
+    wildcard_constraints:
+        backbone=r"[a-z0-9+-]+",
+        head=HEAD_IDS,
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=job_gpus(),
+    params:
+        fold=lambda wildcards: int(wildcards.fold),
+        method_id=lambda wildcards: f"{wildcards.backbone}@{wildcards.head}",
+        recipe=head_settings,
+        seed=config["seed"],
+        compute=compute_settings(),
+    script:
+        "../scripts/train_head.py"

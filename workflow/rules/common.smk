@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from latentbalance.config_check import check_config
-from latentbalance.methods import expand_methods, parse_method
+from latentbalance.methods import HEADS, expand_methods, parse_method
 from latentbalance.snakemake_job import host_memory_mb
 from latentbalance.splits import fold_training_pool
 
@@ -15,6 +15,7 @@ from latentbalance.splits import fold_training_pool
 check_config(config)
 
 METHODS = expand_methods(config["methods"])
+HEAD_IDS = "|".join(HEADS)
 ENV = "../../envs/latentbalance.yaml"
 
 
@@ -48,6 +49,7 @@ check_results_writable()
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.]+",
     fold=r"\d+",
+    # no head: only evaluate takes <backbone>@<head> (train_head writes its model)
     method=r"[a-z0-9+-]+",
     arch=r"resnet\d+",
     ae=r"[a-z]+",
@@ -125,6 +127,34 @@ AUTOENCODER_ONLY_KEYS = {
     "penalty_kind": lambda wildcards: wildcards.penalty == "penalty",
     "penalty_weight": lambda wildcards: wildcards.penalty == "penalty",
 }
+
+
+# Keys of the losses block each long-tail loss uses: changing la-loss's tau reruns la-loss alone.
+LOSS_KEYS = {
+    "la-loss": ["la_tau"],
+    "balanced-softmax": [],
+    "ldam-drw": ["ldam_max_margin", "ldam_scale", "drw_beta", "drw_from"],
+}
+
+
+def loss_settings(wildcards):
+    """Params function: the keys of the losses block this method's loss uses (none for the
+    others)."""
+    keys = LOSS_KEYS.get(parse_method(wildcards.method).loss, [])
+    return {key: config["losses"][key] for key in keys}
+
+
+# The heads block's keys that only one head uses: EOS's neighbours do not rerun crt.
+HEAD_ONLY_KEYS = {"eos_neighbors": "eos", "smote_neighbors": "smote-feat"}
+
+
+def head_settings(wildcards):
+    """Params function: the heads block, less the keys of the other heads."""
+    return {
+        key: value
+        for key, value in config["heads"].items()
+        if HEAD_ONLY_KEYS.get(key, wildcards.head) == wildcards.head
+    }
 
 
 def autoencoder_recipe(wildcards):
@@ -223,23 +253,27 @@ def penalty_settings():
 
 
 def classifier_histories(wildcards):
-    """Every classifier's training history of one dataset (the summary collects the curves)."""
+    """Every trained classifier's history of one dataset (the summary collects the curves); a
+    head's few epochs on fixed features have no validation curve."""
     return expand(
         "results/{dataset}/fold{fold}/classifier/{method}/{arch}/history.csv",
         dataset=wildcards.dataset,
         fold=FOLDS,
-        method=METHODS,
+        method=[m for m in METHODS if not parse_method(m).head],
         arch=config["classifiers"],
     )
 
 
 def synthetic_checks(wildcards):
-    """The nearest-neighbour check of every generating method's balanced sets."""
+    """The nearest-neighbour check of every generating method's balanced sets (a head's backbone
+    has its own)."""
     return expand(
         "results/{dataset}/fold{fold}/balanced/{method}.neighbours.json",
         dataset=wildcards.dataset,
         fold=FOLDS,
-        method=[m for m in METHODS if parse_method(m).generates],
+        method=[
+            m for m in METHODS if parse_method(m).generates and not parse_method(m).head
+        ],
     )
 
 

@@ -21,6 +21,8 @@ rule evaluate:
         "results/{dataset}/logs/fold{fold}/evaluate/{method}-{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/fold{fold}/evaluate/{method}-{arch}.tsv"
+    wildcard_constraints:
+        method=r"[a-z0-9+@-]+",
     conda:
         ENV
     # One thread: many evaluate jobs run side by side on a CPU, and one thread keeps every
@@ -134,5 +136,7 @@ rule summarize:
         # the settings that change what a method means label the models
         sampler=config["sampler"],
         autoencoder=penalty_settings(),
+        losses=config["losses"],
+        heads=config["heads"],
     script:
         "../scripts/summarize.py"

@@ -1,0 +1,132 @@
+"""The rivals on the same folds: long-tail losses and two-stage heads run end to end, are saved
+whole, load in `latentbalance predict`, and a changed setting reruns only what it concerns."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from latentbalance.models import load_classifier
+
+from helpers import TINY_CONFIG, copy_workflow, latentbalance, planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+LOSSES = ["la-loss", "balanced-softmax", "ldam-drw"]
+HEADED = ["none@crt", "none@smote-feat", "none@eos", "ros@crt", "ldam-drw@eos", "smote-ae@eos"]
+RIVALS = {
+    **TINY_CONFIG,
+    "run_folds": [0],
+    "methods": ["none", *LOSSES, *HEADED],
+    "testsets": ["test", "holdout"],
+    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2},
+    "heads": {"epochs": 3},
+    "evaluate": {"logit_adjustment": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def rivals_run(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("rivals"))
+    config = write_config(workdir / "rivals.yaml", RIVALS)
+    snakemake(workdir, "--configfile", str(config))
+    return workdir
+
+
+def test_every_rival_is_a_model_of_the_leaderboard(rivals_run):
+    results = rivals_run / "results" / "digits"
+    board = pd.read_csv(results / "summary" / "leaderboard.csv")
+    assert sorted(board["method"].unique()) == sorted(RIVALS["methods"])
+    holdout = board[board["testset"] == "holdout"].set_index("method")
+    assert (holdout["acsa_mean"].between(0, 1)).all()
+    # ros is trained for ros@crt although not listed: a head needs its backbone, not its scores
+    assert (results / "fold0/classifier/ros/resnet18/model.pt").exists()
+    assert not (results / "fold0/eval/ros").exists()
+    # one balanced set per generating backbone, none for a head
+    balanced = sorted(p.name for p in (results / "fold0/balanced").glob("*.npz"))
+    assert balanced == ["ros.npz", "smote-ae.npz"]
+
+
+def test_a_head_model_holds_the_whole_network_with_a_new_last_layer(rivals_run):
+    fold = rivals_run / "results" / "digits" / "fold0" / "classifier"
+    backbone, backbone_spec = load_classifier(fold / "none/resnet18/model.pt")
+    headed, spec = load_classifier(fold / "none@crt/resnet18/model.pt")
+    assert spec["method"] == "none@crt" and spec["backbone"] == "none" and spec["head"] == "crt"
+    # the backbone frozen: every weight but the last layer's is the backbone's
+    for (name, a), (_, b) in zip(
+        backbone.state_dict().items(), headed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b) != name.startswith("fc."), name
+    # trained on balanced classes: its prior is uniform, the backbone's the fold's
+    assert len(set(spec["fit_counts"])) == 1
+    assert len(set(backbone_spec["fit_counts"])) > 1
+    # LDAM's cosine layer is kept in its model file and replaced by the head's linear one
+    _, ldam = load_classifier(fold / "ldam-drw/resnet18/model.pt")
+    assert ldam["last_layer"] == "cosine" and ldam["prior_corrected"]
+    _, ldam_eos = load_classifier(fold / "ldam-drw@eos/resnet18/model.pt")
+    assert ldam_eos["last_layer"] == "linear"
+
+
+def test_a_head_model_predicts_new_images_as_the_workflow_scored_them(rivals_run, tmp_path):
+    results = rivals_run / "results" / "digits"
+    expected = pd.read_csv(results / "fold0/eval/none@crt/resnet18/test/predictions.csv")
+    dataset = np.load(results / "data/images.npz")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for index in expected["index"][:20]:
+        Image.fromarray(dataset["images"][index, 0]).save(folder / f"{index:05d}.png")
+    out = tmp_path / "predictions.csv"
+    run = latentbalance(
+        "predict", "--model", str(results / "fold0/classifier/none@crt/resnet18"), str(folder),
+        "--out", str(out), "--batch-size", str(RIVALS["classifier"]["batch_size"]),
+        "--logit-adjustment", "1", cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    predicted = pd.read_csv(out)
+    predicted["index"] = [int(name[-9:-4]) for name in predicted["file"]]
+    merged = expected.merge(predicted, on="index", suffixes=("", "_cli"))
+    assert len(merged) == 20
+    assert (merged["predicted_cli"].astype(str) == merged["predicted"].astype(str)).all()
+
+
+def test_scores_of_a_loss_method_say_no_prior_was_divided_out_twice(rivals_run):
+    # the loss already balances the classes: logit adjustment at evaluation uses a uniform prior,
+    # so it changes nothing and the adjusted and raw predictions agree
+    results = rivals_run / "results" / "digits" / "fold0" / "eval"
+    metrics = json.loads((results / "la-loss/resnet18/test/metrics.json").read_text())
+    assert metrics["logit_adjustment"] == 1
+    _, spec = load_classifier(
+        rivals_run / "results/digits/fold0/classifier/la-loss/resnet18/model.pt"
+    )
+    assert spec["prior_corrected"] and len(set(spec["fit_counts"])) > 1
+
+
+def test_a_changed_head_setting_reruns_only_heads_their_evaluation_and_the_summary(rivals_run):
+    changed = {**RIVALS, "heads": {"epochs": 3, "eos_neighbors": 5}}
+    config = write_config(rivals_run / "changed_heads.yaml", changed)
+    jobs = planned_jobs(snakemake(rivals_run, "--configfile", str(config), "--dry-run").stdout)
+    # EOS's neighbours: the two EOS heads rerun, no backbone, no other head
+    assert jobs == {"all": 1, "train_head": 3, "evaluate": 3, "summarize": 1}
+    changed = {**RIVALS, "heads": {"epochs": 4}}
+    config = write_config(rivals_run / "changed_epochs.yaml", changed)
+    jobs = planned_jobs(snakemake(rivals_run, "--configfile", str(config), "--dry-run").stdout)
+    assert jobs == {"all": 1, "train_head": 6, "evaluate": 6, "summarize": 1}
+
+
+def test_a_changed_loss_setting_reruns_only_the_loss_that_uses_it(rivals_run):
+    changed = {**RIVALS, "losses": {"la_tau": 1.5}}
+    config = write_config(rivals_run / "changed_tau.yaml", changed)
+    jobs = planned_jobs(snakemake(rivals_run, "--configfile", str(config), "--dry-run").stdout)
+    assert jobs == {"all": 1, "train_classifier": 1, "evaluate": 1, "summarize": 1}
+
+
+def test_an_unknown_head_is_refused_naming_the_heads(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    config = write_config(tmp_path / "bad.yaml", {**RIVALS, "methods": ["none@svm"]})
+    run = snakemake(workdir, "--configfile", str(config), "--dry-run", check=False)
+    assert run.returncode != 0
+    assert "unknown head 'svm'" in run.stdout + run.stderr
+    assert "crt, smote-feat, eos" in run.stdout + run.stderr

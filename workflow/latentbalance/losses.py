@@ -1,0 +1,114 @@
+"""Long-tail losses: the classifier trains on the fold's imbalanced images as ``none`` does, and
+only the loss changes. Every loss takes hard labels or the soft targets of MixUp / CutMix.
+
+- ``la-loss``: logit-adjusted cross-entropy (Menon et al., ICLR 2021): τ·log(prior) is added to
+  the logits inside the loss, so that the raw logits learn the balanced posterior.
+- ``balanced-softmax`` (Ren et al., NeurIPS 2020): softmax with each class's exponential scaled
+  by its count, i.e. log(count) added to the logits; the same as ``la-loss`` at τ = 1 (a
+  softmax ignores a constant shift), kept as the paper names it.
+- ``ldam-drw`` (Cao et al., NeurIPS 2019): a margin ∝ n_c^(-1/4) (the largest 0.5) subtracted
+  from the true class's cosine, scaled by s = 30, on a cosine classifier layer
+  (:class:`CosineLinear`); deferred re-weighting switches class-balanced weights (Cui et al.,
+  β = 0.9999) on for the last part of the epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .methods import LOSS_METHODS
+
+
+def soft_targets(target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """One row of class probabilities per sample, for hard labels and MixUp's blends alike."""
+    return F.one_hot(target, n_classes).float() if target.dim() == 1 else target
+
+
+def logit_adjusted_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, log_prior: torch.Tensor, tau: float
+) -> torch.Tensor:
+    """Cross-entropy of ``logits + tau * log_prior``; τ = 0 is plain cross-entropy."""
+    return F.cross_entropy(logits + tau * log_prior.to(logits), target)
+
+
+def ldam_margins(counts, max_margin: float) -> torch.Tensor:
+    """LDAM's per-class margins, ∝ n_c^(-1/4) and scaled so that the rarest class's is
+    ``max_margin``."""
+    margins = 1.0 / np.power(np.asarray(counts, dtype=float), 0.25)
+    return torch.tensor(margins * (max_margin / margins.max()), dtype=torch.float32)
+
+
+def class_balanced_weights(counts, beta: float) -> torch.Tensor:
+    """Cui et al.'s weights (1 - β) / (1 - β^n_c), normalised to sum to the number of classes;
+    β = 0 weighs every class 1."""
+    counts = np.asarray(counts, dtype=float)
+    weights = (1.0 - beta) / (1.0 - np.power(beta, counts))
+    return torch.tensor(weights * len(counts) / weights.sum(), dtype=torch.float32)
+
+
+def ldam_loss(
+    cosine_logits: torch.Tensor,
+    target: torch.Tensor,
+    margins: torch.Tensor,
+    scale: float,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """LDAM on the scaled cosines ``cosine_logits`` (= scale · cos): the true class's logit less
+    scale · its margin (a soft target subtracts each class's share of its margin), then
+    (weighted) cross-entropy. At margin 0 and no weights it is cross-entropy."""
+    probabilities = soft_targets(target, cosine_logits.shape[1])
+    shifted = cosine_logits - scale * probabilities * margins.to(cosine_logits)
+    return F.cross_entropy(
+        shifted, target, weight=None if weights is None else weights.to(cosine_logits)
+    )
+
+
+class CosineLinear(nn.Module):
+    """The last layer LDAM trains with: ``scale`` times the cosine between the feature vector and
+    each class's weight vector."""
+
+    def __init__(self, in_features: int, out_features: int, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.normalize(features, dim=1) @ F.normalize(self.weight, dim=1).t()
+
+
+class MethodLoss:
+    """The training loss of one method at a given epoch: ``loss(logits, target, epoch)``.
+
+    ``counts`` are the fit set's images per class; ``settings`` the ``losses`` block's recipe
+    (:class:`~latentbalance.recipes.LossRecipe`).
+    ``class_weights`` (``weighted``) weigh plain cross-entropy."""
+
+    def __init__(self, method: str, counts=None, settings=None, epochs=0, class_weights=None):
+        self.method, self.class_weights = method, class_weights
+        if method not in LOSS_METHODS:
+            return
+        counts = np.maximum(np.asarray(counts, dtype=float), 1.0)
+        self.log_prior = torch.log(torch.tensor(counts / counts.sum(), dtype=torch.float32))
+        if method == "la-loss":
+            self.tau = float(settings.la_tau)
+        if method == "ldam-drw":
+            self.margins = ldam_margins(counts, settings.ldam_max_margin)
+            self.scale = float(settings.ldam_scale)
+            self.drw_weights = class_balanced_weights(counts, settings.drw_beta)
+            # the paper re-weights for the last 20 % of the epochs (from 160 of 200)
+            self.drw_from = int(np.floor(settings.drw_from * epochs)) + 1
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor, epoch: int) -> torch.Tensor:
+        if self.method == "la-loss":
+            return logit_adjusted_cross_entropy(logits, target, self.log_prior, self.tau)
+        if self.method == "balanced-softmax":
+            return logit_adjusted_cross_entropy(logits, target, self.log_prior, 1.0)
+        if self.method == "ldam-drw":
+            weights = self.drw_weights if epoch >= self.drw_from else None
+            return ldam_loss(logits, target, self.margins, self.scale, weights)
+        weights = None if self.class_weights is None else self.class_weights.to(logits.device)
+        return F.cross_entropy(logits, target, weight=weights)
