@@ -76,6 +76,7 @@ BENCHMARK_STACKS = [
         ["fmnist-lt-rivals", "fmnist-lt-five-folds"],
         {(m, f) for m in RIVALS for f in FOLDS},
     ),
+    (FMNIST_LT, ["fmnist-lt-rivals-oversampled"], {(m, 0) for m in OVERSAMPLED}),
     # both datasets' none: the ceiling's and fmnist_lt's (the README names the ceiling's target)
     (FMNIST_LT, ["fmnist-lt-ceiling"], {("none", 0)}),
 ]
