@@ -83,6 +83,14 @@ def test_head_training_sets_balance_every_class():
     assert np.bincount(labels, weights=weights) == pytest.approx([1, 1, 1])
 
 
+def test_smote_neighbours_no_class_can_reach_are_refused_naming_the_key():
+    features, labels = overlapping_classes()
+    with pytest.raises(ValueError, match="'heads.smote_neighbors' is 60, but the largest class"):
+        head_training_set(
+            "smote-feat", features, labels, HeadRecipe.from_config({"smote_neighbors": 60}), 0
+        )
+
+
 def test_class_balanced_sampling_fits_a_head_that_finds_the_rare_class():
     features, labels = overlapping_classes()
     recipe = HeadRecipe.from_config({"epochs": 60, "lr": 0.05, "batch_size": 16})

@@ -89,6 +89,12 @@ def head_training_set(head: str, features: np.ndarray, labels: np.ndarray, recip
             features, labels, recipe.eos_neighbors, np.random.default_rng(seed)
         )
     else:  # smote-feat
+        largest = np.bincount(labels).max()
+        if recipe.smote_neighbors >= largest:
+            raise ValueError(
+                f"'heads.smote_neighbors' is {recipe.smote_neighbors}, but the largest class has "
+                f"only {largest} training images; set 'heads.smote_neighbors' below {largest}"
+            )
         extra, extra_labels, _ = balance(features, labels, "smote", recipe.smote_neighbors, seed)
     features = np.concatenate([features, extra.astype(features.dtype)])
     labels = np.concatenate([labels, extra_labels.astype(labels.dtype)])
