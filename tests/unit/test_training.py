@@ -143,7 +143,7 @@ def fit_line(scaler, epochs=2, batch_size=5, checkpoint=None, seen=None):
     model = torch.nn.Linear(1, 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05, fused=True)
 
-    def step(index):
+    def step(index, _epoch):
         prediction = model(x[index])
         loss = torch.nn.functional.mse_loss(prediction, y[index])
         hits = (prediction.detach() > 0).eq(y[index] > 0).sum()

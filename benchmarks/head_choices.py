@@ -1,0 +1,102 @@
+"""Choose the heads' settings on the folds' holdouts, never on the test sets: for every finished
+backbone classifier of a run, each head (crt, smote-feat, eos) trained as the workflow's
+``train_head`` does (same features, seeds and sampling) under each candidate of ``heads.epochs``
+and ``heads.lr``, and scored on the backbone's own fold's holdout (with test-time flip when asked,
+as ``evaluate`` would). The features are computed once per backbone, so a grid takes seconds per
+candidate. Prints holdout ACSA in % per backbone, head and candidate, and each candidate's mean.
+
+    python benchmarks/head_choices.py results/fmnist_lt --backbones none ros smote-ae \\
+        --epochs 10 30 --lr 0.001 0.01 --test-time-flip
+"""
+
+from __future__ import annotations
+
+import argparse
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from latentbalance.datasets import ImageDataset
+from latentbalance.heads import fit_head, head_training_set, penultimate_features
+from latentbalance.methods import HEADS
+from latentbalance.metrics import compute_metrics
+from latentbalance.models import load_classifier
+from latentbalance.recipes import Compute, HeadRecipe
+from latentbalance.runtime import resolve, seed_everything, stage_seed
+from latentbalance.splits import fold_indices, test_indices
+from latentbalance.tensors import to_unit_range
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="results/<dataset> of a run")
+    parser.add_argument("--backbones", nargs="+", default=["none"])
+    parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[10])
+    parser.add_argument("--lr", type=float, nargs="+", default=[0.001])
+    parser.add_argument("--seed", type=int, default=42, help="the run's config seed")
+    parser.add_argument("--test-time-flip", action="store_true")
+    args = parser.parse_args()
+    dataset = ImageDataset.load(args.results / "data" / "images.npz")
+    split, folds = args.results / "split" / "split.npz", args.results / "split" / "folds.npz"
+    device, precision = resolve(Compute.from_config({"device": "auto"}))
+    rows = []
+    for backbone in args.backbones:
+        for path in sorted(args.results.glob(f"fold*/classifier/{backbone}/*/model.pt")):
+            model, spec = load_classifier(path)
+            fold = spec["fold"]
+            train = fold_indices(split, folds, fold)["train"]
+            holdout = test_indices(split, folds, fold, "holdout")
+            features = penultimate_features(
+                model, to_unit_range(dataset.images[train]), 256, device, precision
+            ).numpy()
+            holdout_images = to_unit_range(dataset.images[holdout])
+            views = [penultimate_features(model, holdout_images, 256, device, precision)]
+            if args.test_time_flip:
+                flipped = holdout_images.flip(-1)
+                views.append(penultimate_features(model, flipped, 256, device, precision))
+            for head, epochs, lr in product(args.heads, args.epochs, args.lr):
+                method_id = f"{backbone}@{head}"
+                recipe = HeadRecipe.from_config({"epochs": epochs, "lr": lr})
+                fit_features, labels, weights = head_training_set(
+                    head,
+                    features,
+                    dataset.labels[train],
+                    recipe,
+                    stage_seed(args.seed, fold, method_id),
+                )
+                generator = seed_everything(stage_seed(args.seed, fold, "head", method_id))
+                layer, _ = fit_head(
+                    torch.from_numpy(fit_features),
+                    torch.from_numpy(labels).long(),
+                    torch.from_numpy(weights).double(),
+                    dataset.n_classes,
+                    recipe,
+                    generator,
+                    desc=f"{method_id} {epochs} epochs lr {lr:g}",
+                )
+                with torch.no_grad():
+                    probabilities = np.mean(
+                        [torch.softmax(layer(view), 1).numpy() for view in views], axis=0
+                    )
+                scores = compute_metrics(
+                    dataset.labels[holdout], probabilities.argmax(1), dataset.n_classes
+                )
+                rows.append(
+                    {"model": method_id, "fold": fold, "epochs": epochs, "lr": lr}
+                    | {"ACSA": 100 * scores["acsa"]}
+                )
+    table = pd.DataFrame(rows)
+    wide = table.pivot_table(index=["model", "fold"], columns=["epochs", "lr"], values="ACSA")
+    wide.columns = [f"{e} epochs, lr {lr:g}" for e, lr in wide.columns]
+    print("Holdout ACSA (%) per head and setting\n")
+    print(wide.round(2).reset_index().to_markdown(index=False))
+    means = wide.mean()
+    print(f"\nMean over the heads: {means.round(2).to_dict()}; best: {means.idxmax()}")
+
+
+if __name__ == "__main__":
+    main()
