@@ -58,8 +58,8 @@ run fmnist-lt-rivals-oversampled timeout "${RIVALS_SECONDS:-600}" snakemake --co
     --resources gpu=4 --keep-going --configfile "${gpu_fmnist[@]}" \
     benchmarks/configs/fmnist-lt-rivals-oversampled.yaml
 run fmnist-lt-ceiling timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --resources gpu=4 \
-    --keep-going --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-ceiling.yaml \
-    results/fmnist_balanced_ceiling/summary/headline.txt
+    --keep-going results/fmnist_balanced_ceiling/summary/headline.txt \
+    --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-ceiling.yaml
 run memory python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}"
 cp "$logs/memory.log" "$out/memory.md"
 ceiling=()
