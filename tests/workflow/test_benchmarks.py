@@ -373,3 +373,44 @@ def test_gpu_check_stops_at_a_failed_step_and_keeps_its_log(tmp_path):
     assert "Traceback" in log.read_text() and "cuda" in log.read_text()
     assert (out / "gpu.txt").read_text().startswith("name, memory.total")
     assert not (out / "precision.json").exists()  # nothing ran after the failure
+
+
+def run_benchmark(script, *args):
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO / "workflow")},
+    )
+
+
+def test_evaluation_settings_are_scored_on_the_holdouts_of_every_model(tiny_run):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "digits"
+    run = run_benchmark("holdout_choices.py", str(results), "--tau", "0", "1", "--batch-size", "32")
+    assert run.returncode == 0, run.stderr
+    # the workflow scored each model's own holdout without flip or adjustment: the same ACSA
+    board = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
+    holdout = board[board["testset"] == "holdout"]
+    rows = [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in run.stdout.splitlines()
+        if line.startswith("| ") and "flip" not in line
+    ]
+    printed = {(cells[0], int(cells[1])): float(cells[2]) for cells in rows}
+    for _, row in holdout.iterrows():
+        assert printed[(row["method"], row["fold"])] == pytest.approx(100 * row["acsa"], abs=0.006)
+    assert "best: flip" in run.stdout
+
+
+def test_head_settings_are_scored_on_the_holdouts_for_each_head(tiny_run):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "digits"
+    run = run_benchmark(
+        "head_choices.py", str(results), "--backbones", "none", "--epochs", "2", "5",
+        "--lr", "0.01",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for head in ("none@crt", "none@smote-feat", "none@eos"):
+        assert sum(f"| {head} " in line for line in run.stdout.splitlines()) == 2  # two folds
+    assert "2 epochs, lr 0.01" in run.stdout and "best: " in run.stdout
