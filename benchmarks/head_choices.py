@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 
 from latentbalance.datasets import ImageDataset
-from latentbalance.heads import fit_head, head_training_set, penultimate_features
+from latentbalance.heads import penultimate_features, train_head_layer
 from latentbalance.methods import HEADS
 from latentbalance.metrics import compute_metrics
 from latentbalance.models import load_classifier
 from latentbalance.recipes import Compute, HeadRecipe
-from latentbalance.runtime import resolve, seed_everything, stage_seed
+from latentbalance.runtime import resolve
 from latentbalance.splits import fold_indices, test_indices
 from latentbalance.tensors import to_unit_range
 
@@ -61,21 +61,15 @@ def main():
             for head, epochs, lr in product(args.heads, args.epochs, args.lr):
                 method_id = f"{backbone}@{head}"
                 recipe = HeadRecipe.from_config({"epochs": epochs, "lr": lr})
-                fit_features, labels, weights = head_training_set(
+                layer, _, _ = train_head_layer(
                     head,
                     features,
                     dataset.labels[train],
-                    recipe,
-                    stage_seed(args.seed, fold, method_id),
-                )
-                generator = seed_everything(stage_seed(args.seed, fold, "head", method_id))
-                layer, _ = fit_head(
-                    torch.from_numpy(fit_features),
-                    torch.from_numpy(labels).long(),
-                    torch.from_numpy(weights).double(),
                     dataset.n_classes,
                     recipe,
-                    generator,
+                    args.seed,
+                    fold,
+                    method_id,
                     desc=f"{method_id} {epochs} epochs lr {lr:g}",
                 )
                 with torch.no_grad():

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .recipes import HeadRecipe
+from .runtime import seed_everything, stage_seed
 from .sampling import balance
 from .tensors import run_in_batches
 
@@ -134,3 +135,33 @@ def fit_head(
         n = len(labels)
         history.append({"epoch": epoch, "train_loss": total / n, "train_accuracy": correct / n})
     return layer.eval(), history
+
+
+def train_head_layer(
+    head: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    recipe: HeadRecipe,
+    seed: int,
+    fold: int,
+    method_id: str,
+    desc: str = "head",
+):
+    """``head``'s new last layer on a backbone's features of the fold's training images, with the
+    seeds of the ``train_head`` job of ``method_id`` (so that a grid over settings reproduces the
+    workflow's heads). Returns the layer, its history and the labels it was fitted on."""
+    features, labels, weights = head_training_set(
+        head, features, labels, recipe, stage_seed(seed, fold, method_id)
+    )
+    generator = seed_everything(stage_seed(seed, fold, "head", method_id))
+    layer, history = fit_head(
+        torch.from_numpy(features),
+        torch.from_numpy(labels).long(),
+        torch.from_numpy(weights).double(),
+        n_classes,
+        recipe,
+        generator,
+        desc=desc,
+    )
+    return layer, history, labels

@@ -102,6 +102,13 @@ class MethodLoss:
             # the paper re-weights for the last 20 % of the epochs (from 160 of 200)
             self.drw_from = int(np.floor(settings.drw_from * epochs)) + 1
 
+    def to(self, device) -> MethodLoss:
+        """The loss with its class tensors on ``device``, moved once rather than every step."""
+        for name in ("class_weights", "log_prior", "margins", "drw_weights"):
+            if getattr(self, name, None) is not None:
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
     def __call__(self, logits: torch.Tensor, target: torch.Tensor, epoch: int) -> torch.Tensor:
         if self.method == "la-loss":
             return logit_adjusted_cross_entropy(logits, target, self.log_prior, self.tau)
@@ -110,5 +117,4 @@ class MethodLoss:
         if self.method == "ldam-drw":
             weights = self.drw_weights if epoch >= self.drw_from else None
             return ldam_loss(logits, target, self.margins, self.scale, weights)
-        weights = None if self.class_weights is None else self.class_weights.to(logits.device)
-        return F.cross_entropy(logits, target, weight=weights)
+        return F.cross_entropy(logits, target, weight=self.class_weights)

@@ -369,7 +369,7 @@ def train_head(
 ) -> None:
     """Freeze the backbone method's classifier and train a new last layer on the features of the
     fold's real training images (``heads``); the model file holds the whole network."""
-    from .heads import fit_head, head_training_set, penultimate_features
+    from .heads import penultimate_features, train_head_layer
 
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
@@ -380,17 +380,15 @@ def train_head(
     features = penultimate_features(
         model, to_unit_range(dataset.images[train]), 256, device, precision
     ).numpy()
-    features, labels, weights = head_training_set(
-        method.head, features, dataset.labels[train], recipe, stage_seed(seed, fold, method_id)
-    )
-    generator = seed_everything(stage_seed(seed, fold, "head", method_id))
-    model.fc, history = fit_head(
-        torch.from_numpy(features),
-        torch.from_numpy(labels).long(),
-        torch.from_numpy(weights).double(),
+    model.fc, history, labels = train_head_layer(
+        method.head,
+        features,
+        dataset.labels[train],
         dataset.n_classes,
         recipe,
-        generator,
+        seed,
+        fold,
+        method_id,
         desc=f"{method_id} {spec['arch']} fold {fold}",
     )
     counts = np.bincount(labels, minlength=dataset.n_classes)

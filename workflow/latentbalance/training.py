@@ -258,7 +258,7 @@ def fit_classifier(
         recipe.augment.crop_padding, recipe.augment.flip, tuple(x_train.shape[-2:])
     )
     mix = batch_mixing(recipe.augment.mix, recipe.augment.mix_alpha, n_classes)
-    loss = loss or MethodLoss("none")
+    loss = (loss or MethodLoss("none")).to(device)
 
     def step(index, epoch):
         batch = x_train[index].to(device)
@@ -277,7 +277,7 @@ def fit_classifier(
 
     def validate(_):
         val_logits = run_in_batches(model, x_val, recipe.batch_size, device, precision)
-        val_loss = loss(val_logits, y_val, 1).item()
+        val_loss = loss(val_logits.to(device), y_val.to(device), 1).item()
         val_accuracy = (val_logits.argmax(1) == y_val).float().mean().item()
         return val_loss, {"val_loss": val_loss, "val_accuracy": val_accuracy}
 
