@@ -414,3 +414,38 @@ def test_head_settings_are_scored_on_the_holdouts_for_each_head(tiny_run):
     for head in ("none@crt", "none@smote-feat", "none@eos"):
         assert sum(f"| {head} " in line for line in run.stdout.splitlines()) == 2  # two folds
     assert "2 epochs, lr 0.01" in run.stdout and "best: " in run.stdout
+
+
+def test_pooled_verdict_of_a_whole_run_is_the_runs_own_and_pairs_only_common_folds(
+    tiny_run, tmp_path
+):
+    workdir, config, _ = tiny_run
+    results = tmp_path / "digits"
+    shutil.copytree(workdir / "results" / "digits", results)
+    pooled = run_benchmark(
+        "pooled_verdict.py", str(results), "--out", str(tmp_path / "pooled"),
+        "--configfile", str(config),
+    )  # fmt: skip
+    assert pooled.returncode == 0, pooled.stderr
+    # every fold of every model: the same selection, intervals and decisions as the run's summary
+    own = pd.read_csv(results / "summary" / "comparison.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pooled" / "comparison.csv"), own)
+    assert (tmp_path / "pooled" / "headline.txt").read_text() == (
+        results / "summary" / "headline.txt"
+    ).read_text()
+
+    # one model lacks fold 1: the comparison pairs fold 0 only, and says what it left out
+    shutil.rmtree(results / "fold1" / "eval" / "none")
+    cut = run_benchmark(
+        "pooled_verdict.py", str(results), "--out", str(tmp_path / "cut"),
+        "--configfile", str(config),
+    )  # fmt: skip
+    assert cut.returncode == 0, cut.stderr
+    assert "folds [0]" in cut.stderr and "smote-ae / resnet18: folds [1] left out" in cut.stderr
+    assert set(pd.read_csv(tmp_path / "cut" / "metrics_per_fold.csv")["fold"]) == {0}
+
+    unknown = run_benchmark(
+        "pooled_verdict.py", str(results), "--out", str(tmp_path / "x"),
+        "--configfile", str(config), "--methods", "none", "ros",
+    )  # fmt: skip
+    assert unknown.returncode != 0 and "no finished evaluation of ros" in unknown.stderr
