@@ -65,6 +65,32 @@ def test_mvtec_download_fetches_and_extracts_the_category_tarball(tmp_path, http
     assert not (root / "bottle.tar.xz").exists()  # the archive is removed after extraction
 
 
+def test_mvtec_archive_cut_short_is_an_error_that_leaves_nothing_to_mistake_for_the_data(
+    tmp_path, http_folder
+):
+    source = tmp_path / "source"
+    write_mvtec_tree(source, train_good=40, test_good=2, defects={"broken": 2})
+    www, base_url = http_folder
+    with tarfile.open(tmp_path / "whole.tar.xz", "w:xz") as tar:
+        tar.add(source / "bottle", arcname="bottle")
+    whole = (tmp_path / "whole.tar.xz").read_bytes()
+    (www / "bottle.tar.xz").write_bytes(whole[: len(whole) // 2])
+    root = tmp_path / "resources"
+    url = f"{base_url}/bottle.tar.xz"
+    with pytest.raises(ValueError) as error:
+        load_source("mvtec", root=str(root), download=True, url=url, image_size=16)
+    message = str(error.value)
+    assert f"the archive downloaded from {url}" in message and "not a readable tarball" in message
+    assert "rerun to download it again" in message
+    # no partial bottle/ that the next run would read as the category, no archive, no temp folder
+    assert list(root.iterdir()) == []
+
+    (www / "bottle.tar.xz").write_bytes(whole)  # the next try gets the whole file
+    data = load_source("mvtec", root=str(root), download=True, url=url, image_size=16)
+    assert np.bincount(data.labels).tolist() == [42, 2]
+    assert sorted(p.name for p in root.iterdir()) == ["bottle"]
+
+
 @pytest.mark.parametrize("served", [False, True], ids=["no server", "no such file"])
 def test_mvtec_download_that_fails_names_the_address_and_the_offline_way(
     tmp_path, http_folder, served

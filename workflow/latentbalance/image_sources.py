@@ -4,9 +4,14 @@ MVTec AD categories as good-vs-defect, decoded once into an ``ImageDataset``."""
 from __future__ import annotations
 
 import logging
+import lzma
+import tarfile
+import tempfile
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 from tqdm import tqdm
@@ -194,21 +199,37 @@ MVTEC_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
 
 
 def fetch_mvtec(root: Path, category: str, url: str) -> None:
-    """Download and extract one category tarball (e.g. bottle.tar.xz) into ``root``."""
-    from torchvision.datasets.utils import download_and_extract_archive
+    """Download and extract one category tarball (e.g. bottle.tar.xz) into ``root``. It is
+    extracted beside ``root/<category>`` and moved there only when whole: a truncated or corrupt
+    archive leaves nothing that a later run would take for the category."""
+    from torchvision.datasets.utils import download_url, extract_archive
 
     log.info("downloading MVTec AD %s from %s", category, url)
     offline = (
         f"fetch {category}.tar.xz from {MVTEC_PAGE} on a machine with internet and extract it "
         f"into {root}, so that {root / category / 'train' / 'good'} holds the good training images"
     )
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / Path(urlparse(url).path).name
     with download_failures(f"MVTec AD {category}", [url], offline):
-        download_and_extract_archive(url, download_root=str(root), remove_finished=True)
-    if not (root / category).is_dir():
-        raise FileNotFoundError(
-            f"the archive from {url} did not contain a {category}/ folder; check 'url' "
-            f"(it should be MVTec AD's {category}.tar.xz) and 'category'"
-        )
+        download_url(url, str(root), filename=archive.name)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{category}-extracting-") as unpacked:
+        try:
+            extract_archive(str(archive), unpacked)
+        except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError) as error:
+            raise ValueError(
+                f"the archive downloaded from {url} ({archive}) is not a readable tarball "
+                f"({error}): the transfer was cut short or 'url' names another file. It was "
+                f"deleted; rerun to download it again, or {offline}."
+            ) from error
+        finally:
+            archive.unlink(missing_ok=True)
+        if not (Path(unpacked) / category).is_dir():
+            raise FileNotFoundError(
+                f"the archive from {url} did not contain a {category}/ folder; check 'url' "
+                f"(it should be MVTec AD's {category}.tar.xz) and 'category'"
+            )
+        (Path(unpacked) / category).rename(root / category)
 
 
 def load_mvtec(
