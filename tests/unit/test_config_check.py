@@ -49,6 +49,8 @@ def test_unknown_key_is_named_with_the_keys_there():
         ({"classifier": {"lr": float("inf")}}, "classifier.lr"),
         ({"datasets": {7: DIGITS}}, "datasets.7"),
         ({"datasets": {"..": DIGITS}}, "datasets"),
+        ({"datasets": {"digits": {**DIGITS, "channels": 3}}}, "datasets.digits.channels"),
+        ({"datasets": {"parts": {**DIGITS, "source": "folder"}}}, "datasets.parts.root"),
     ],
 )
 def test_rules_beyond_the_types_name_the_key(config, key):

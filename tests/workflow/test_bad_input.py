@@ -60,6 +60,14 @@ CONFIG_ERRORS = {
         {"datasets": {"digits": {**DIGITS, "imbalance": {"ratio": 0.5, "max_per_class": 60}}}},
         ["0.5", "ratio"],
     ),
+    "image size on a set that is not files": (
+        {"datasets": {"digits": {**DIGITS, "image_size": 64}}},
+        ["'datasets.digits.image_size' applies to folder and mvtec datasets only"],
+    ),
+    "folder without root": (
+        {"datasets": {"digits": {**DIGITS, "source": "folder"}}},
+        ["a folder dataset needs 'datasets.digits.root'"],
+    ),
     "no methods": ({"methods": []}, ["'methods': [] should be non-empty"]),
     "a method listed twice": ({"methods": ["none", "none"]}, ["'methods'", "non-unique"]),
     "a grid that repeats a listed method": (

@@ -65,6 +65,31 @@ def check(path: str, value) -> None:
         )
 
 
+# sources read from image files: the only ones that resize or convert
+FILE_SOURCES = ("mvtec", "folder")
+
+
+def check_source_settings(source: str, settings: dict, where: str = "") -> None:
+    """Refuse settings that do not apply to a dataset's ``source`` (``settings``: its config
+    block), naming the key under ``where`` (e.g. ``datasets.parts``): the config check calls it
+    at parse time, so the mistake does not wait for the download job."""
+    check("datasets.*.source", source)
+    prefix = f"{where}." if where else ""
+    if source not in FILE_SOURCES:
+        for key in ("image_size", "channels"):
+            if settings.get(key) is not None:
+                raise ConfigError(
+                    f"{prefix}{key}",
+                    f"'{prefix}{key}' applies to folder and mvtec datasets only; remove it from "
+                    f"this {source} dataset",
+                )
+    if source == "folder" and settings.get("root") is None:
+        raise ConfigError(
+            f"{prefix}root",
+            f"a folder dataset needs '{prefix}root': the folder that holds one subfolder per class",
+        )
+
+
 def with_defaults(path: str, block: dict) -> dict:
     """A config block with the schema's defaults filled in, nested blocks included (what
     Snakemake's ``validate`` does to the whole config)."""

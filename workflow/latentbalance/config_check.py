@@ -21,7 +21,7 @@ import reprlib
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
-from .choices import ConfigError, schema
+from .choices import ConfigError, check_source_settings, schema
 from .methods import expand_methods
 
 
@@ -152,6 +152,11 @@ def check_dataset_names(config) -> None:
             )
 
 
+def check_dataset_sources(config) -> None:
+    for name, dataset in config["datasets"].items():
+        check_source_settings(dataset["source"], dataset, where=f"datasets.{name}")
+
+
 def check_methods(config) -> None:
     """Every method id is known and listed once, also once the grid is expanded."""
     expand_methods(config["methods"])
@@ -182,6 +187,7 @@ def check_fold_training_counts(config) -> None:
 SEMANTIC_CHECKS = (
     check_numbers_finite,
     check_dataset_names,
+    check_dataset_sources,
     check_methods,
     check_run_folds,
     check_fold_training_counts,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .choices import check
+from .choices import check_source_settings
 from .images import BadImageError
 from .io import atomic_path
 
@@ -284,8 +284,6 @@ def load_svhn(root: str | Path, download: bool, verify: bool) -> ImageDataset:
 
 # --- by name ----------------------------------------------------------------------------------
 
-FILE_SOURCES = ("mvtec", "folder")
-
 
 def load_source(
     source: str,
@@ -306,18 +304,8 @@ def load_source(
     files skipped under ``skip_bad_images`` are appended to ``skipped``."""
     from . import image_sources
 
-    check("datasets.*.source", source)
-    if source not in FILE_SOURCES:
-        for key, value in {"image_size": image_size, "channels": channels}.items():
-            if value is not None:
-                raise ValueError(
-                    f"'{key}' applies to folder and mvtec datasets only; remove it from this "
-                    f"{source} dataset"
-                )
-    if source == "folder" and root is None:
-        raise ValueError(
-            "a folder dataset needs 'root': the folder that holds one subfolder per class"
-        )
+    settings = {"root": root, "image_size": image_size, "channels": channels}
+    check_source_settings(source, settings)
     root = root or f"resources/{source}"
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
     size = tuple(size) if size is not None else None
