@@ -7,9 +7,10 @@
 # that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: the long-tail losses
 # and the heads, two overlays) and the balanced ceiling on the five folds, each stopped at
 # RIVALS_SECONDS. Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
-# finished evaluations (mean +- sd over folds), the per-rule memory; every step's full output in
-# its logs/ folder, and the workflow's per-job logs in logs/jobs/. A step that fails stops the
-# script with a message naming it and its log.
+# finished evaluations (mean +- sd over folds), the verdict over the runs
+# (benchmarks/pooled_verdict.py), the per-rule memory; every step's full output in its logs/
+# folder, and the workflow's per-job logs in logs/jobs/. A step that fails stops the script with a
+# message naming it and its log.
 # FashionMNIST's idx files must be under resources/fashionmnist/FashionMNIST/raw/ or
 # /usr/share/datasets/fashion-mnist (the machine has no internet).
 set -euo pipefail
@@ -71,3 +72,8 @@ if [[ -f results/fmnist_lt/summary/metrics_per_fold.csv ]]; then
     cp results/fmnist_lt/summary/metrics_per_fold.csv "$out/"
 fi
 tail -n 5 "$logs/fmnist-lt.log"
+# the verdict over the runs: selected on the holdouts, both intervals, on the folds all finished
+run fmnist-lt-verdict python benchmarks/pooled_verdict.py results/fmnist_lt --out "$out/verdict" \
+    --configfile config/fmnist-lt.yaml benchmarks/configs/fmnist-lt-rivals.yaml \
+    --methods none none@crt none@smote-feat none@eos ros smote-ae ros@crt smote-ae@eos
+cat "$out/verdict/headline.txt"
