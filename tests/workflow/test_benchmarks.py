@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentbalance.runtime import Precision
 
-from helpers import REPO, TINY_CONFIG, copy_workflow, latentbalance
+from helpers import REPO, TINY_CONFIG, copy_workflow, latentbalance, write_config
 
 RULES = {
     "download",
@@ -449,3 +449,32 @@ def test_pooled_verdict_of_a_whole_run_is_the_runs_own_and_pairs_only_common_fol
         "--configfile", str(config), "--methods", "none", "ros",
     )  # fmt: skip
     assert unknown.returncode != 0 and "no finished evaluation of ros" in unknown.stderr
+
+
+def test_recipe_screen_scores_each_alternative_on_the_holdouts_only(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    base = write_config(tmp_path / "base.yaml", {**TINY_CONFIG, "methods": ["none"]})
+    shorter = write_config(tmp_path / "shorter.yaml", {"classifier": {"epochs": 1}})
+    out = tmp_path / "screens"
+    screen = run_benchmark(
+        "recipe_screen.py", "--configfile", str(base), "--out", str(out), "--cores", "2",
+        "--alternative", "recipe", f"one-epoch={shorter}",
+    )  # fmt: skip
+    assert screen.returncode == 0, screen.stderr
+    # the test sets are never scored, so they cannot steer the choice
+    assert not list(out.glob("*/results/digits/fold*/eval/*/*/test*"))
+    assert len(list(out.glob("*/results/digits/fold*/eval/none/resnet18/holdout"))) == 4
+    # the base alternative reproduces the full run's holdout scores of `none`
+    full = pd.read_csv(workdir / "results" / "digits" / "summary" / "metrics_per_fold.csv")
+    full = full[(full["testset"] == "holdout") & (full["method"] == "none")]
+    scores = pd.read_csv(out / "holdout.csv")
+    recipe = scores[scores["alternative"] == "recipe"].set_index("fold")["acsa"]
+    assert recipe.to_dict() == pytest.approx(full.set_index("fold")["acsa"].to_dict())
+    # one row per model, one column per alternative, the better one marked
+    table = (out / "holdout.md").read_text()
+    assert "| recipe " in table and "| one-epoch " in table and table.count("**best**") == 1
+    assert "(2)" in table  # folds counted
+
+    bad = run_benchmark("recipe_screen.py", "--configfile", str(base), "--out", str(out),
+                        "--alternative", "x=missing.yaml")  # fmt: skip
+    assert bad.returncode != 0 and "no config file missing.yaml" in bad.stderr
