@@ -8,8 +8,9 @@ ACSA / GM / F1 in %, per method, mean ± sd over the folds that ran, for the imb
     python benchmarks/fmnist_lt_table.py results/fmnist_lt --ceiling results/fmnist_balanced_ceiling
 
 With ``holdout`` evaluations, a column gives each model's holdout ACSA, the one to choose on; the
-model with the highest is marked. ``--ceiling`` adds the same recipe trained on a balanced set of
-the same size (benchmarks/configs/fmnist-lt-ceiling.yaml).
+model with the highest, among those evaluated on the most folds, is marked. ``--ceiling`` adds
+the same recipe trained on a balanced set of the same size
+(benchmarks/configs/fmnist-lt-ceiling.yaml).
 
 The second form reads every ``fold*/eval/*/*/*/metrics.json`` of the run, so a run cut short (a
 time-limited GPU check) still gives its table.
@@ -50,7 +51,9 @@ def cell(values: pd.Series) -> str:
 def table(per_fold: pd.DataFrame, testset: str, ceiling: pd.DataFrame | None = None):
     ours = per_fold[per_fold["testset"] == testset]
     holdout = per_fold[per_fold["testset"] == "holdout"].groupby(["method", "classifier"])["acsa"]
-    selected = holdout.mean().idxmax() if len(holdout) else None
+    # chosen among the models with the most folds: a mean over fewer folds is another draw
+    folds = holdout.count()
+    selected = holdout.mean()[folds == folds.max()].idxmax() if len(holdout) else None
     rows = []
     for (method, classifier), group in ours.groupby(["method", "classifier"]):
         mark = " ← selected on holdout" if (method, classifier) == selected else ""
