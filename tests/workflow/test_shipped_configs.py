@@ -77,6 +77,10 @@ BENCHMARK_STACKS = [
         {(m, f) for m in RIVALS for f in FOLDS},
     ),
     (FMNIST_LT, ["fmnist-lt-rivals-oversampled"], {(m, 0) for m in OVERSAMPLED}),
+    # the recipe screen's alternatives change the recipe, not what is trained
+    (FMNIST_LT, ["fmnist-lt-screen-no-cutmix"], {(m, 0) for m in FOUR}),
+    (FMNIST_LT, ["fmnist-lt-screen-share-half"], {(m, 0) for m in FOUR}),
+    (FMNIST_LT, ["fmnist-lt-screen-epochs-20"], {(m, 0) for m in FOUR}),
     # both datasets' none: the ceiling's and fmnist_lt's (the README names the ceiling's target)
     (FMNIST_LT, ["fmnist-lt-ceiling"], {("none", 0)}),
 ]
