@@ -22,26 +22,18 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 from latentbalance import summary
 from latentbalance.config_check import check_config
 
 
 def merged(configfiles) -> dict:
-    """The config files layered as Snakemake layers ``--configfile``: later keys win, nested
-    blocks merge."""
-
-    def update(base: dict, overlay: dict) -> dict:
-        for key, value in overlay.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                update(base[key], value)
-            else:
-                base[key] = value
-        return base
-
+    """The config files layered as ``--configfile`` layers them (Snakemake's own merge: later
+    keys win, nested blocks merge), checked and with the schema's defaults."""
     config: dict = {}
     for path in configfiles:
-        update(config, yaml.safe_load(Path(path).read_text()) or {})
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
     return check_config(config)
 
 
