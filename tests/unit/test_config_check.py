@@ -55,3 +55,18 @@ def test_unknown_key_is_named_with_the_keys_there():
 )
 def test_rules_beyond_the_types_name_the_key(config, key):
     assert refusal(**config).key == key
+
+
+def test_text_that_snakemake_config_leaves_in_a_list_is_read_as_the_type_the_schema_wants():
+    # `--config run_folds=[1] classifier={lr: 1e-3}` arrives as text inside lists and mappings
+    config = {
+        "datasets": {"digits": dict(DIGITS)},
+        "run_folds": ["1", "0"],
+        "classifier": {"lr": "1e-3", "epochs": "3", "augment": {"flip": "true"}},
+    }
+    checked = check_config(config)
+    assert checked["run_folds"] == [1, 0]
+    assert checked["classifier"]["lr"] == 0.001 and checked["classifier"]["epochs"] == 3
+    assert checked["classifier"]["augment"]["flip"] is True
+    assert refusal(run_folds=["one"]).key == "run_folds[0]"
+    assert refusal(run_folds=["7"]).key == "run_folds"  # typed, then beyond the folds

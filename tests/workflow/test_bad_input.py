@@ -100,6 +100,19 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, change, expect
     assert not (workdir / "results").exists()
 
 
+def test_lists_given_with_config_on_the_command_line_are_read_as_numbers(tmp_path):
+    # Snakemake reads `run_folds=[1]` as ["1"]; the schema wants integers
+    workdir = copy_workflow(tmp_path)
+    config = write_config(tmp_path / "tiny.yaml", TINY_CONFIG)
+    plan = snakemake(workdir, "--configfile", str(config), "--config", "run_folds=[1]", "-n")
+    assert "/fold1/" in plan.stdout and "/fold0/" not in plan.stdout
+    wrong = snakemake(
+        workdir, "--configfile", str(config), "--config", "run_folds=[one]", "-n", check=False
+    )
+    assert wrong.returncode != 0
+    assert "'run_folds[0]': 'one' is not of type 'integer'" in wrong.stdout + wrong.stderr
+
+
 def counts(*per_class):
     return {"datasets": {"digits": {**DIGITS, "imbalance": {"counts": list(per_class)}}}}
 

@@ -18,6 +18,7 @@ import functools
 import math
 import reprlib
 
+import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -28,6 +29,7 @@ from .methods import expand_methods
 def check_config(config: dict) -> dict:
     """Refuse a config that cannot run with one ConfigError naming the key; otherwise fill in the
     schema's defaults (in place, as Snakemake's ``validate`` does) and return the config."""
+    read_command_line_text(config)
     check_schema(config)
     fill_defaults(config)
     for check in SEMANTIC_CHECKS:
@@ -56,6 +58,54 @@ def check_schema(config: dict) -> None:
     else:
         what = error.message
     raise ConfigError(key, f"'{key}': {what}; {_help(error.absolute_path)}")
+
+
+def read_command_line_text(config: dict) -> None:
+    """Type the text that Snakemake's ``--config`` leaves inside lists and mappings.
+
+    Snakemake types a top-level ``--config epochs=5`` but reads ``run_folds=[1]`` with YAML's base
+    loader, as ``["1"]``. Where the schema wants a number or boolean and such text reads as one,
+    it becomes one (in place); anything else is left for ``check_schema`` to refuse."""
+    for _ in range(1000):  # each pass types what the last one uncovered (a list inside a mapping)
+        if not any([_typed(error, config) for error in _type_errors(config)]):
+            return
+
+
+def _type_errors(config: dict) -> list[ValidationError]:
+    def walk(errors):
+        for error in errors:
+            if error.validator == "type" and isinstance(error.instance, str):
+                yield error
+            yield from walk(error.context or ())  # the forms of a oneOf / anyOf
+
+    return list(walk(_validator().iter_errors(config)))
+
+
+def _typed(error: ValidationError, config: dict) -> bool:
+    """Whether the text at the error's path read as the type it wanted and replaced it."""
+    value = _read(error.instance)
+    wanted = error.validator_value
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    if isinstance(value, str) or not any(_validator().is_type(value, kind) for kind in wanted):
+        return False
+    if not error.absolute_path:
+        return False
+    *parents, last = error.absolute_path
+    holder = config
+    for part in parents:
+        holder = holder[part]
+    holder[last] = value
+    return True
+
+
+def _read(text: str):
+    """Text as Snakemake reads a top-level ``--config`` value: int, float, else YAML."""
+    for read in (int, float, yaml.safe_load):
+        try:
+            return read(text)
+        except (ValueError, yaml.YAMLError):
+            continue
+    return text
 
 
 def _unknown_key(error: ValidationError) -> ConfigError:
