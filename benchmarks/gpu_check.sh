@@ -4,9 +4,9 @@
 # config/fmnist-lt.yaml on all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing
 # the GPU: `none` and `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml),
 # then `ros` and `smote-ae`, each run stopped at half of FMNIST_SECONDS (the table counts the folds
-# that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: the long-tail losses
-# and the heads, two overlays) and the balanced ceiling on the five folds, each stopped at
-# RIVALS_SECONDS. Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
+# that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: the long-tail losses,
+# the heads, the oversamplers, one run) and the balanced ceiling on the five folds, each stopped
+# at RIVALS_SECONDS. Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
 # finished evaluations (mean +- sd over folds), the verdict over the runs
 # (benchmarks/pooled_verdict.py), the per-rule memory; every step's full output in its logs/
 # folder, and the workflow's per-job logs in logs/jobs/. A step that fails stops the script with a
@@ -55,9 +55,6 @@ run fmnist-lt timeout "$half" snakemake --cores all --resources gpu=4 --keep-goi
 gpu_fmnist=(config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml)
 run fmnist-lt-rivals timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --resources gpu=4 \
     --keep-going --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-rivals.yaml
-run fmnist-lt-rivals-oversampled timeout "${RIVALS_SECONDS:-600}" snakemake --cores all \
-    --resources gpu=4 --keep-going --configfile "${gpu_fmnist[@]}" \
-    benchmarks/configs/fmnist-lt-rivals-oversampled.yaml
 run fmnist-lt-ceiling timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --resources gpu=4 \
     --keep-going results/fmnist_balanced_ceiling/summary/headline.txt \
     --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-ceiling.yaml

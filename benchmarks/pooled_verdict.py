@@ -108,6 +108,7 @@ def main():
         autoencoder=config["autoencoder"],
         losses=config["losses"],
         heads=config["heads"],
+        epochs_by_method=config["classifier"]["epochs_by_method"],
         bootstrap_resamples=config["summary"]["bootstrap_resamples"],
         seed=config["seed"],
     )

@@ -46,6 +46,8 @@ def test_unknown_key_is_named_with_the_keys_there():
     [
         ({"seed": -1}, "seed"),
         ({"run_folds": [5]}, "run_folds"),
+        ({"classifier": {"epochs_by_method": {"none@crt": 40}}}, "classifier.epochs_by_method"),
+        ({"classifier": {"epochs_by_method": {"la_loss": 40}}}, "classifier.epochs_by_method"),
         ({"classifier": {"lr": float("inf")}}, "classifier.lr"),
         ({"datasets": {7: DIGITS}}, "datasets.7"),
         ({"datasets": {"..": DIGITS}}, "datasets"),

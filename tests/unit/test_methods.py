@@ -72,6 +72,11 @@ def test_labels_carry_the_settings_that_change_a_method():
         )
         == "smote-vae+penalty (paper, λ 2; 25 % synthetic; k = 3; to 1000)"
     )
+    # epochs of its own: the model and every head on its classifier say so, others do not
+    epochs = {"none": 40}
+    assert method_label("none", epochs_by_method=epochs) == "none (40 epochs)"
+    assert method_label("none@eos", epochs_by_method=epochs) == "none@eos (40 epochs)"
+    assert method_label("ros@crt", epochs_by_method=epochs) == "ros@crt"
     # baselines generate nothing: no sampler setting applies
     assert method_label("none", {"target": 1000, "synthetic_share": 0.25}) == "none"
     assert method_label("weighted", {"target": 1000}) == "weighted"

@@ -22,7 +22,9 @@ RIVALS = {
     "run_folds": [0],
     "methods": ["none", *LOSSES, *HEADED],
     "testsets": ["test", "holdout"],
-    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2},
+    # none trains epochs of its own, as the FashionMNIST-LT rivals' overlay gives the methods
+    # that train on the imbalanced set
+    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2, "epochs_by_method": {"none": 3}},
     "heads": {"epochs": 3},
     "evaluate": {"logit_adjustment": 1},
 }
@@ -48,6 +50,17 @@ def test_every_rival_is_a_model_of_the_leaderboard(rivals_run):
     # one balanced set per generating backbone, none for a head
     balanced = sorted(p.name for p in (results / "fold0/balanced").glob("*.npz"))
     assert balanced == ["ros.npz", "smote-ae.npz"]
+
+
+def test_a_method_given_epochs_of_its_own_trains_them_and_its_models_say_so(rivals_run):
+    results = rivals_run / "results" / "digits"
+    classifiers = results / "fold0" / "classifier"
+    assert len(pd.read_csv(classifiers / "none/resnet18/history.csv")) == 3
+    assert len(pd.read_csv(classifiers / "la-loss/resnet18/history.csv")) == 2
+    board = pd.read_csv(results / "summary" / "leaderboard.csv")
+    models = set(board["model"])
+    named = {"none (3 epochs)", "none@crt (3 epochs)", "la-loss", "ros@crt"}
+    assert {f"{label} / resnet18" for label in named} <= models
 
 
 def test_a_head_model_holds_the_whole_network_with_a_new_last_layer(rivals_run):
@@ -114,6 +127,14 @@ def test_a_changed_head_setting_reruns_only_heads_their_evaluation_and_the_summa
     config = write_config(rivals_run / "changed_epochs.yaml", changed)
     jobs = planned_jobs(snakemake(rivals_run, "--configfile", str(config), "--dry-run").stdout)
     assert jobs == {"all": 1, "train_head": 6, "evaluate": 6, "summarize": 1}
+
+
+def test_epochs_given_to_one_method_rerun_only_it_and_its_heads(rivals_run):
+    classifier = {**RIVALS["classifier"], "epochs_by_method": {"none": 3, "ldam-drw": 4}}
+    config = write_config(rivals_run / "ldam_epochs.yaml", {**RIVALS, "classifier": classifier})
+    jobs = planned_jobs(snakemake(rivals_run, "--configfile", str(config), "--dry-run").stdout)
+    # ldam-drw and ldam-drw@eos; none and its three heads keep their 3 epochs
+    assert jobs == {"all": 1, "train_classifier": 1, "train_head": 1, "evaluate": 2, "summarize": 1}
 
 
 def test_a_changed_loss_setting_reruns_only_the_loss_that_uses_it(rivals_run):

@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from .choices import ConfigError, check_source_settings, schema
-from .methods import expand_methods
+from .methods import expand_methods, parse_method
 
 
 def check_config(config: dict) -> dict:
@@ -212,6 +212,24 @@ def check_methods(config) -> None:
     expand_methods(config["methods"])
 
 
+def check_epochs_by_method(config) -> None:
+    """Each id named is a method that trains a classifier (a misspelt id would silently do
+    nothing); a head trains none: its backbone's epochs count."""
+    key = "classifier.epochs_by_method"
+    for method in config["classifier"]["epochs_by_method"]:
+        try:
+            backbone = parse_method(method).backbone
+        except ConfigError as error:
+            why = str(error).replace(" in 'methods'", "")
+            raise ConfigError(key, f"'{key}' names {method!r}: {why}") from None
+        if backbone != method:
+            raise ConfigError(
+                key,
+                f"'{key}' names {method!r}: a head re-trains only the last layer of the "
+                f"classifier of {backbone!r}; give the epochs to {backbone!r}",
+            )
+
+
 def check_run_folds(config) -> None:
     beyond = [k for k in config["run_folds"] or () if k >= config["folds"]]
     if beyond:
@@ -239,6 +257,7 @@ SEMANTIC_CHECKS = (
     check_dataset_names,
     check_dataset_sources,
     check_methods,
+    check_epochs_by_method,
     check_run_folds,
     check_fold_training_counts,
 )

@@ -155,11 +155,14 @@ def method_label(
     autoencoder: dict | None = None,
     losses: dict | None = None,
     heads: dict | None = None,
+    epochs_by_method: dict | None = None,
 ):
     """The method id with every setting that changes what it means and is not the default, e.g.
     ``smote-ae (25 % synthetic)``, ``ros (to 1000)``, ``smote-ae+penalty (official, λ 0.1)``,
-    ``la-loss (τ 1.5)``, ``none@eos (eos k = 5)``: a ``smote-ae`` whose balanced set is 75 %
-    repeats is another method than DeepSMOTE's."""
+    ``la-loss (τ 1.5)``, ``none@eos (eos k = 5)``, ``none@crt (40 epochs)``: a ``smote-ae`` whose
+    balanced set is 75 % repeats is another method than DeepSMOTE's. ``epochs_by_method`` is
+    ``classifier.epochs_by_method``: a model whose classifier (a head's: its backbone's) trained
+    epochs of its own says so."""
     method = parse_method(method_id)
     sampler = SAMPLER_DEFAULTS | (sampler or {})
     autoencoder = PENALTY_DEFAULTS | (autoencoder or {})
@@ -181,4 +184,6 @@ def method_label(
     for key, name in HEAD_NAMES.get(method.head, {}).items():
         if heads[key] != HEAD_DEFAULTS[key]:
             parts.append(f"{method.head} {name.format(heads[key])}")
+    if method.backbone in (epochs_by_method or {}):
+        parts.append(f"{epochs_by_method[method.backbone]} epochs")
     return f"{method_id} ({'; '.join(parts)})" if parts else method_id

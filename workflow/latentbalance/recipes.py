@@ -13,11 +13,13 @@ from .choices import with_defaults
 
 class _FromConfig:
     BLOCK = ""
+    RULE_KEYS: tuple[str, ...] = ()  # keys of the block the rule reads, not the job
 
     @classmethod
     def from_config(cls, block: dict | None = None):
         """The recipe of a config block (missing keys take the schema's defaults)."""
-        values = cls._nested(with_defaults(cls.BLOCK, block or {}))
+        values = with_defaults(cls.BLOCK, block or {})
+        values = cls._nested({k: v for k, v in values.items() if k not in cls.RULE_KEYS})
         unknown = sorted(values.keys() - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in '{cls.BLOCK}'")
@@ -67,6 +69,8 @@ class Augment(_FromConfig):
 @dataclass(frozen=True)
 class ClassifierRecipe(_FromConfig):
     BLOCK = "classifier"
+    # the rule passes a method's own epochs as `epochs` (workflow/rules/common.smk)
+    RULE_KEYS = ("epochs_by_method",)
     stem: str
     epochs: int
     batch_size: int
@@ -98,14 +102,11 @@ class Compute(_FromConfig):
     rule's ``threads``, set before the stage starts."""
 
     BLOCK = "compute"
+    RULE_KEYS = ("threads",)
     device: str
     precision: str
     deterministic: bool = True
     tf32: bool = False
-
-    @classmethod
-    def _nested(cls, values: dict) -> dict:
-        return {k: v for k, v in values.items() if k != "threads"}
 
 
 @dataclass(frozen=True)

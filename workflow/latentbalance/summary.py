@@ -240,13 +240,14 @@ def summarize(
     autoencoder=None,
     losses=None,
     heads=None,
+    epochs_by_method=None,
     bootstrap_resamples: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """``sampler``, ``autoencoder``, ``losses`` and ``heads`` (the config blocks) label the
-    models with the settings that change what a method means; ``prediction_files`` (every
-    evaluation's predictions.csv) feed the paired bootstrap of ``bootstrap_resamples``
-    resamples, drawn from ``seed``."""
+    """``sampler``, ``autoencoder``, ``losses``, ``heads`` (the config blocks) and
+    ``epochs_by_method`` (``classifier.epochs_by_method``) label the models with the settings
+    that change what a method means; ``prediction_files`` (every evaluation's predictions.csv)
+    feed the paired bootstrap of ``bootstrap_resamples`` resamples, drawn from ``seed``."""
     testsets = list(testsets)
     if out_config:
         _write_text(out_config, config_yaml(config))
@@ -254,7 +255,8 @@ def summarize(
         write_json(out_environment, environments([read_json(p) for p in metric_files]))
     per_fold = read_metrics(metric_files)
     labels = {
-        m: method_label(m, sampler, autoencoder, losses, heads) for m in per_fold["method"].unique()
+        m: method_label(m, sampler, autoencoder, losses, heads, epochs_by_method)
+        for m in per_fold["method"].unique()
     }
     per_fold = name_models(per_fold, labels).sort_values([*KEYS, "fold"])
     write_csv(per_fold, out_per_fold)

@@ -26,7 +26,7 @@ rule train_classifier:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
         arch=lambda wildcards: wildcards.arch,
-        recipe=config["classifier"],
+        recipe=classifier_recipe,
         loss=loss_settings,
         seed=config["seed"],
         compute=compute_settings(),

@@ -137,6 +137,15 @@ LOSS_KEYS = {
 }
 
 
+def classifier_recipe(wildcards):
+    """Params function: the classifier block with this method's epochs (`epochs_by_method`);
+    the other methods' entries stay out, so naming one method reruns no other."""
+    recipe = dict(config["classifier"])
+    by_method = recipe.pop("epochs_by_method")
+    recipe["epochs"] = by_method.get(wildcards.method, recipe["epochs"])
+    return recipe
+
+
 def loss_settings(wildcards):
     """Params function: the keys of the losses block this method's loss uses (none for the
     others)."""

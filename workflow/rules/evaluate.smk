@@ -138,5 +138,6 @@ rule summarize:
         autoencoder=penalty_settings(),
         losses=config["losses"],
         heads=config["heads"],
+        epochs_by_method=config["classifier"]["epochs_by_method"],
     script:
         "../scripts/summarize.py"
