@@ -5,6 +5,7 @@ speed.py's placement of both loops on the device asked; gpu_check.sh's failures.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -420,12 +421,15 @@ def test_head_settings_are_scored_on_the_holdouts_for_each_head(tiny_run):
     results = workdir / "results" / "digits"
     run = run_benchmark(
         "head_choices.py", str(results), "--backbones", "none", "--epochs", "2", "5",
-        "--lr", "0.01",
+        "--lr", "0.01", "--eos-neighbors", "3", "5",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     for head in ("none@crt", "none@smote-feat", "none@eos"):
         assert sum(f"| {head} " in line for line in run.stdout.splitlines()) == 2  # two folds
-    assert "2 epochs, lr 0.01" in run.stdout and "best: " in run.stdout
+    assert "2 epochs, lr 0.01, k 3" in run.stdout and "5 epochs, lr 0.01, k 5" in run.stdout
+    assert "best: " in run.stdout
+    # EOS's k is chosen among EOS's own scores at the best epochs and lr
+    assert re.search(r"EOS at [25] epochs, lr 0\.01, per k: \{3: [\d.]+, 5: [\d.]+\}", run.stdout)
 
 
 def test_pooled_verdict_of_a_whole_run_is_the_runs_own_and_pairs_only_common_folds(
