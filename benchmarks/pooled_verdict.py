@@ -1,6 +1,6 @@
-"""The summary's verdict over the evaluations of several runs of one dataset: for example the
-FashionMNIST-LT rivals, whose 40-epoch methods and 14-epoch oversamplers come from two overlays,
-so no single run's summary holds them all. Reads every finished
+"""The summary's verdict over the evaluations of several runs of one dataset: for example runs
+made one fold at a time (``run_folds``), or methods that finished on some folds only, where no
+single run's summary holds them all. Reads every finished
 ``fold<k>/eval/<method>/<arch>/<testset>/{metrics.json,predictions.csv}`` under the results
 folder, keeps the folds on which every model finished every test set, and writes what the
 workflow's summary writes: the model selected on the holdouts, each model against it by the
@@ -12,7 +12,8 @@ critical-difference diagram.
         --configfile config/fmnist-lt.yaml
 
 ``--configfile`` (the run's config files, in order) gives the sampler, autoencoder, loss and head
-settings that label the models, the test sets' order and the bootstrap's resamples and seed.
+settings and ``classifier.epochs_by_method`` that label the models, the test sets' order and the
+bootstrap's resamples and seed.
 """
 
 from __future__ import annotations
