@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from .choices import ConfigError, check_source_settings, schema
-from .methods import expand_methods, parse_method
+from .methods import expand_methods, valid_method_ids
 
 
 def check_config(config: dict) -> dict:
@@ -74,7 +74,7 @@ def read_command_line_text(config: dict) -> None:
 def _type_errors(config: dict) -> list[ValidationError]:
     def walk(errors):
         for error in errors:
-            if error.validator == "type" and isinstance(error.instance, str):
+            if error.validator == "type" and isinstance(error.instance, str) and error.absolute_path:
                 yield error
             yield from walk(error.context or ())  # the forms of a oneOf / anyOf
 
@@ -87,8 +87,6 @@ def _typed(error: ValidationError, config: dict) -> bool:
     wanted = error.validator_value
     wanted = wanted if isinstance(wanted, list) else [wanted]
     if isinstance(value, str) or not any(_validator().is_type(value, kind) for kind in wanted):
-        return False
-    if not error.absolute_path:
         return False
     *parents, last = error.absolute_path
     holder = config
@@ -217,16 +215,17 @@ def check_epochs_by_method(config) -> None:
     nothing); a head trains none: its backbone's epochs count."""
     key = "classifier.epochs_by_method"
     for method in config["classifier"]["epochs_by_method"]:
-        try:
-            backbone = parse_method(method).backbone
-        except ConfigError as error:
-            why = str(error).replace(" in 'methods'", "")
-            raise ConfigError(key, f"'{key}' names {method!r}: {why}") from None
-        if backbone != method:
+        backbone, at, _ = method.partition("@")
+        if at:
             raise ConfigError(
                 key,
                 f"'{key}' names {method!r}: a head re-trains only the last layer of the "
                 f"classifier of {backbone!r}; give the epochs to {backbone!r}",
+            )
+        if method not in valid_method_ids():
+            raise ConfigError(
+                key,
+                f"'{key}' names {method!r}, no method id; valid: {', '.join(valid_method_ids())}",
             )
 
 
