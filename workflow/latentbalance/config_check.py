@@ -74,7 +74,11 @@ def read_command_line_text(config: dict) -> None:
 def _type_errors(config: dict) -> list[ValidationError]:
     def walk(errors):
         for error in errors:
-            if error.validator == "type" and isinstance(error.instance, str) and error.absolute_path:
+            if (
+                error.validator == "type"
+                and isinstance(error.instance, str)
+                and error.absolute_path
+            ):
                 yield error
             yield from walk(error.context or ())  # the forms of a oneOf / anyOf
 
