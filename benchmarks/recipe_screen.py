@@ -12,11 +12,18 @@ configs as they are. Each runs the real workflow (``snakemake --directory <out>/
 seed, and so the split and the folds, are the same for all; a rerun reuses what finished. The
 table goes to ``<out>/holdout.md`` and ``<out>/holdout.csv``. Afterwards, run the chosen
 alternative once with the test sets, and say in RESULTS.md what was chosen on what.
+
+``--reuse DIR`` starts each alternative's folder from a finished run of the base configs in
+workflow folder DIR (its ``results/`` and Snakemake's record of the settings each file was made
+with), so that Snakemake reruns only the jobs an overlay changes: an overlay of classifier
+settings reuses the split and the autoencoders. DIR's test-set evaluations and summaries stay
+behind, and DIR itself is only read.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +43,40 @@ def alternative(text: str) -> tuple[str, Path | None]:
     return name, Path(overlay).resolve() if overlay else None
 
 
-def run(name, overlay, configfiles, out: Path, cores: str) -> Path:
+def finished_run(text: str) -> Path:
+    folder = Path(text).resolve()
+    if not (folder / "results").is_dir() or not (folder / ".snakemake" / "metadata").is_dir():
+        # without the record of each file's settings, Snakemake would take every copied file as
+        # up to date whatever the overlay changes
+        raise argparse.ArgumentTypeError(
+            f"{text}: not a finished workflow folder (it needs results/ and .snakemake/metadata/)"
+        )
+    return folder
+
+
+def without_test_scores(folder: str, names: list[str]) -> list[str]:
+    """What a copy leaves behind: every evaluation on a test set other than the holdout (laid out
+    ``eval/<method>/<classifier>/<testset>``), and the summaries that report them."""
+    if Path(folder).parent.parent.name == "eval":
+        return [name for name in names if name != "holdout"]
+    return [name for name in names if name == "summary"]
+
+
+def seed(folder: Path, finished: Path) -> None:
+    """Copy the finished run's results and its settings record into a new alternative's folder;
+    copies keep their times, so Snakemake reruns a job only where its settings differ."""
+    if (folder / "results").exists():
+        return  # a rerun of the screen goes on from where this alternative stood
+    shutil.copytree(finished / "results", folder / "results", ignore=without_test_scores)
+    shutil.copytree(finished / ".snakemake" / "metadata", folder / ".snakemake" / "metadata")
+
+
+def run(name, overlay, configfiles, out: Path, cores: str, reuse: Path | None = None) -> Path:
     """The workflow on the holdouts only, in ``out/name``; returns that folder."""
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
+    if reuse is not None:
+        seed(folder, reuse)
     holdout_only = folder / "holdout-only.yaml"
     holdout_only.write_text(yaml.safe_dump({"testsets": ["holdout"]}))
     files = [*configfiles, *([overlay] if overlay else []), holdout_only]
@@ -89,6 +126,9 @@ def main():
     parser.add_argument("--alternative", nargs="+", required=True, type=alternative)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--cores", default="all")
+    parser.add_argument(
+        "--reuse", type=finished_run, metavar="DIR", help="start from the finished base run in DIR"
+    )
     args = parser.parse_args()
     names = [name for name, _ in args.alternative]
     if len(set(names)) < len(names):
@@ -96,7 +136,7 @@ def main():
     configfiles = [path.resolve() for path in args.configfile]
     scores = pd.concat(
         [
-            holdout_scores(run(name, overlay, configfiles, args.out, args.cores), name)
+            holdout_scores(run(name, overlay, configfiles, args.out, args.cores, args.reuse), name)
             for name, overlay in args.alternative
         ]
     )

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -494,3 +495,40 @@ def test_recipe_screen_scores_each_alternative_on_the_holdouts_only(tiny_run, tm
     bad = run_benchmark("recipe_screen.py", "--configfile", str(base), "--out", str(out),
                         "--alternative", "x=missing.yaml")  # fmt: skip
     assert bad.returncode != 0 and "no config file missing.yaml" in bad.stderr
+
+
+def test_recipe_screen_started_from_a_finished_run_reruns_only_what_an_overlay_changes(
+    tiny_run, tmp_path
+):
+    workdir, config, _ = tiny_run
+    fold0 = Path("results") / "digits" / "fold0" / "classifier" / "none" / "resnet18"
+    model = workdir / fold0 / "model.pt"
+    before = model.read_bytes()
+    shorter = write_config(tmp_path / "shorter.yaml", {"classifier": {"epochs": 1}})
+    out = tmp_path / "screens"
+    screen = run_benchmark(
+        "recipe_screen.py", "--configfile", str(config), "--out", str(out), "--cores", "2",
+        "--reuse", str(workdir), "--alternative", "recipe", f"one-epoch={shorter}",
+    )  # fmt: skip
+    assert screen.returncode == 0, screen.stderr
+    log = {name: (out / name / "snakemake.log").read_text() for name in ("recipe", "one-epoch")}
+    # the base recipe is the finished run: nothing trains or oversamples again
+    assert not re.search(r"rule (train_\w+|oversample|split|folds):", log["recipe"])
+    # a classifier setting retrains the classifiers of both methods on both folds, and only them
+    assert len(re.findall(r"rule train_classifier:", log["one-epoch"])) == 4
+    assert not re.search(r"rule (train_autoencoder|oversample|split|folds):", log["one-epoch"])
+    assert len(pd.read_csv(out / "one-epoch" / fold0 / "history.csv")) == 1
+    # the reused holdout scores are the finished run's; its test-set scores never came along
+    full = pd.read_csv(workdir / "results" / "digits" / "summary" / "metrics_per_fold.csv")
+    full = full[full["testset"] == "holdout"].set_index(["model", "fold"])["acsa"]
+    scores = pd.read_csv(out / "holdout.csv")
+    recipe = scores[scores["alternative"] == "recipe"]
+    assert len(recipe) == len(full) == 4
+    for row in recipe.itertuples():
+        assert row.acsa == pytest.approx(full[(row.model, row.fold)])
+    assert not list(out.glob("*/results/digits/fold*/eval/*/*/test*"))
+    assert model.read_bytes() == before  # the finished run is only read
+
+    unfinished = run_benchmark("recipe_screen.py", "--configfile", str(config), "--out", str(out),
+                               "--reuse", str(tmp_path), "--alternative", "recipe")  # fmt: skip
+    assert unfinished.returncode != 0 and "not a finished workflow folder" in unfinished.stderr
