@@ -1,20 +1,16 @@
 """pytest hooks and fixtures; the builders the tests share are in helpers.py."""
 
 import os
-import shutil
 import tempfile
 
 import pytest
-from filelock import FileLock
 
 from helpers import (
     TINY_CONFIG,
-    copy_workflow,
     restart_our_stopped_slurm,
+    run_once_per_session,
     run_slurm_script,
     slurm_started_marker,
-    snakemake,
-    write_config,
 )
 
 if "PYTEST_XDIST_WORKER" in os.environ:
@@ -43,21 +39,6 @@ def pytest_sessionfinish(session):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, worker_id):
-    """The tiny workflow, run once per test session for every test that inspects its results.
-
-    Under pytest-xdist the workers share one run: the first to get here runs it, the others wait
-    for it. Returns (workdir, config path, snakemake's output). Tests must not change its results.
-    """
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent  # this session's folder, common to its workers
-    workdir, finished = shared / "tiny", shared / "tiny.finished"
-    with FileLock(shared / "tiny.lock"):
-        if not finished.exists():
-            shutil.rmtree(workdir, ignore_errors=True)
-            workdir.mkdir()
-            copy_workflow(workdir)
-            config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
-            result = snakemake(workdir, "--configfile", str(config))
-            finished.write_text(result.stdout + result.stderr)
-    return workdir, workdir / "tiny.yaml", finished.read_text()
+    """The tiny workflow, run once per test session (all workers together) for every test that
+    inspects its results: (workdir, config path, snakemake's output)."""
+    return run_once_per_session(tmp_path_factory, worker_id, "tiny", TINY_CONFIG)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from filelock import FileLock
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +86,26 @@ def copy_workflow(destination: Path) -> Path:
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def run_once_per_session(tmp_path_factory, worker_id: str, name: str, config: dict):
+    """The workflow run on ``config`` once per test session, in a folder ``name`` that every
+    pytest-xdist worker shares: the first to ask runs it, the others wait for it (a fixture of
+    module or session scope runs once per worker, so each worker would run it again).
+    Returns (workdir, config path, snakemake's output); tests must not change its results."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # this session's folder, common to its workers
+    workdir, finished = shared / name, shared / f"{name}.finished"
+    with FileLock(shared / f"{name}.lock"):
+        if not finished.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+            copy_workflow(workdir)
+            path = write_config(workdir / f"{name}.yaml", config)
+            result = snakemake(workdir, "--configfile", str(path))
+            finished.write_text(result.stdout + result.stderr)
+    return workdir, workdir / f"{name}.yaml", finished.read_text()
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):

@@ -11,7 +11,15 @@ from PIL import Image
 
 from latentbalance.models import load_classifier
 
-from helpers import TINY_CONFIG, copy_workflow, latentbalance, planned_jobs, snakemake, write_config
+from helpers import (
+    TINY_CONFIG,
+    copy_workflow,
+    latentbalance,
+    planned_jobs,
+    run_once_per_session,
+    snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -30,12 +38,9 @@ RIVALS = {
 }
 
 
-@pytest.fixture(scope="module")
-def rivals_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("rivals"))
-    config = write_config(workdir / "rivals.yaml", RIVALS)
-    snakemake(workdir, "--configfile", str(config))
-    return workdir
+@pytest.fixture(scope="session")
+def rivals_run(tmp_path_factory, worker_id):
+    return run_once_per_session(tmp_path_factory, worker_id, "rivals", RIVALS)[0]
 
 
 def test_every_rival_is_a_model_of_the_leaderboard(rivals_run):
