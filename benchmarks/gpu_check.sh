@@ -4,7 +4,7 @@
 # config/fmnist-lt.yaml on all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing
 # the GPU: `none` and `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml),
 # then `ros` and `smote-ae`, each run stopped at half of FMNIST_SECONDS (the table counts the folds
-# that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: the long-tail losses,
+# that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: class weights, losses,
 # the heads, the oversamplers, one run) and the balanced ceiling on the five folds, each stopped
 # at RIVALS_SECONDS. Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
 # finished evaluations (mean +- sd over folds), the verdict over the runs
