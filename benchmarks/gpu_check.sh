@@ -6,7 +6,8 @@
 # then `ros` and `smote-ae`, each run stopped at half of FMNIST_SECONDS (the table counts the folds
 # that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: class weights, losses,
 # the heads, the oversamplers, one run) and the balanced ceiling on the five folds, each stopped
-# at RIVALS_SECONDS. Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
+# at RIVALS_SECONDS; then the recipe screen on the holdouts, stopped at SCREEN_SECONDS.
+# Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
 # finished evaluations (mean +- sd over folds), the verdict over the runs
 # (benchmarks/pooled_verdict.py), the per-rule memory; every step's full output in its logs/
 # folder, and the workflow's per-job logs in logs/jobs/. A step that fails stops the script with a
@@ -58,6 +59,16 @@ run fmnist-lt-rivals timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --re
 run fmnist-lt-ceiling timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --resources gpu=4 \
     --keep-going results/fmnist_balanced_ceiling/summary/headline.txt \
     --configfile "${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-ceiling.yaml
+# the recipe screen on the holdouts (benchmarks/recipe_screen.py), started from the rivals' run
+# above; its folders stay out of $OUT (copies of results/), its table goes in
+screen_configs=("${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-rivals-oversampled.yaml)
+run fmnist-lt-screen timeout "${SCREEN_SECONDS:-1200}" python benchmarks/recipe_screen.py \
+    --out results/screens --reuse . --configfile "${screen_configs[@]}" --alternative recipe \
+    no-cutmix=benchmarks/configs/fmnist-lt-screen-no-cutmix.yaml \
+    share-half=benchmarks/configs/fmnist-lt-screen-share-half.yaml \
+    epochs-20=benchmarks/configs/fmnist-lt-screen-epochs-20.yaml \
+    target-2000=benchmarks/configs/fmnist-lt-screen-target-2000.yaml
+if [[ -f results/screens/holdout.md ]]; then cp results/screens/holdout.* "$out/"; fi
 run memory python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}"
 cp "$logs/memory.log" "$out/memory.md"
 ceiling=()
