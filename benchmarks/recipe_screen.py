@@ -10,8 +10,16 @@ folds that ran) under each alternative, the best marked per method.
 An alternative is ``NAME=OVERLAY`` (a config file layered last), or a bare ``NAME`` for the base
 configs as they are. Each runs the real workflow (``snakemake --directory <out>/<name>``): the
 seed, and so the split and the folds, are the same for all; a rerun reuses what finished. The
-table goes to ``<out>/holdout.md`` and ``<out>/holdout.csv``. Afterwards, run the chosen
-alternative once with the test sets, and say in RESULTS.md what was chosen on what.
+table goes to ``<out>/holdout.md`` and ``<out>/holdout.csv``, the comparison with the base to
+``<out>/against_base.csv`` and below the table.
+
+The rule, fixed before any screen ran: an alternative replaces the base for a method only when it
+is better on the holdouts and significantly so (both tests agree; with a single fold the t is
+undefined and the bootstrap decides alone); among several such, the highest holdout mean. Otherwise
+the base stands: a holdout of a few thousand images, whose rarest class holds a handful, moves by
+a point between draws, and the best of five noisy columns is better than the base by chance
+alone. Afterwards, run the chosen alternative once with the test sets, and say in RESULTS.md what
+was chosen on what.
 
 ``--reuse DIR`` starts each alternative's folder from a finished run of the base configs in
 workflow folder DIR (its ``results/`` and Snakemake's record of the settings each file was made
@@ -31,7 +39,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from latentbalance import bootstrap, comparison
+
 REPO = Path(__file__).resolve().parents[1]
+ALPHA = 0.05
+RESAMPLES = 1000
+AGAINST_BASE_COLUMNS = [
+    "dataset", "run", "label", "alternative", "base", *comparison.AGAINST_COLUMNS[2:13], "better",
+    "decision",
+]  # fmt: skip
 
 
 def alternative(text: str) -> tuple[str, Path | None]:
@@ -96,27 +112,134 @@ def holdout_scores(folder: Path, name: str) -> pd.DataFrame:
     tables = sorted(folder.glob("results/*/summary/metrics_per_fold.csv"))
     frame = pd.concat([pd.read_csv(t).assign(dataset=t.parts[-3]) for t in tables])
     frame = frame[frame["testset"] == "holdout"]
-    return frame.assign(alternative=name)[["alternative", "dataset", "model", "fold", "acsa"]]
+    # an overlay may change a model's label (``smote-ae (50 % synthetic)``): alternatives are
+    # matched by what ran, the method and the classifier
+    frame = frame.assign(alternative=name, run=frame["method"] + " / " + frame["classifier"])
+    return frame[["alternative", "dataset", "run", "model", "method", "classifier", "fold", "acsa"]]
+
+
+def holdout_predictions(folder: Path, dataset: str, method: str, classifier: str) -> dict:
+    """fold -> the holdout predictions (index, true, predicted) of one model in one alternative."""
+    pattern = f"results/{dataset}/fold*/eval/{method}/{classifier}/holdout/predictions.csv"
+    found = bootstrap.read_predictions(sorted(folder.glob(pattern)))
+    return found.get("holdout", {}).get((method, classifier), {})
+
+
+def better_than_base(row: dict, alpha: float) -> tuple[bool, str]:
+    """The screen's rule: better on the holdouts and significantly so by the summary's rule;
+    with a single fold (no t) by the bootstrap alone."""
+    if row["folds"] < 2:
+        says = row["difference"] > 0 and comparison.bootstrap_says(row, alpha)
+        return says, "one fold: the bootstrap alone " + ("says so" if says else "does not")
+    significant, why = comparison.decide(row, alpha)
+    return significant and row["difference"] > 0, why
+
+
+def against_base(scores: pd.DataFrame, folders: dict[str, Path], seed: int = 0) -> pd.DataFrame:
+    """Every alternative minus the base (the first) for every model both ran, on the folds both
+    ran: holdout ACSA difference with the corrected t and the paired bootstrap, and whether the
+    alternative beats the base by the screen's rule."""
+    base, *others = list(folders)
+    rows = []
+    for (dataset, run, method, classifier), group in scores.groupby(
+        ["dataset", "run", "method", "classifier"], sort=False
+    ):
+        per_fold = group.pivot_table(index="fold", columns="alternative", values="acsa")
+        if base not in per_fold:
+            continue
+        predicted = {
+            name: holdout_predictions(folders[name], dataset, method, classifier)
+            for name in [base, *others]
+            if name in per_fold
+        }
+        for name in [o for o in others if o in per_fold]:
+            paired = per_fold[[name, base]].dropna()
+            label = group.loc[group["alternative"] == name, "model"].iloc[0]
+            row = {"dataset": dataset, "run": run, "label": label, "alternative": name}
+            row["base"] = base
+            row |= comparison.corrected_t((paired[name] - paired[base]).to_numpy())
+            folds = {k: v for k, v in predicted[name].items() if k in paired.index}
+            resampled = bootstrap.resampled_scores(
+                {name: folds, base: predicted[base]}, RESAMPLES, seed
+            )
+            row |= comparison.bootstrap_difference(resampled[name]["acsa"], resampled[base]["acsa"])
+            row["better"], row["decision"] = better_than_base(row, ALPHA)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=AGAINST_BASE_COLUMNS)
+
+
+def chosen(scores: pd.DataFrame, versus: pd.DataFrame, base: str) -> pd.DataFrame:
+    """Per run (method / classifier), the alternative the rule picks: the best holdout mean among
+    the base and the alternatives that beat it."""
+    means = scores.groupby(["dataset", "run", "alternative"], sort=False)["acsa"].mean()
+    picks = []
+    for (dataset, run), group in means.groupby(level=["dataset", "run"], sort=False):
+        beats = versus[(versus["dataset"] == dataset) & (versus["run"] == run)]
+        winners = set(beats.loc[beats["better"], "alternative"])
+        candidates = group.droplevel(["dataset", "run"])
+        candidates = candidates[[a for a in candidates.index if a == base or a in winners]]
+        picks.append({"dataset": dataset, "run": run, "chosen": candidates.idxmax()})
+    return pd.DataFrame(picks)
+
+
+def against_base_markdown(versus: pd.DataFrame, picks: pd.DataFrame) -> str:
+    """The comparison with the base in points of holdout ACSA, and the pick per run."""
+    if versus.empty:
+        return "No alternative shares a model with the base.\n"
+
+    def interval(low, high) -> str:
+        return "–" if pd.isna(low) else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+
+    def p_bootstrap(row) -> str:
+        return f"< {1 / row.resamples:g}" if row.p_bootstrap_bound else f"{row.p_bootstrap:.3f}"
+
+    shown = pd.DataFrame(
+        {
+            "dataset": versus["dataset"],
+            "run": versus["run"],
+            "alternative − base": versus["alternative"] + " − " + versus["base"],
+            "label under the alternative": versus["label"],
+            "folds": versus["folds"],
+            "difference": (100 * versus["difference"]).map("{:+.2f}".format),
+            "corrected t 95 %": [
+                interval(r.t_ci95_low, r.t_ci95_high) for r in versus.itertuples()
+            ],
+            "bootstrap 95 %": [
+                interval(r.bootstrap_ci95_low, r.bootstrap_ci95_high) for r in versus.itertuples()
+            ],
+            "p bootstrap": [p_bootstrap(r) for r in versus.itertuples()],
+            "beats the base": versus["better"].map({True: "yes", False: "no"}),
+            "why": versus["decision"],
+        }
+    )
+    lines = [f"- {r.dataset}, {r.run}: **{r.chosen}**" for r in picks.itertuples()]
+    return (
+        "Against the base (holdout ACSA, points; positive: the alternative is better):\n\n"
+        + shown.to_markdown(index=False, disable_numparse=True)
+        + "\n\nChosen by the rule (the base unless an alternative beats it):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Rows dataset and model, a column per alternative: holdout ACSA in %, mean ± sd (folds);
-    the best alternative of each model marked."""
+    """Rows dataset and run (method / classifier), a column per alternative: holdout ACSA in %,
+    mean ± sd (folds); the best alternative of each run marked."""
     summary = (
-        scores.groupby(["dataset", "model", "alternative"], sort=False)["acsa"]
+        scores.groupby(["dataset", "run", "alternative"], sort=False)["acsa"]
         .agg(["mean", "std", "count"])
         .reset_index()
     )
-    best = summary.loc[summary.groupby(["dataset", "model"])["mean"].idxmax()]
-    marked = set(zip(best["dataset"], best["model"], best["alternative"], strict=True))
+    best = summary.loc[summary.groupby(["dataset", "run"])["mean"].idxmax()]
+    marked = set(zip(best["dataset"], best["run"], best["alternative"], strict=True))
 
     def cell(row) -> str:
         spread = f" ± {100 * row['std']:.2f}" if row["count"] > 1 else ""
-        mark = " **best**" if (row["dataset"], row["model"], row["alternative"]) in marked else ""
+        mark = " **best**" if (row["dataset"], row["run"], row["alternative"]) in marked else ""
         return f"{100 * row['mean']:.2f}{spread} ({row['count']}){mark}"
 
     summary["cell"] = summary.apply(cell, axis=1)
-    wide = summary.pivot(index=["dataset", "model"], columns="alternative", values="cell")
+    wide = summary.pivot(index=["dataset", "run"], columns="alternative", values="cell")
     return wide[list(dict.fromkeys(scores["alternative"]))].reset_index()
 
 
@@ -134,15 +257,20 @@ def main():
     if len(set(names)) < len(names):
         parser.error(f"alternative names repeat: {names}")
     configfiles = [path.resolve() for path in args.configfile]
-    scores = pd.concat(
-        [
-            holdout_scores(run(name, overlay, configfiles, args.out, args.cores, args.reuse), name)
-            for name, overlay in args.alternative
-        ]
-    )
+    folders = {
+        name: run(name, overlay, configfiles, args.out, args.cores, args.reuse)
+        for name, overlay in args.alternative
+    }
+    scores = pd.concat([holdout_scores(folder, name) for name, folder in folders.items()])
     scores.to_csv(args.out / "holdout.csv", index=False)
-    markdown = table(scores).to_markdown(index=False)
-    (args.out / "holdout.md").write_text(markdown + "\n")
+    versus = against_base(scores, folders)
+    versus.to_csv(args.out / "against_base.csv", index=False)
+    markdown = (
+        table(scores).to_markdown(index=False)
+        + "\n\n"
+        + against_base_markdown(versus, chosen(scores, versus, names[0]))
+    )
+    (args.out / "holdout.md").write_text(markdown)
     print(markdown)
 
 

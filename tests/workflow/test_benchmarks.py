@@ -303,8 +303,8 @@ def test_published_table_from_a_cut_short_run_counts_only_the_finished_folds(tin
     assert nothing.returncode != 0 and "no evaluation finished" in nothing.stderr
 
 
-def load_speed_benchmark():
-    spec = importlib.util.spec_from_file_location("speed", REPO / "benchmarks" / "speed.py")
+def load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -330,7 +330,7 @@ class MetaReadsAsZero(TorchDispatchMode):
 def test_speed_runs_both_loops_on_the_device_asked(case, monkeypatch):
     """Ours vs plain on a GPU must compare GPU with GPU: every model, batch and optimizer step of
     both loops runs on the device passed (``meta`` stands in for a GPU here)."""
-    speed = load_speed_benchmark()
+    speed = load_benchmark("speed")
     # fused Adam has meta kernels; torch's check of the parameters' device lists real devices only
     supported = optimizer_module._get_fused_kernels_supported_devices
     monkeypatch.setattr(
@@ -491,10 +491,64 @@ def test_recipe_screen_scores_each_alternative_on_the_holdouts_only(tiny_run, tm
     table = (out / "holdout.md").read_text()
     assert "| recipe " in table and "| one-epoch " in table and table.count("**best**") == 1
     assert "(2)" in table  # folds counted
+    # the alternative against the base on the same holdout images of both folds
+    versus = pd.read_csv(out / "against_base.csv")
+    assert len(versus) == 1
+    row = versus.iloc[0]
+    assert (row["run"], row["alternative"], row["base"], row["folds"]) == (
+        "none / resnet18",
+        "one-epoch",
+        "recipe",
+        2,
+    )
+    shorter_scores = scores[scores["alternative"] == "one-epoch"].set_index("fold")["acsa"]
+    assert row["difference"] == pytest.approx((shorter_scores - recipe).mean())
+    assert row["resamples"] == 1000
+    assert row["bootstrap_ci95_low"] <= row["bootstrap_ci95_high"]
+    assert "Against the base" in table and "one-epoch − recipe" in table
+    assert re.search(r"- digits, none / resnet18: \*\*(recipe|one-epoch)\*\*", table)
 
     bad = run_benchmark("recipe_screen.py", "--configfile", str(base), "--out", str(out),
                         "--alternative", "x=missing.yaml")  # fmt: skip
     assert bad.returncode != 0 and "no config file missing.yaml" in bad.stderr
+
+
+def test_recipe_screen_keeps_the_base_unless_an_alternative_beats_it_by_both_tests():
+    screen = load_benchmark("recipe_screen")
+    one_fold = {"folds": 1, "p_t": np.nan, "p_bootstrap_bound": False}
+    assert screen.better_than_base(one_fold | {"difference": 0.02, "p_bootstrap": 0.01}, 0.05)[0]
+    # significantly worse is not better; a small p in favour of the base changes nothing
+    assert not screen.better_than_base(one_fold | {"difference": -0.02, "p_bootstrap": 0.01}, 0.05)[
+        0
+    ]
+    assert not screen.better_than_base(one_fold | {"difference": 0.02, "p_bootstrap": 0.2}, 0.05)[0]
+    folds = {"folds": 5, "difference": 0.02, "p_bootstrap_bound": False}
+    better, why = screen.better_than_base(folds | {"p_t": 0.01, "p_bootstrap": 0.2}, 0.05)
+    assert not better and why == "only the corrected t says so"
+    assert screen.better_than_base(folds | {"p_t": 0.01, "p_bootstrap": 0.01}, 0.05)[0]
+
+    # two runs; "wide" leads on the holdouts of both by chance, "steady" beats the base on ros
+    means = {"base": 0.80, "wide": 0.83, "steady": 0.82}
+    scores = pd.DataFrame(
+        [
+            {"dataset": "d", "run": run, "alternative": name, "fold": 0, "acsa": value}
+            for run in ("ros / resnet18", "none / resnet18")
+            for name, value in means.items()
+        ]
+    )
+    versus = pd.DataFrame(
+        [
+            {"dataset": "d", "run": run, "alternative": name, "better": better}
+            for run, name, better in [
+                ("ros / resnet18", "wide", False),
+                ("ros / resnet18", "steady", True),
+                ("none / resnet18", "wide", False),
+                ("none / resnet18", "steady", False),
+            ]
+        ]
+    )
+    picks = screen.chosen(scores, versus, "base").set_index("run")["chosen"]
+    assert picks.to_dict() == {"ros / resnet18": "steady", "none / resnet18": "base"}
 
 
 def test_recipe_screen_started_from_a_finished_run_reruns_only_what_an_overlay_changes(

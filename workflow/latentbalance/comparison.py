@@ -126,6 +126,16 @@ def bootstrap_difference(reference: np.ndarray, other: np.ndarray) -> dict:
     }
 
 
+def bootstrap_says(row: dict, alpha: float) -> bool:
+    """Whether the bootstrap's p is below ``alpha``; a bound 1/B counts when it is at most alpha
+    (no resample crossed 0)."""
+    if np.isnan(row.get("p_bootstrap", np.nan)):
+        return False
+    if row["p_bootstrap_bound"]:
+        return bool(row["p_bootstrap"] <= alpha)
+    return bool(row["p_bootstrap"] < alpha)
+
+
 def decide(row: dict, alpha: float) -> tuple[bool, str]:
     """Significant only when the corrected t and the bootstrap both say so. Where the t is
     undefined (the same difference on every fold) the bootstrap decides alone; without a
@@ -136,9 +146,7 @@ def decide(row: dict, alpha: float) -> tuple[bool, str]:
         return False, "one fold: no test is possible"
     if np.isnan(row.get("p_bootstrap", np.nan)):
         return False, "no bootstrap (no predictions), so not called significant"
-    boot_says = (not row["p_bootstrap_bound"] and row["p_bootstrap"] < alpha) or (
-        row["p_bootstrap_bound"] and row["p_bootstrap"] <= alpha
-    )
+    boot_says = bootstrap_says(row, alpha)
     if not t_defined:
         return boot_says, "t undefined, the same difference on every fold: the bootstrap decides"
     if t_says and boot_says:
