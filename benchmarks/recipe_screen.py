@@ -127,11 +127,16 @@ def holdout_predictions(folder: Path, dataset: str, method: str, classifier: str
 
 def better_than_base(row: dict, alpha: float) -> tuple[bool, str]:
     """The screen's rule: better on the holdouts and significantly so by the summary's rule;
-    with a single fold (no t) by the bootstrap alone."""
+    with a single fold (no t) by the bootstrap alone. The reason says which way a significant
+    difference goes."""
+    direction = "better" if row["difference"] > 0 else "worse"
     if row["folds"] < 2:
-        says = row["difference"] > 0 and comparison.bootstrap_says(row, alpha)
-        return says, "one fold: the bootstrap alone " + ("says so" if says else "does not")
-    significant, why = comparison.decide(row, alpha)
+        significant = comparison.bootstrap_says(row, alpha)
+        verdict = f"significantly {direction}" if significant else "not significant"
+        why = f"one fold, the bootstrap alone: {verdict}"
+    else:
+        significant, why = comparison.decide(row, alpha)
+        why += f"; {direction}" if significant else ""
     return significant and row["difference"] > 0, why
 
 
@@ -240,7 +245,8 @@ def table(scores: pd.DataFrame) -> pd.DataFrame:
 
     summary["cell"] = summary.apply(cell, axis=1)
     wide = summary.pivot(index=["dataset", "run"], columns="alternative", values="cell")
-    return wide[list(dict.fromkeys(scores["alternative"]))].reset_index()
+    wide = wide[list(dict.fromkeys(scores["alternative"]))].fillna("not run")
+    return wide.reset_index()
 
 
 def main():

@@ -516,16 +516,24 @@ def test_recipe_screen_scores_each_alternative_on_the_holdouts_only(tiny_run, tm
 def test_recipe_screen_keeps_the_base_unless_an_alternative_beats_it_by_both_tests():
     screen = load_benchmark("recipe_screen")
     one_fold = {"folds": 1, "p_t": np.nan, "p_bootstrap_bound": False}
-    assert screen.better_than_base(one_fold | {"difference": 0.02, "p_bootstrap": 0.01}, 0.05)[0]
-    # significantly worse is not better; a small p in favour of the base changes nothing
-    assert not screen.better_than_base(one_fold | {"difference": -0.02, "p_bootstrap": 0.01}, 0.05)[
-        0
-    ]
-    assert not screen.better_than_base(one_fold | {"difference": 0.02, "p_bootstrap": 0.2}, 0.05)[0]
+    rule = screen.better_than_base
+    assert rule(one_fold | {"difference": 0.02, "p_bootstrap": 0.01}, 0.05) == (
+        True, "one fold, the bootstrap alone: significantly better"
+    )  # fmt: skip
+    # significantly worse is not better, and the reason says which way it went
+    assert rule(one_fold | {"difference": -0.02, "p_bootstrap": 0.01}, 0.05) == (
+        False, "one fold, the bootstrap alone: significantly worse"
+    )  # fmt: skip
+    assert rule(one_fold | {"difference": 0.02, "p_bootstrap": 0.2}, 0.05) == (
+        False, "one fold, the bootstrap alone: not significant"
+    )  # fmt: skip
     folds = {"folds": 5, "difference": 0.02, "p_bootstrap_bound": False}
-    better, why = screen.better_than_base(folds | {"p_t": 0.01, "p_bootstrap": 0.2}, 0.05)
-    assert not better and why == "only the corrected t says so"
-    assert screen.better_than_base(folds | {"p_t": 0.01, "p_bootstrap": 0.01}, 0.05)[0]
+    assert rule(folds | {"p_t": 0.01, "p_bootstrap": 0.2}, 0.05) == (
+        False, "only the corrected t says so"
+    )  # fmt: skip
+    assert rule(folds | {"p_t": 0.01, "p_bootstrap": 0.01}, 0.05) == (
+        True, "both tests agree; better"
+    )  # fmt: skip
 
     # two runs; "wide" leads on the holdouts of both by chance, "steady" beats the base on ros
     means = {"base": 0.80, "wide": 0.83, "steady": 0.82}
