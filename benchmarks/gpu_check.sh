@@ -68,7 +68,7 @@ run fmnist-lt-screen timeout "${SCREEN_SECONDS:-1200}" python benchmarks/recipe_
     share-half=benchmarks/configs/fmnist-lt-screen-share-half.yaml \
     epochs-20=benchmarks/configs/fmnist-lt-screen-epochs-20.yaml \
     target-2000=benchmarks/configs/fmnist-lt-screen-target-2000.yaml
-if [[ -f results/screens/holdout.md ]]; then cp results/screens/holdout.* "$out/"; fi
+if [[ -f results/screens/holdout.md ]]; then cp results/screens/{holdout.*,against_base.csv} "$out/"; fi
 run memory python benchmarks/memory.py results/fmnist_lt --configfile "${configs[@]}"
 cp "$logs/memory.log" "$out/memory.md"
 ceiling=()
