@@ -1,11 +1,13 @@
 """Choose a recipe on the folds' holdouts, never on the test sets: each alternative (an overlay on
 the base configs) runs in its own folder with ``testsets: [holdout]``, so the independent test
 sets are not even scored, and the table gives every method's holdout ACSA (mean ± sd over the
-folds that ran) under each alternative, the best marked per method.
+folds that ran) under each alternative, the best marked per method. Each alternative is then
+compared with the first (the base) on the same holdout images, as the summary compares models:
+the corrected resampled t over folds and a stratified paired bootstrap over the holdout images.
 
     python benchmarks/recipe_screen.py --out screens \
         --configfile config/fmnist-lt.yaml benchmarks/configs/fmnist-lt-five-folds.yaml \
-        --alternative recipe no-cutmix=benchmarks/configs/screen-no-cutmix.yaml
+        --alternative recipe no-cutmix=benchmarks/configs/fmnist-lt-screen-no-cutmix.yaml
 
 An alternative is ``NAME=OVERLAY`` (a config file layered last), or a bare ``NAME`` for the base
 configs as they are. Each runs the real workflow (``snakemake --directory <out>/<name>``): the
@@ -13,13 +15,13 @@ seed, and so the split and the folds, are the same for all; a rerun reuses what 
 table goes to ``<out>/holdout.md`` and ``<out>/holdout.csv``, the comparison with the base to
 ``<out>/against_base.csv`` and below the table.
 
-The rule, fixed before any screen ran: an alternative replaces the base for a method only when it
-is better on the holdouts and significantly so (both tests agree; with a single fold the t is
-undefined and the bootstrap decides alone); among several such, the highest holdout mean. Otherwise
-the base stands: a holdout of a few thousand images, whose rarest class holds a handful, moves by
-a point between draws, and the best of five noisy columns is better than the base by chance
-alone. Afterwards, run the chosen alternative once with the test sets, and say in RESULTS.md what
-was chosen on what.
+The rule, fixed before the first screen ran: an alternative replaces the base for a method
+only when it is better on the holdouts and significantly so (both tests agree; with a single fold
+the t is undefined and the bootstrap decides alone); among several such, the highest holdout
+mean. Otherwise the base stands: a holdout of a few thousand images, whose rarest class holds a
+handful, moves by points between draws, and the best of five noisy columns is better than the
+base by chance alone. Afterwards, run the chosen alternative once with the test sets, and say in
+RESULTS.md what was chosen on what.
 
 ``--reuse DIR`` starts each alternative's folder from a finished run of the base configs in
 workflow folder DIR (its ``results/`` and Snakemake's record of the settings each file was made
