@@ -42,13 +42,16 @@ import pandas as pd
 import yaml
 
 from latentbalance import bootstrap, comparison
+from latentbalance.verdict import bootstrap_p
 
 REPO = Path(__file__).resolve().parents[1]
 ALPHA = 0.05
 RESAMPLES = 1000
+# the summary's columns of a comparison, its reference being the base and its decision the rule's
+OWN_COLUMNS = ("reference", "model", "significant", "decision")
 AGAINST_BASE_COLUMNS = [
-    "dataset", "run", "label", "alternative", "base", *comparison.AGAINST_COLUMNS[2:13], "better",
-    "decision",
+    "dataset", "run", "label", "alternative", "base",
+    *[c for c in comparison.AGAINST_COLUMNS if c not in OWN_COLUMNS], "better", "decision",
 ]  # fmt: skip
 
 
@@ -197,9 +200,7 @@ def against_base_markdown(versus: pd.DataFrame, picks: pd.DataFrame) -> str:
     def interval(low, high) -> str:
         return "–" if pd.isna(low) else f"[{100 * low:+.2f}, {100 * high:+.2f}]"
 
-    def p_bootstrap(row) -> str:
-        return f"< {1 / row.resamples:g}" if row.p_bootstrap_bound else f"{row.p_bootstrap:.3f}"
-
+    rows = versus.to_dict("records")
     shown = pd.DataFrame(
         {
             "dataset": versus["dataset"],
@@ -208,13 +209,11 @@ def against_base_markdown(versus: pd.DataFrame, picks: pd.DataFrame) -> str:
             "label under the alternative": versus["label"],
             "folds": versus["folds"],
             "difference": (100 * versus["difference"]).map("{:+.2f}".format),
-            "corrected t 95 %": [
-                interval(r.t_ci95_low, r.t_ci95_high) for r in versus.itertuples()
-            ],
+            "corrected t 95 %": [interval(r["t_ci95_low"], r["t_ci95_high"]) for r in rows],
             "bootstrap 95 %": [
-                interval(r.bootstrap_ci95_low, r.bootstrap_ci95_high) for r in versus.itertuples()
+                interval(r["bootstrap_ci95_low"], r["bootstrap_ci95_high"]) for r in rows
             ],
-            "p bootstrap": [p_bootstrap(r) for r in versus.itertuples()],
+            "p bootstrap": [bootstrap_p(r) for r in rows],
             "beats the base": versus["better"].map({True: "yes", False: "no"}),
             "why": versus["decision"],
         }

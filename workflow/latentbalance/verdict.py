@@ -37,7 +37,8 @@ def _is(p_text: str) -> str:
     return p_text if p_text.startswith("<") else f"= {p_text}"
 
 
-def _bootstrap_p(row) -> str:
+def bootstrap_p(row) -> str:
+    """The bootstrap's p as text: the bound ``< 1/B`` where no resample crossed 0, never 0."""
     if bool(row["p_bootstrap_bound"]):
         return f"< {1 / row['resamples']:g}"  # no resample crossed 0: all B can say
     return _p(row["p_bootstrap"])
@@ -56,7 +57,7 @@ def comparison_line(row, alpha: float) -> str:
     if row["resamples"] > 0:
         boot_text = (
             f"bootstrap over test images [{row['bootstrap_ci95_low']:+.4f}, "
-            f"{row['bootstrap_ci95_high']:+.4f}], p {_is(_bootstrap_p(row))}"
+            f"{row['bootstrap_ci95_high']:+.4f}], p {_is(bootstrap_p(row))}"
         )
     else:
         boot_text = "no bootstrap"
