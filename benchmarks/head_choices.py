@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from latentbalance.datasets import ImageDataset
-from latentbalance.heads import penultimate_features, train_head_layer
-from latentbalance.methods import HEADS
-from latentbalance.metrics import compute_metrics
-from latentbalance.models import load_classifier
-from latentbalance.recipes import Compute, HeadRecipe
-from latentbalance.runtime import resolve
-from latentbalance.splits import fold_indices, test_indices
-from latentbalance.tensors import to_unit_range
+from latentbalance.data.sources import ImageDataset
+from latentbalance.data.splits import fold_indices, test_indices
+from latentbalance.nets.model_files import load_classifier
+from latentbalance.rebalance.heads import penultimate_features, train_head_layer
+from latentbalance.rebalance.methods import HEADS
+from latentbalance.settings.recipes import Compute, HeadRecipe
+from latentbalance.training.runtime import resolve
+from latentbalance.training.tensors import to_unit_range
+from latentbalance.verdict.metrics import compute_metrics
 
 
 def main():

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from latentbalance.datasets import ImageDataset
-from latentbalance.metrics import compute_metrics
-from latentbalance.models import load_classifier, training_prior
-from latentbalance.prediction import logit_adjusted, predict_proba
-from latentbalance.recipes import Compute
-from latentbalance.runtime import resolve
-from latentbalance.splits import test_indices
-from latentbalance.tensors import to_unit_range
+from latentbalance.data.sources import ImageDataset
+from latentbalance.data.splits import test_indices
+from latentbalance.nets.model_files import load_classifier, training_prior
+from latentbalance.settings.recipes import Compute
+from latentbalance.training.runtime import resolve
+from latentbalance.training.tensors import to_unit_range
+from latentbalance.verdict.metrics import compute_metrics
+from latentbalance.verdict.prediction import logit_adjusted, predict_proba
 
 METRICS = {"acsa": "ACSA", "gmean_macro": "GM", "macro_f1": "F1"}
 

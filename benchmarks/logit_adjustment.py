@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latentbalance.methods import parse_method
-from latentbalance.metrics import compute_metrics
-from latentbalance.models import read_model_file, training_prior
-from latentbalance.splits import fold_indices
+from latentbalance.data.splits import fold_indices
+from latentbalance.nets.model_files import read_model_file, training_prior
+from latentbalance.rebalance.methods import parse_method
+from latentbalance.verdict.metrics import compute_metrics
 
 
 def training_counts(

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latentbalance.metrics import compute_metrics
+from latentbalance.verdict.metrics import compute_metrics
 
 METRICS = {"acsa": "ACSA", "gmean_macro": "GM", "macro_f1": "F1"}
 

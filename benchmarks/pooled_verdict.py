@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 from snakemake.utils import update_config
 
-from latentbalance import summary
-from latentbalance.config_check import check_config
+from latentbalance.settings.check import check_config
+from latentbalance.verdict import summary
 
 
 def merged(configfiles) -> dict:

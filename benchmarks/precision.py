@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from latentbalance.autoencoders import build_autoencoder
-from latentbalance.classifiers import build_resnet
-from latentbalance.datasets import load_fashionmnist
-from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
-from latentbalance.runtime import Precision, cpu_has_native_bf16, select_device
-from latentbalance.tensors import to_unit_range
-from latentbalance.training import fit_autoencoder, fit_classifier
+from latentbalance.data.sources import load_fashionmnist
+from latentbalance.nets.autoencoders import build_autoencoder
+from latentbalance.nets.classifiers import build_resnet
+from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
+from latentbalance.training.loop import fit_autoencoder, fit_classifier
+from latentbalance.training.runtime import Precision, cpu_has_native_bf16, select_device
+from latentbalance.training.tensors import to_unit_range
 
 
 def held_out_accuracy(model, images, labels, precision, device) -> float:

@@ -41,8 +41,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from latentbalance import bootstrap, comparison
-from latentbalance.verdict import bootstrap_p
+from latentbalance.verdict import bootstrap, comparison
+from latentbalance.verdict.pages import bootstrap_p
 
 REPO = Path(__file__).resolve().parents[1]
 ALPHA = 0.05

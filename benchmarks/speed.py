@@ -7,10 +7,10 @@ median of each round's ratio, and the process's peak RSS, and writes them as JSO
     python benchmarks/speed.py                      # all three cases, 3 repetitions
     python benchmarks/speed.py --cases ae28 --repeats 5 --out speed.json
 
-Ours = ``latentbalance.training.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
+Ours = ``latentbalance.training.loop.fit_autoencoder`` / ``fit_classifier`` for one epoch (batches
 sliced from tensors in memory, fused Adam, ResNet convolutions of 2x2-or-smaller maps as matrix
 products without the padding taps, autoencoder convolutions of 4x4-or-smaller maps as one
-matrix product over the batch (``latentbalance.small_maps``), channels_last on a CPU, bf16
+matrix product over the batch (``latentbalance.nets.small_maps``), channels_last on a CPU, bf16
 autocast where the CPU has native bf16 or on CUDA, fp32 otherwise).
 Plain = a torch Dataset of NumPy images through a DataLoader, per-item conversion, fp32 NCHW,
 default Adam, torchvision's ResNet as it is; for the autoencoder, DeepSMOTE's per-step penalty
@@ -36,14 +36,14 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from latentbalance.autoencoders import build_autoencoder
-from latentbalance.choices import allowed
-from latentbalance.classifiers import build_resnet
-from latentbalance.recipes import AutoencoderRecipe, ClassifierRecipe
-from latentbalance.runtime import Precision, cpu_has_native_bf16, select_device
-from latentbalance.small_maps import with_torch_layers
-from latentbalance.tensors import to_unit_range
-from latentbalance.training import fit_autoencoder, fit_classifier
+from latentbalance.nets.autoencoders import build_autoencoder
+from latentbalance.nets.classifiers import build_resnet
+from latentbalance.nets.small_maps import with_torch_layers
+from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
+from latentbalance.settings.schema import allowed
+from latentbalance.training.loop import fit_autoencoder, fit_classifier
+from latentbalance.training.runtime import Precision, cpu_has_native_bf16, select_device
+from latentbalance.training.tensors import to_unit_range
 
 # name: (model, channels, side, latent / classes, batch size)
 CASES = {

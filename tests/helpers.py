@@ -347,10 +347,10 @@ def train_vae(epochs, checkpoint=None):
     """A VAE with DeepSMOTE's penalty: both draw random numbers inside the loop."""
     import torch
 
-    from latentbalance.autoencoders import build_autoencoder
-    from latentbalance.recipes import AutoencoderRecipe
-    from latentbalance.runtime import Precision, seed_everything
-    from latentbalance.training import fit_autoencoder
+    from latentbalance.nets.autoencoders import build_autoencoder
+    from latentbalance.settings.recipes import AutoencoderRecipe
+    from latentbalance.training.loop import fit_autoencoder
+    from latentbalance.training.runtime import Precision, seed_everything
 
     images, labels = images_and_labels()
     generator = seed_everything(3)
@@ -378,10 +378,10 @@ def train_resnet(epochs, checkpoint=None, patience=5):
     """A small ResNet, SGD at a constant rate, on random images."""
     import torch
 
-    from latentbalance.classifiers import build_resnet
-    from latentbalance.recipes import ClassifierRecipe
-    from latentbalance.runtime import Precision, seed_everything
-    from latentbalance.training import fit_classifier
+    from latentbalance.nets.classifiers import build_resnet
+    from latentbalance.settings.recipes import ClassifierRecipe
+    from latentbalance.training.loop import fit_classifier
+    from latentbalance.training.runtime import Precision, seed_everything
 
     images, labels = images_and_labels()
     generator = seed_everything(5)

@@ -3,8 +3,8 @@ test_command_line.py.)"""
 
 import pytest
 
-from latentbalance.choices import allowed, setting
 from latentbalance.cli import build_parser, skipped_file
+from latentbalance.settings.schema import allowed, setting
 
 from helpers import REPO
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from latentbalance.recipes import ClassifierRecipe
-from latentbalance.runtime import Precision
+from latentbalance.settings.recipes import ClassifierRecipe
 from latentbalance.snakemake_job import gpu_out_of_memory_marker, host_memory_mb
 from latentbalance.stages import OutOfMemory, classifier_advice, explained_out_of_memory
-from latentbalance.training import fit_classifier
+from latentbalance.training.loop import fit_classifier
+from latentbalance.training.runtime import Precision
 
 from helpers import images_and_labels
 

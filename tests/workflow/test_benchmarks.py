@@ -20,7 +20,7 @@ from torch.optim import optimizer as optimizer_module
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from latentbalance.runtime import Precision
+from latentbalance.training.runtime import Precision
 
 from helpers import REPO, TINY_CONFIG, copy_workflow, latentbalance, write_config
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from latentbalance.metrics import METRICS
+from latentbalance.verdict.metrics import METRICS
 
 from helpers import TINY_CONFIG, latentbalance
 

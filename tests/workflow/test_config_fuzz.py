@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 
-from latentbalance.choices import ConfigError, schema
-from latentbalance.config_check import check_config
+from latentbalance.settings.check import check_config
+from latentbalance.settings.schema import ConfigError, schema
 
 from helpers import copy_workflow, snakemake, write_config
 

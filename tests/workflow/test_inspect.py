@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from latentbalance.datasets import load_source
-from latentbalance.splits import make_split
+from latentbalance.data.sources import load_source
+from latentbalance.data.splits import make_split
 
 from helpers import (
     copy_workflow,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from latentbalance.models import load_classifier
+from latentbalance.nets.model_files import load_classifier
 
 from helpers import (
     TINY_CONFIG,

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from latentbalance.methods import valid_method_ids
-from latentbalance.splits import fold_indices
+from latentbalance.data.splits import fold_indices
+from latentbalance.rebalance.methods import valid_method_ids
 
 from helpers import TINY_CONFIG, copy_workflow, planned_jobs, snakemake, write_config
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .choices import allowed, setting
+from .settings.schema import allowed, setting
 
 log = logging.getLogger("latentbalance")
 
@@ -42,7 +42,7 @@ def model_file(path) -> Path:
 
 
 def load_model(path):
-    from .models import load_classifier
+    from .nets.model_files import load_classifier
 
     try:
         return load_classifier(path)
@@ -59,7 +59,7 @@ def non_negative(text: str) -> float:
 
 def image_files(paths) -> list[Path]:
     """The image files named, and every image file under the folders named (recursively)."""
-    from .images import IMAGE_SUFFIXES, find_images
+    from .data.decode import IMAGE_SUFFIXES, find_images
 
     files = []
     for path in map(Path, paths):
@@ -78,7 +78,7 @@ def image_files(paths) -> list[Path]:
 def read_images(files, size, channels: int, skip_bad_images: bool = False):
     """Every file as uint8 (N, C, H, W): (images, the files read, the BadImageErrors of those
     skipped). Unreadable files are reported together; unless ``skip_bad_images`` they stop it."""
-    from .images import read_images as decode
+    from .data.decode import read_images as decode
 
     images, read, bad = decode(files, size, channels)
     shown = "\n  ".join(str(e) for e in bad[:20]) + (
@@ -109,10 +109,10 @@ def predict(args) -> int:
     from tqdm import tqdm
 
     from .io import atomic_path
-    from .models import training_prior
-    from .prediction import logit_adjusted, predict_proba
-    from .runtime import Precision, select_device
-    from .tensors import to_unit_range
+    from .nets.model_files import training_prior
+    from .training.runtime import Precision, select_device
+    from .training.tensors import to_unit_range
+    from .verdict.prediction import logit_adjusted, predict_proba
 
     torch.set_num_threads(args.threads)
     model, spec = load_model(path)
@@ -160,7 +160,7 @@ def predict(args) -> int:
 
 
 def inspect(args) -> int:
-    from . import inspection
+    from .data import inspection
 
     if args.write and Path(args.write).exists() and not args.force:  # before the slow reading
         raise UsageError(f"{args.write} exists; choose another name, or pass --force to replace it")
@@ -230,7 +230,7 @@ def evaluate(args) -> int:
     path = model_file(args.model)
     import torch
 
-    from .recipes import Compute, EvaluationRecipe
+    from .settings.recipes import Compute, EvaluationRecipe
     from .stages import evaluate as evaluate_stage
 
     torch.set_num_threads(args.threads)

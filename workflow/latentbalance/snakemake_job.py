@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .recipes import Compute
+from .settings.recipes import Compute
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,9 @@ def start(snakemake, recipe=None) -> dict:
         params["recipe"] = recipe.from_config(params["recipe"])
     if "compute" in params:
         params["compute"] = Compute.from_config(params["compute"])
-        from .runtime import prepare_job  # torch: every job with a compute block has it loaded
+        from .training.runtime import (
+            prepare_job,  # torch: every job with a compute block has it loaded
+        )
 
         prepare_job(params["compute"], gpu_granted=granted_gpus(snakemake) >= 1)
     return params

@@ -14,17 +14,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import plots
-from .autoencoders import build_autoencoder
-from .checkpoint import job_checkpoint
-from .classifiers import build_resnet
-from .datasets import ImageDataset
-from .environment import environment
-from .evaluation import write_evaluation
+from .data.sources import ImageDataset
+from .data.splits import (
+    fold_indices,
+    stratified_holdout,
+    test_indices,
+    training_set,
+    validation_split,
+)
 from .io import atomic_path, write_csv, write_json
-from .losses import CosineLinear, MethodLoss
-from .methods import LOSS_METHODS, parse_method
-from .models import (
+from .nets.autoencoders import build_autoencoder
+from .nets.classifiers import build_resnet
+from .nets.model_files import (
     check_compatible,
     latent_size,
     load_autoencoder,
@@ -32,8 +33,9 @@ from .models import (
     save_model,
     training_prior,
 )
-from .prediction import logit_adjusted, predict_proba
-from .recipes import (
+from .rebalance.losses import CosineLinear, MethodLoss
+from .rebalance.methods import LOSS_METHODS, parse_method
+from .settings.recipes import (
     AutoencoderRecipe,
     ClassifierRecipe,
     Compute,
@@ -42,11 +44,15 @@ from .recipes import (
     LossRecipe,
     SamplerRecipe,
 )
-from .runtime import resolve, seed_everything, stage_seed
 from .snakemake_job import gpu_out_of_memory_marker
-from .splits import fold_indices, stratified_holdout, test_indices, training_set, validation_split
-from .tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
-from .training import fit_autoencoder, fit_classifier
+from .training.checkpoint import job_checkpoint
+from .training.environment import environment
+from .training.loop import fit_autoencoder, fit_classifier
+from .training.runtime import resolve, seed_everything, stage_seed
+from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
+from .verdict import plots
+from .verdict.evaluation import write_evaluation
+from .verdict.prediction import logit_adjusted, predict_proba
 
 
 class OutOfMemory(RuntimeError):
@@ -170,8 +176,8 @@ def oversample(
     ``synthetic_share`` < 1, which real images are repeated), the per-class counts, a grid of real
     beside synthetic images and the synthetic-sample check (nearest real image distances, see
     ``synthetic_check``). ``batch_size``: the autoencoder's, for encoding and decoding."""
-    from .sampling import balance, real_repeats
-    from .synthetic_check import nearest_neighbour_check
+    from .rebalance.sampling import balance, real_repeats
+    from .rebalance.synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
@@ -369,7 +375,7 @@ def train_head(
 ) -> None:
     """Freeze the backbone method's classifier and train a new last layer on the features of the
     fold's real training images (``heads``); the model file holds the whole network."""
-    from .heads import penultimate_features, train_head_layer
+    from .rebalance.heads import penultimate_features, train_head_layer
 
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)

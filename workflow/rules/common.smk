@@ -4,10 +4,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from latentbalance.config_check import check_config
-from latentbalance.methods import HEADS, expand_methods, parse_method
+from latentbalance.settings.check import check_config
+from latentbalance.rebalance.methods import HEADS, expand_methods, parse_method
 from latentbalance.snakemake_job import host_memory_mb
-from latentbalance.splits import fold_training_pool
+from latentbalance.data.splits import fold_training_pool
 
 # The schema (workflow/schemas/config.schema.yaml) with its defaults filled in, and what a schema
 # cannot say (method ids, run_folds within folds, ...): a config that cannot run stops here with
@@ -330,7 +330,7 @@ def print_headlines():
     """onsuccess: each dataset's headline (best model, margin, significance), where its
     leaderboard is, and the report command; nothing for a dataset without a summary."""
     # imported here: pandas would slow every start
-    from latentbalance.verdict import run_message
+    from latentbalance.verdict.pages import run_message
 
     headlines = {d: f"results/{d}/summary/headline.txt" for d in config["datasets"]}
     message = run_message(headlines, workflow.overwrite_configfiles or ())

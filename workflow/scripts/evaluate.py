@@ -1,5 +1,5 @@
 from latentbalance import stages
-from latentbalance.recipes import EvaluationRecipe
+from latentbalance.settings.recipes import EvaluationRecipe
 from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake, EvaluationRecipe)

@@ -1,5 +1,5 @@
 from latentbalance import stages
-from latentbalance.recipes import SamplerRecipe
+from latentbalance.settings.recipes import SamplerRecipe
 from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake, SamplerRecipe)

@@ -1,4 +1,4 @@
-from latentbalance import prepare
+from latentbalance.data import prepare
 from latentbalance.snakemake_job import start
 
 params = start(snakemake)

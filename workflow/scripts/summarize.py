@@ -1,5 +1,5 @@
-from latentbalance import summary
 from latentbalance.snakemake_job import start
+from latentbalance.verdict import summary
 
 params = start(snakemake)
 summary.summarize(

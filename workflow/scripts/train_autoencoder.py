@@ -1,5 +1,5 @@
 from latentbalance import stages
-from latentbalance.recipes import AutoencoderRecipe
+from latentbalance.settings.recipes import AutoencoderRecipe
 from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake, AutoencoderRecipe)

@@ -1,5 +1,5 @@
 from latentbalance import stages
-from latentbalance.recipes import ClassifierRecipe
+from latentbalance.settings.recipes import ClassifierRecipe
 from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake, ClassifierRecipe)

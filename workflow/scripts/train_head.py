@@ -1,5 +1,5 @@
 from latentbalance import stages
-from latentbalance.recipes import HeadRecipe
+from latentbalance.settings.recipes import HeadRecipe
 from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake, HeadRecipe)

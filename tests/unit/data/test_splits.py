@@ -1,0 +1,187 @@
+"""The split: imbalance profile, independent test set, folds, the imbalanced test subsample, and
+inside a fold the classifier's validation part."""
+
+import numpy as np
+import pytest
+
+from latentbalance.data.splits import (
+    assign_folds,
+    fold_indices,
+    imbalance_counts,
+    imbalanced_test_counts,
+    make_split,
+    save_indices,
+    stratified_holdout,
+    subsample_to_counts,
+    training_set,
+    validation_split,
+)
+
+
+def balanced_labels(n_classes=10, per_class=500):
+    return np.repeat(np.arange(n_classes), per_class)
+
+
+def test_exponential_profile_runs_from_max_to_max_over_ratio():
+    counts = imbalance_counts(10, ratio=100, max_per_class=400)
+    assert counts[0] == 400
+    assert counts[-1] == 4
+    assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))
+
+
+def test_split_has_requested_counts_and_no_overlap():
+    labels = balanced_labels()
+    counts = [400, 300, 200, 100, 80, 60, 40, 20, 10, 5]
+    parts = make_split(labels, test_fraction=0.2, counts=counts, seed=0)
+    assert np.bincount(labels[parts["train"]]).tolist() == counts
+    assert np.intersect1d(parts["train"], parts["test"]).size == 0
+    # stratified independent test: 20 % of every class
+    assert np.bincount(labels[parts["test"]]).tolist() == [100] * 10
+
+
+def test_split_refuses_more_than_the_data_holds():
+    labels = balanced_labels(per_class=50)
+    with pytest.raises(ValueError, match="max_per_class"):
+        make_split(labels, 0.2, counts=[45] + [10] * 9, seed=0)
+
+
+def test_split_needs_one_count_per_class():
+    with pytest.raises(ValueError, match="10 classes"):
+        make_split(balanced_labels(), 0.2, counts=[5, 5], seed=0)
+
+
+def test_split_depends_on_seed_only():
+    labels = balanced_labels()
+    counts = imbalance_counts(10, 20, 100)
+    a, b = make_split(labels, 0.2, counts, 1), make_split(labels, 0.2, counts, 1)
+    c = make_split(labels, 0.2, counts, 2)
+    assert np.array_equal(a["train"], b["train"])
+    assert not np.array_equal(a["train"], c["train"])
+
+
+def test_folds_are_stratified_and_cover_every_image():
+    labels = np.repeat(np.arange(4), [100, 40, 12, 5])
+    folds = assign_folds(labels, n_folds=5, seed=0)
+    assert set(folds.tolist()) == set(range(5))
+    for cls in range(4):
+        per_fold = np.bincount(folds[labels == cls], minlength=5)
+        assert per_fold.max() - per_fold.min() <= 1
+
+
+def test_folds_refuse_a_class_smaller_than_the_fold_count():
+    labels = np.repeat(np.arange(3), [50, 20, 3])
+    with pytest.raises(ValueError, match="folds=5"):
+        assign_folds(labels, n_folds=5, seed=0)
+
+
+def test_fold_indices_partition_the_training_pool(tmp_path):
+    labels = balanced_labels(per_class=100)
+    parts = make_split(labels, 0.2, imbalance_counts(10, 10, 80), seed=0)
+    folds = assign_folds(labels[parts["train"]], 3, seed=0)
+    # the split rule also stores the imbalanced subsample of the test set
+    test_counts = imbalanced_test_counts(
+        np.bincount(labels[parts["test"]]), np.bincount(labels[parts["train"]])
+    )
+    parts["test_imbalanced"] = subsample_to_counts(labels, parts["test"], test_counts, seed=0)
+    save_indices(tmp_path / "split.npz", **parts)
+    save_indices(tmp_path / "folds.npz", fold=folds)
+    for k in range(3):
+        idx = fold_indices(tmp_path / "split.npz", tmp_path / "folds.npz", k)
+        assert np.intersect1d(idx["train"], idx["holdout"]).size == 0
+        assert np.intersect1d(idx["train"], idx["test"]).size == 0
+        assert np.array_equal(
+            np.sort(np.concatenate([idx["train"], idx["holdout"]])), parts["train"]
+        )
+        assert np.array_equal(idx["test_imbalanced"], parts["test_imbalanced"])
+
+
+def test_imbalanced_test_counts_keep_the_training_profile():
+    # training 100 -> 5, independent test 100 per class: the profile fits exactly
+    assert imbalanced_test_counts(np.full(3, 100), [100, 20, 5]) == [100, 20, 5]
+    # a test set smaller than the training counts is scaled down, at least one per class
+    assert imbalanced_test_counts(np.array([50, 50, 40]), [100, 20, 1]) == [50, 10, 1]
+    assert imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[7, 3]) == [7, 3]
+    with pytest.raises(ValueError, match="test_counts"):
+        imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[11, 3])
+
+
+def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
+    # 10 real images per class (dataset indices 100..119), each repeated 3 times, plus synthetic
+    real = np.arange(100, 120)
+    labels_real = np.repeat([0, 1], 10)
+    repeats = np.repeat(real, 3)
+    source = np.concatenate([real, repeats, np.full(8, -1)])
+    labels = np.concatenate([labels_real, np.repeat(labels_real, 3), np.repeat([0, 1], 4)])
+    fit, val = validation_split(labels, source, len(real), 0.2, "real", seed=0)
+    assert np.isin(val, np.arange(len(real))).all()  # validation: real images only
+    assert np.bincount(labels[val]).tolist() == [2, 2]
+    assert not np.isin(source[fit], source[val]).any()  # no copy of a validation image is fitted
+    # everything else is fitted: the other real images, their repeats, every synthetic image
+    assert len(fit) + len(val) * 4 == len(labels)
+    assert (source[fit] == -1).sum() == 8
+
+
+def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
+    """A tiny dataset of distinct random images, its split and two folds, and the balanced set
+    that the oversample stage writes for fold 0 (pixel space: no autoencoder needed)."""
+    from latentbalance.data.sources import ImageDataset
+    from latentbalance.settings.recipes import Compute, SamplerRecipe
+    from latentbalance.stages import oversample
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [60, 20, 10])
+    images = rng.integers(0, 256, size=(len(labels), 1, 8, 8), dtype=np.uint8)
+    ImageDataset(images, labels, ["a", "b", "c"]).save(tmp_path / "images.npz")
+    test = np.arange(0, len(labels), 6)
+    train = np.setdiff1d(np.arange(len(labels)), test)
+    save_indices(tmp_path / "split.npz", train=train, test=test, test_imbalanced=test)
+    save_indices(tmp_path / "folds.npz", fold=assign_folds(labels[train], 2, seed=0))
+    recipe = SamplerRecipe(3, "majority", strict=False, synthetic_share=synthetic_share)
+    outputs = {"balanced": "balanced.npz", "info": "info.json", "grid": "grid.png"}
+    out = {name: tmp_path / file for name, file in {**outputs, "check": "check.json"}.items()}
+    paths = [tmp_path / name for name in ("images.npz", "split.npz", "folds.npz")]
+    compute = Compute("cpu", "fp32")
+    oversample(*paths, None, fold=0, method_id=method_id, recipe=recipe, batch_size=16, seed=0,
+               compute=compute, out=out)  # fmt: skip
+    fold_train = fold_indices(paths[1], paths[2], 0)["train"]
+    return images, labels, fold_train, out["balanced"]
+
+
+@pytest.mark.parametrize(
+    ("method_id", "synthetic_share"), [("ros", 1.0), ("ros", 0.5), ("smote-pixel", 0.5)]
+)
+def test_real_validation_fits_on_no_copy_of_a_validation_image(
+    tmp_path, method_id, synthetic_share
+):
+    images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
+    all_images, all_labels, source = training_set(images, labels, train, balanced)
+    fit, val = validation_split(all_labels, source, len(train), 0.2, "real", seed=0)
+    # the images are distinct random noise: equal pixels mean a copy, however it was recorded
+    flat = all_images.reshape(len(all_images), -1)
+    fitted = {row.tobytes() for row in flat[fit]}
+    assert not any(row.tobytes() in fitted for row in flat[val])
+    # everything but those copies is fitted: every real image outside validation, and more
+    assert len(fit) + len(val) < len(all_labels)
+    assert np.isin(np.setdiff1d(np.arange(len(train)), val), fit).all()
+
+
+@pytest.mark.parametrize(
+    ("method_id", "synthetic_share"), [("ros", 1.0), ("ros", 0.5), ("smote-pixel", 0.5)]
+)
+def test_balanced_validation_is_blind_to_the_sources(tmp_path, method_id, synthetic_share):
+    # `validation: balanced` reads neither the repeats' nor the copies' sources: recorded results
+    # reproduce bit for bit whatever the balanced set says about copies
+    images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
+    all_images, all_labels, source = training_set(images, labels, train, balanced)
+    with np.load(balanced) as saved:
+        repeated, synthetic = saved["repeated_indices"], saved["synthetic_images"]
+        assert np.array_equal(source[len(train) + len(repeated) :], saved["synthetic_sources"])
+    expected = np.concatenate([images[train], images[repeated], synthetic])
+    assert np.array_equal(all_images, expected)
+    assert np.array_equal(all_labels[: len(train)], labels[train])
+    blind = np.where(np.arange(len(source)) < len(train), source, -1)
+    fit, val = validation_split(all_labels, source, len(train), 0.2, "balanced", seed=0)
+    fit_blind, val_blind = validation_split(all_labels, blind, len(train), 0.2, "balanced", seed=0)
+    fit_holdout, val_holdout = stratified_holdout(all_labels, 0.2, seed=0)
+    for a, b, c in [(fit, fit_blind, fit_holdout), (val, val_blind, val_holdout)]:
+        assert np.array_equal(a, b) and np.array_equal(a, c)

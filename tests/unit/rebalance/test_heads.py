@@ -1,0 +1,122 @@
+"""The two-stage heads: EOS's generator, the head training sets, and the new layer's fit."""
+
+import numpy as np
+import pytest
+import torch
+
+from latentbalance.nets.classifiers import build_resnet
+from latentbalance.rebalance.heads import (
+    eos_samples,
+    fit_head,
+    head_training_set,
+    penultimate_features,
+)
+from latentbalance.settings.recipes import HeadRecipe
+from latentbalance.training.runtime import Precision
+
+
+def overlapping_classes(seed=0):
+    """Three classes of 2-D points, 60 / 15 / 5, the minorities close to the majority."""
+    rng = np.random.default_rng(seed)
+    counts, centres = [60, 15, 5], [(0, 0), (1.0, 0), (0, 1.0)]
+    features = np.concatenate(
+        [rng.normal(c, 0.6, (n, 2)) for n, c in zip(counts, centres, strict=True)]
+    )
+    labels = np.repeat(np.arange(3), counts)
+    return features.astype(np.float32), labels
+
+
+def on_segment(point, a, b, tol=1e-5):
+    """Whether ``point`` lies on the segment from ``a`` to ``b``."""
+    direction = b - a
+    u = np.dot(point - a, direction) / np.dot(direction, direction)
+    return -tol <= u <= 1 + tol and np.allclose(a + u * direction, point, atol=tol)
+
+
+def test_eos_counts_are_exact_and_every_point_lies_toward_an_enemy():
+    features, labels = overlapping_classes()
+    k = 10
+    new, new_labels = eos_samples(features, labels, k, np.random.default_rng(1))
+    counts = np.bincount(np.concatenate([labels, new_labels]), minlength=3)
+    assert counts.tolist() == [60, 60, 60]
+    # each new point is x + u (e - x): x of its class with e among x's k neighbours, of another
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbours = NearestNeighbors(n_neighbors=k).fit(features).kneighbors()[1]
+    for point, cls in zip(new, new_labels, strict=True):
+        found = False
+        for base in np.flatnonzero(labels == cls):
+            enemies = [e for e in neighbours[base] if labels[e] != cls]
+            if any(on_segment(point, features[base], features[e]) for e in enemies):
+                found = True
+                break
+        assert found, (point, cls)
+
+
+def test_eos_is_the_same_under_a_seed_and_differs_under_another():
+    features, labels = overlapping_classes()
+    first = eos_samples(features, labels, 10, np.random.default_rng(3))
+    again = eos_samples(features, labels, 10, np.random.default_rng(3))
+    other = eos_samples(features, labels, 10, np.random.default_rng(4))
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_eos_class_far_from_the_others_still_reaches_the_majority_along_its_nearest_enemies():
+    rng = np.random.default_rng(0)
+    majority = rng.normal(0, 0.1, (30, 2))
+    apart = rng.normal(50, 0.1, (4, 2))  # no enemy among any point's 3 nearest neighbours
+    features = np.concatenate([majority, apart]).astype(np.float32)
+    labels = np.repeat([0, 1], [30, 4])
+    new, new_labels = eos_samples(features, labels, 3, np.random.default_rng(0))
+    assert np.bincount(new_labels).tolist() == [0, 26]
+    # between the class and the majority, never beyond either
+    assert (new.min(axis=0) >= features.min(axis=0) - 1e-5).all()
+    assert (new.max(axis=0) <= 50.5).all()
+
+
+def test_head_training_sets_balance_every_class():
+    features, labels = overlapping_classes()
+    recipe = HeadRecipe.from_config({"smote_neighbors": 3})
+    for head in ("smote-feat", "eos"):
+        _, fit_labels, weights = head_training_set(head, features, labels, recipe, seed=0)
+        assert np.bincount(fit_labels).tolist() == [60, 60, 60], head
+        assert (weights == 1).all()
+    crt_features, crt_labels, weights = head_training_set("crt", features, labels, recipe, 0)
+    assert np.array_equal(crt_features, features) and np.array_equal(crt_labels, labels)
+    # class-balanced sampling: every class carries the same total weight
+    assert np.bincount(labels, weights=weights) == pytest.approx([1, 1, 1])
+
+
+def test_smote_neighbours_no_class_can_reach_are_refused_naming_the_key():
+    features, labels = overlapping_classes()
+    with pytest.raises(ValueError, match="'heads.smote_neighbors' is 60, but the largest class"):
+        head_training_set(
+            "smote-feat", features, labels, HeadRecipe.from_config({"smote_neighbors": 60}), 0
+        )
+
+
+def test_class_balanced_sampling_fits_a_head_that_finds_the_rare_class():
+    features, labels = overlapping_classes()
+    recipe = HeadRecipe.from_config({"epochs": 60, "lr": 0.05, "batch_size": 16})
+    f, y = torch.from_numpy(features), torch.from_numpy(labels).long()
+    recall = {}
+    for name, weights in (("uniform", np.ones(len(y))), ("crt", 1.0 / np.bincount(labels)[labels])):
+        torch.manual_seed(0)
+        layer, history = fit_head(
+            f, y, torch.tensor(weights), 3, recipe, torch.Generator().manual_seed(0)
+        )
+        predicted = layer(f).argmax(1)
+        recall[name] = (predicted[y == 2] == 2).float().mean().item()
+        assert len(history) == 60 and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert recall["crt"] > recall["uniform"]
+
+
+def test_penultimate_features_are_the_last_layers_inputs_and_leave_the_model_whole():
+    model = build_resnet("resnet18", 1, 3, "small").eval()
+    images = torch.rand(5, 1, 8, 8)
+    cpu = torch.device("cpu")
+    features = penultimate_features(model, images, 2, cpu, Precision(cpu, "fp32"))
+    assert features.shape == (5, 512)
+    with torch.no_grad():
+        assert torch.allclose(model.fc(features), model(images), atol=1e-5)

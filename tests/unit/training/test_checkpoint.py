@@ -1,0 +1,80 @@
+"""The per-epoch training checkpoint is only ever resumed by the job that wrote it."""
+
+import logging
+
+import numpy as np
+import torch
+
+from latentbalance.training.checkpoint import (
+    EpochCheckpoint,
+    job_checkpoint,
+    job_fingerprint,
+    rng_state,
+    set_rng_state,
+)
+from latentbalance.training.runtime import Precision
+
+from helpers import assert_same_weights, train_resnet
+
+
+def test_checkpoint_of_other_settings_or_truncated_is_ignored(tmp_path, caplog):
+    path = tmp_path / "state.pt"
+    train_resnet(1, EpochCheckpoint(path, "settings A"))
+    assert EpochCheckpoint(path, "settings B").restore() is None
+    assert "other settings" in caplog.text
+
+    path.write_bytes(path.read_bytes()[:1000])  # a kill during a write elsewhere, a full disk
+    assert EpochCheckpoint(path, "settings A").restore() is None
+    assert "unreadable checkpoint" in caplog.text and str(path) in caplog.text
+    # and training then starts anew, with the result of a run that never had a checkpoint
+    model, history = train_resnet(2, EpochCheckpoint(path, "settings A"))
+    reference, reference_history = train_resnet(2)
+    assert history == reference_history
+    assert_same_weights(model, reference)
+
+
+def test_fingerprint_changes_with_any_setting_or_training_image():
+    images, labels = np.zeros((4, 1, 2, 2), np.uint8), np.arange(4)
+    settings = {"fold": 0, "recipe": {"lr": 0.01, "augment": {"flip": False}}}
+    same = job_fingerprint(dict(reversed(settings.items())), images, labels)
+    assert job_fingerprint(settings, images, labels) == same  # key order does not matter
+    changed = {**settings, "recipe": {"lr": 0.01, "augment": {"flip": True}}}
+    assert job_fingerprint(changed, images, labels) != same
+    other_image = images.copy()
+    other_image[3, 0, 1, 1] = 1
+    assert job_fingerprint(settings, other_image, labels) != same
+
+
+def test_checkpoint_resumes_only_on_the_device_and_precision_it_ran_on(tmp_path, caplog):
+    """Keyed on what ran, not on what was asked ("auto"): a job killed on a bf16 node and rerun
+    where it computes in fp32 (or the reverse) starts anew instead of loading Adam moments and
+    weights of another layout."""
+    path, cpu, settings = tmp_path / "state.pt", torch.device("cpu"), {"fold": 0, "seed": 7}
+    images, labels = np.zeros((4, 1, 2, 2), np.uint8), np.arange(4)
+    fp32 = Precision(cpu, "fp32")
+    train_resnet(1, job_checkpoint(path, settings, cpu, fp32, images, labels))
+
+    caplog.set_level(logging.INFO)
+    bf16 = job_checkpoint(path, settings, cpu, Precision(cpu, "bf16"), images, labels)
+    assert bf16.restore() is None
+    assert "made on cpu/fp32 and this job runs on cpu/bf16" in caplog.text
+    assert str(path) in caplog.text
+    # the same job on the same kind of node resumes
+    again = job_checkpoint(path, settings, cpu, Precision(cpu, "fp32"), images, labels)
+    assert again.restore()["epoch"] == 1
+
+
+def test_rng_state_of_more_gpus_restores_on_fewer(monkeypatch, caplog):
+    """A state saved on a node with 4 GPUs resumes where 2 are visible: those two are restored."""
+    generator = torch.Generator().manual_seed(1)
+    state = rng_state(generator)
+    state["cuda"] = [torch.full((16,), card, dtype=torch.uint8) for card in range(4)]
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.update({device: s}))
+    caplog.set_level(logging.INFO)
+    set_rng_state(generator, state)
+    assert sorted(restored) == [0, 1]
+    assert torch.equal(restored[1], state["cuda"][1])
+    assert "RNG state of 2 of 4 saved GPUs" in caplog.text

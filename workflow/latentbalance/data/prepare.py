@@ -1,0 +1,121 @@
+"""Data preparation steps: cache the dataset, draw the imbalanced split, assign folds.
+
+Kept apart from the training steps so these jobs start without importing torch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ..io import write_csv
+from ..verdict import plots
+from .sources import ImageDataset, load_source
+from .splits import (
+    assign_folds,
+    imbalance_counts,
+    imbalanced_test_counts,
+    load_indices,
+    make_split,
+    save_indices,
+    subsample_to_counts,
+)
+
+log = logging.getLogger(__name__)
+
+
+def download(
+    source: str,
+    root,
+    download: bool,
+    local_copy,
+    out_images,
+    out_skipped,
+    verify: bool = True,
+    category: str = "bottle",
+    url=None,
+    image_size=None,
+    channels=None,
+    skip_bad_images: bool = False,
+) -> None:
+    """Read the source once into ``images.npz``; list the image files skipped as unreadable
+    (only with ``skip_bad_images``) in ``out_skipped``."""
+    skipped = []
+    dataset = load_source(
+        source,
+        root=root,
+        download=download,
+        local_copy=local_copy,
+        verify=verify,
+        category=category,
+        url=url,
+        image_size=image_size,
+        channels=channels,
+        skip_bad_images=skip_bad_images,
+        skipped=skipped,
+    )
+    counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
+    log.info(
+        "%s: %d images %s, per class %s",
+        source,
+        len(dataset.labels),
+        dataset.image_shape,
+        dict(zip(dataset.class_names, counts.tolist(), strict=True)),
+    )
+    if skipped:
+        log.warning("skipped %d unreadable image file(s), listed in %s", len(skipped), out_skipped)
+    write_csv(
+        pd.DataFrame(
+            {"file": [str(e.path) for e in skipped], "reason": [e.reason for e in skipped]}
+        ),
+        out_skipped,
+    )
+    dataset.save(out_images)
+
+
+def split(
+    images_path,
+    test_fraction: float,
+    imbalance: dict,
+    seed: int,
+    out_split,
+    out_summary,
+    out_plot=None,
+) -> None:
+    dataset = ImageDataset.load(images_path)
+    if imbalance.get("counts"):
+        counts = list(imbalance["counts"])
+    else:
+        counts = imbalance_counts(dataset.n_classes, imbalance["ratio"], imbalance["max_per_class"])
+    parts = make_split(dataset.labels, test_fraction, counts, seed, dataset.class_names)
+    # the imbalanced test set: a subsample of the independent test set with the training profile
+    test_counts = imbalanced_test_counts(
+        np.bincount(dataset.labels[parts["test"]], minlength=dataset.n_classes),
+        counts,
+        imbalance.get("test_counts"),
+    )
+    parts["test_imbalanced"] = subsample_to_counts(
+        dataset.labels, parts["test"], test_counts, seed + 2, dataset.class_names
+    )
+    summary = pd.DataFrame(
+        {
+            "class": dataset.class_names,
+            **{
+                name: np.bincount(dataset.labels[parts[name]], minlength=dataset.n_classes)
+                for name in ("train", "test", "test_imbalanced")
+            },
+        }
+    )
+    log.info("split:\n%s", summary.to_string(index=False))
+    save_indices(out_split, **parts)
+    write_csv(summary, out_summary)
+    if out_plot:
+        plots.plot_class_counts(summary, out_plot)
+
+
+def folds(images_path, split_path, n_folds: int, seed: int, out_folds) -> None:
+    labels = ImageDataset.load(images_path).labels
+    train = load_indices(split_path)["train"]
+    save_indices(out_folds, fold=assign_folds(labels[train], n_folds, seed))

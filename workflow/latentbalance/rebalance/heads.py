@@ -1,0 +1,167 @@
+"""Two-stage methods: a finished classifier's backbone is frozen and only a new last linear layer
+is trained, on the penultimate-layer features of the fold's real training images.
+
+- ``crt``: classifier re-training with class-balanced sampling (Kang et al., ICLR 2020): each
+  batch draws every class equally often.
+- ``smote-feat``: imbalanced-learn's SMOTE on the features, every class up to the majority.
+- ``eos``: EOS (Dablain, Bellinger, Krawczyk, Chawla, arXiv 2207.06080): new points between a
+  minority feature vector with an enemy (a point of another class among its k nearest
+  neighbours, all classes together) and a random one of its enemies, labelled as the minority
+  point, until every class reaches the majority count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..settings.recipes import HeadRecipe
+from ..training.runtime import seed_everything, stage_seed
+from ..training.tensors import run_in_batches
+from .sampling import balance
+
+
+def penultimate_features(model, images: torch.Tensor, batch_size: int, device, precision):
+    """The frozen backbone's features (the last layer's inputs) of ``images``, as float32 on the
+    CPU."""
+    last_layer, model.fc = model.fc, nn.Identity()
+    try:
+        return run_in_batches(model.to(device), images, batch_size, device, precision).float()
+    finally:
+        model.fc = last_layer
+
+
+def eos_samples(
+    features: np.ndarray, labels: np.ndarray, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """EOS's new feature vectors and their labels: every class brought to the majority count.
+
+    A base is a point of a minority class with an enemy among its ``k`` nearest neighbours. Each
+    new point is ``x + u (e - x)``, ``x`` a base drawn at random, ``e`` one of its enemies drawn at
+    random, ``u ~ U(0, 1)``. A class none of whose points has an enemy that near (it lies apart
+    from the others) uses each of its points' nearest enemy instead, so that no class is left
+    short."""
+    from sklearn.neighbors import NearestNeighbors
+
+    counts = np.bincount(labels)
+    k = min(k, len(labels) - 1)
+    # kneighbors() without points leaves each point out of its own neighbours
+    neighbours = NearestNeighbors(n_neighbors=k).fit(features).kneighbors()[1]
+    new_features, new_labels = [], []
+    for cls in np.flatnonzero((counts > 0) & (counts < counts.max())):
+        members = np.flatnonzero(labels == cls)
+        enemies = neighbours[members]
+        is_enemy = labels[enemies] != cls
+        has_enemy = is_enemy.any(axis=1)
+        if has_enemy.any():
+            bases, enemies, is_enemy = members[has_enemy], enemies[has_enemy], is_enemy[has_enemy]
+        else:
+            others = np.flatnonzero(labels != cls)
+            nearest = NearestNeighbors(n_neighbors=1).fit(features[others])
+            bases = members
+            enemies = others[nearest.kneighbors(features[members])[1]]
+            is_enemy = np.ones_like(enemies, dtype=bool)
+        need = counts.max() - counts[cls]
+        drawn = rng.integers(len(bases), size=need)
+        # a random enemy of each drawn base: the enemy column with the largest random key
+        keys = np.where(is_enemy[drawn], rng.random((need, is_enemy.shape[1])), -1.0)
+        enemy = enemies[drawn, keys.argmax(axis=1)]
+        base = features[bases[drawn]]
+        u = rng.random((need, 1))
+        new_features.append(base + u * (features[enemy] - base))
+        new_labels.append(np.full(need, cls, dtype=labels.dtype))
+    if not new_features:
+        return features[:0], labels[:0]
+    return np.concatenate(new_features).astype(features.dtype), np.concatenate(new_labels)
+
+
+def head_training_set(head: str, features: np.ndarray, labels: np.ndarray, recipe, seed: int):
+    """The features and labels the new layer trains on, and each one's sampling weight: the real
+    ones plus EOS's or SMOTE's new ones (uniform weights), or the real ones weighted 1 / n_class
+    for ``crt``'s class-balanced sampling."""
+    if head == "crt":
+        counts = np.bincount(labels)
+        return features, labels, 1.0 / counts[labels]
+    if head == "eos":
+        extra, extra_labels = eos_samples(
+            features, labels, recipe.eos_neighbors, np.random.default_rng(seed)
+        )
+    else:  # smote-feat
+        largest = np.bincount(labels).max()
+        if recipe.smote_neighbors >= largest:
+            raise ValueError(
+                f"'heads.smote_neighbors' is {recipe.smote_neighbors}, but the largest class has "
+                f"only {largest} training images; set 'heads.smote_neighbors' below {largest}"
+            )
+        extra, extra_labels, _ = balance(features, labels, "smote", recipe.smote_neighbors, seed)
+    features = np.concatenate([features, extra.astype(features.dtype)])
+    labels = np.concatenate([labels, extra_labels.astype(labels.dtype)])
+    return features, labels, np.ones(len(labels))
+
+
+def fit_head(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    n_classes: int,
+    recipe: HeadRecipe,
+    generator: torch.Generator,
+    desc: str = "head",
+):
+    """A new linear layer trained with Adam on fixed features; each epoch draws as many samples
+    as there are, with probability ∝ ``weights`` (with replacement unless all are equal).
+    Returns the layer and the history (one row per epoch)."""
+    layer = nn.Linear(features.shape[1], n_classes)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    uniform = bool((weights == weights[0]).all())
+    history = []
+    for epoch in tqdm(range(1, recipe.epochs + 1), desc=desc, unit="epoch"):
+        if uniform:
+            order = torch.randperm(len(labels), generator=generator)
+        else:
+            order = torch.multinomial(weights, len(labels), replacement=True, generator=generator)
+        total, correct = 0.0, 0
+        for batch in order.split(recipe.batch_size):
+            logits = layer(features[batch])
+            loss = F.cross_entropy(logits, labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            correct += int((logits.argmax(1) == labels[batch]).sum())
+        n = len(labels)
+        history.append({"epoch": epoch, "train_loss": total / n, "train_accuracy": correct / n})
+    return layer.eval(), history
+
+
+def train_head_layer(
+    head: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    recipe: HeadRecipe,
+    seed: int,
+    fold: int,
+    method_id: str,
+    desc: str = "head",
+):
+    """``head``'s new last layer on a backbone's features of the fold's training images, with the
+    seeds of the ``train_head`` job of ``method_id`` (so that a grid over settings reproduces the
+    workflow's heads). Returns the layer, its history and the labels it was fitted on."""
+    features, labels, weights = head_training_set(
+        head, features, labels, recipe, stage_seed(seed, fold, method_id)
+    )
+    generator = seed_everything(stage_seed(seed, fold, "head", method_id))
+    layer, history = fit_head(
+        torch.from_numpy(features),
+        torch.from_numpy(labels).long(),
+        torch.from_numpy(weights).double(),
+        n_classes,
+        recipe,
+        generator,
+        desc=desc,
+    )
+    return layer, history, labels

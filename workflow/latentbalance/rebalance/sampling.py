@@ -1,0 +1,171 @@
+"""Balancing classes with imbalanced-learn samplers, in latent or pixel space.
+
+Each minority class is raised to its target count on its own, so ``k_neighbors`` can be reduced
+for that class alone when it is small. Samplers that cannot give the exact count (ADASYN rounds
+and may refuse; Borderline-SMOTE finds no borderline samples) are topped up or replaced by SMOTE
+for that class, and the metadata and log say so: no class is ever left short. A class with one
+sample cannot be interpolated: it is duplicated with a warning, or rejected when ``strict``.
+
+With ``synthetic_share`` below 1, the sampler makes only that share of each class's missing
+samples and the rest repeat the class's real samples (``real_repeats``): a minority class then keeps
+its real images as prominent as random oversampling does, with synthetic ones beside them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
+
+from ..settings.schema import check
+
+log = logging.getLogger(__name__)
+
+
+def _resampler(sampler: str, strategy: dict, k: int, seed: int):
+    if sampler == "smote":
+        return SMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+    if sampler == "adasyn":
+        return ADASYN(sampling_strategy=strategy, n_neighbors=k, random_state=seed)
+    if sampler == "borderline":
+        return BorderlineSMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+    if sampler == "ros":
+        return RandomOverSampler(sampling_strategy=strategy, random_state=seed)
+    raise ValueError(f"unknown sampler {sampler!r}")
+
+
+def _generate(sampler, features, labels, cls, target, k, seed):
+    """New samples of ``cls`` from one imbalanced-learn sampler (appended after the originals),
+    and the position in ``features`` of the sample each new one copies (-1: interpolated)."""
+    resampler = _resampler(sampler, {cls: target}, k, seed)
+    resampled, resampled_labels = resampler.fit_resample(features, labels)
+    new = resampled[len(features) :]
+    assert np.all(resampled_labels[len(features) :] == cls)
+    if sampler == "ros":
+        copies = np.asarray(resampler.sample_indices_[len(features) :], dtype=np.int64)
+    else:
+        copies = np.full(len(new), -1, dtype=np.int64)
+    return new, copies
+
+
+def class_targets(counts: np.ndarray, target) -> np.ndarray:
+    """Wanted count per class: ``majority`` (the largest class) or a fixed number; never fewer
+    than a class already has."""
+    wanted = counts.max() if target == "majority" else int(target)
+    return np.maximum(counts, wanted)
+
+
+def synthetic_counts(counts: np.ndarray, target, synthetic_share: float = 1.0) -> np.ndarray:
+    """How many samples per class the sampler makes: its share of what the class is missing."""
+    missing = class_targets(counts, target) - counts
+    return np.rint(missing * synthetic_share).astype(np.int64)
+
+
+def real_repeats(labels: np.ndarray, target, synthetic_share: float, seed: int) -> np.ndarray:
+    """Positions of real samples to repeat, drawn at random within each class (as
+    RandomOverSampler does), for the part of each class's missing samples the sampler leaves."""
+    counts = np.bincount(labels)
+    missing = class_targets(counts, target) - counts
+    repeats = missing - synthetic_counts(counts, target, synthetic_share)
+    rng = np.random.default_rng(seed)
+    picks = [
+        rng.choice(np.flatnonzero(labels == cls), n, replace=True)
+        for cls, n in enumerate(repeats)
+        if n > 0 and counts[cls] > 0  # a class absent from the fold stays absent, as in balance
+    ]
+    return np.concatenate(picks) if picks else np.empty(0, np.int64)
+
+
+def balance(
+    features: np.ndarray,
+    labels: np.ndarray,
+    sampler: str,
+    k_neighbors: int,
+    seed: int,
+    target="majority",
+    strict: bool = False,
+    synthetic_share: float = 1.0,
+    with_sources: bool = False,
+):
+    """Synthetic samples that bring every class up to its target count, or ``synthetic_share`` of
+    the way there (rounded; ``real_repeats`` makes up the rest).
+
+    Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D. With
+    ``with_sources``, also (last) the position in ``features`` of the sample each synthetic one
+    is an exact copy of (``ros``, a duplicated single sample), -1 for an interpolated one: a
+    validation split must keep a copy of a validation image out of fitting.
+    """
+    check("methods.grid.samplers", sampler)
+    counts = np.bincount(labels)
+    if sampler != "ros" and k_neighbors >= counts.max():
+        # k is lowered for classes smaller than k; a k that no class can reach is a typo
+        raise ValueError(
+            f"'sampler.k_neighbors' is {k_neighbors}, but the largest class has only "
+            f"{counts.max()} training images; set 'sampler.k_neighbors' below {counts.max()} "
+            "(SMOTE's default is 5)"
+        )
+    targets = counts + synthetic_counts(counts, target, synthetic_share)
+    rng = np.random.default_rng(seed)
+    synthetic, synthetic_labels, sources, info = [], [], [], {}
+    for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):
+        need = int(wanted - n_real)
+        entry = {"real": int(n_real), "synthetic": need, "how": sampler}
+        info[cls] = entry
+        if need == 0 or n_real == 0:
+            entry["how"] = "none"
+            continue
+        class_seed = seed + cls
+        if n_real == 1 and sampler != "ros":
+            if strict:
+                raise ValueError(
+                    f"class {cls} has a single training image, too few for {sampler}; add images "
+                    "or set 'sampler.strict: false' to duplicate it"
+                )
+            log.warning("class %s has a single training sample: duplicating it %d times", cls, need)
+            new, copies = _generate("ros", features, labels, cls, int(wanted), 0, class_seed)
+            entry["how"] = "duplicate"
+        else:
+            k = min(k_neighbors, int(n_real) - 1)
+            if sampler != "ros":
+                entry["k_neighbors"] = k
+            try:
+                new, copies = _generate(sampler, features, labels, cls, int(wanted), k, class_seed)
+            except (RuntimeError, ValueError) as error:
+                log.warning("class %s: %s refused (%s); using SMOTE instead", cls, sampler, error)
+                new, copies = features[:0], np.empty(0, np.int64)
+                entry["fallback"] = f"{sampler} refused: {error}"
+            if len(new) > need:  # ADASYN rounds per sample and can overshoot
+                kept = np.sort(rng.choice(len(new), need, replace=False))
+                new, copies = new[kept], copies[kept]
+            if len(new) < need:
+                top_up, top_up_copies = _generate(
+                    "smote", features, labels, cls, int(n_real + need - len(new)), k, class_seed
+                )
+                if "fallback" not in entry:
+                    log.warning(
+                        "class %s: %s made %d of %d samples; SMOTE made the other %d",
+                        cls,
+                        sampler,
+                        len(new),
+                        need,
+                        len(top_up),
+                    )
+                entry["smote_top_up"] = len(top_up)
+                new = np.concatenate([new, top_up])
+                copies = np.concatenate([copies, top_up_copies])
+        synthetic.append(new)
+        synthetic_labels.append(np.full(len(new), cls, dtype=np.int64))
+        sources.append(copies)
+
+    width = features.shape[1]
+    synthetic = np.concatenate(synthetic) if synthetic else np.empty((0, width), features.dtype)
+    synthetic_labels = (
+        np.concatenate(synthetic_labels) if synthetic_labels else np.empty(0, np.int64)
+    )
+    final = counts + np.bincount(synthetic_labels, minlength=len(counts))
+    assert np.all((final == targets) | (counts == 0)), f"unbalanced after sampling: {final}"
+    if with_sources:
+        sources = np.concatenate(sources) if sources else np.empty(0, np.int64)
+        return synthetic, synthetic_labels, info, sources
+    return synthetic, synthetic_labels, info

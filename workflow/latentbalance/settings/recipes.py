@@ -1,0 +1,130 @@
+"""The settings of each kind of job as one frozen object, built from its config block.
+
+A rule passes its block whole (``params``); the script builds the recipe, and the stage and the
+training loop read it. The schema fills every default, so ``Recipe.from_config({})`` is the
+default recipe. Kept free of torch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .schema import with_defaults
+
+
+class _FromConfig:
+    BLOCK = ""
+    RULE_KEYS: tuple[str, ...] = ()  # keys of the block the rule reads, not the job
+
+    @classmethod
+    def from_config(cls, block: dict | None = None):
+        """The recipe of a config block (missing keys take the schema's defaults)."""
+        values = with_defaults(cls.BLOCK, block or {})
+        values = cls._nested({k: v for k, v in values.items() if k not in cls.RULE_KEYS})
+        unknown = sorted(values.keys() - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in '{cls.BLOCK}'")
+        return cls(**values)
+
+    @classmethod
+    def _nested(cls, values: dict) -> dict:
+        return values
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AutoencoderRecipe(_FromConfig):
+    BLOCK = "autoencoder"
+    latent_dim: int | None
+    width: int
+    epochs: int
+    batch_size: int
+    lr: float
+    val_fraction: float
+    kl_weight: float
+    mmd_weight: float
+    penalty_kind: str
+    penalty_weight: float
+
+
+@dataclass(frozen=True)
+class SamplerRecipe(_FromConfig):
+    BLOCK = "sampler"
+    k_neighbors: int
+    target: int | str
+    strict: bool
+    synthetic_share: float
+
+
+@dataclass(frozen=True)
+class Augment(_FromConfig):
+    BLOCK = "classifier.augment"
+    crop_padding: int
+    flip: bool
+    mix: str
+    mix_alpha: float
+
+
+@dataclass(frozen=True)
+class ClassifierRecipe(_FromConfig):
+    BLOCK = "classifier"
+    # the rule passes a method's own epochs as `epochs` (workflow/rules/common.smk)
+    RULE_KEYS = ("epochs_by_method",)
+    stem: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    schedule: str
+    lr: float
+    weight_decay: float
+    patience: int
+    augment: Augment
+    val_fraction: float
+    validation: str
+
+    @classmethod
+    def _nested(cls, values: dict) -> dict:
+        return {**values, "augment": Augment.from_config(values["augment"])}
+
+
+@dataclass(frozen=True)
+class EvaluationRecipe(_FromConfig):
+    BLOCK = "evaluate"
+    test_time_flip: bool
+    logit_adjustment: float
+
+
+@dataclass(frozen=True)
+class Compute(_FromConfig):
+    """Where a job runs: ``device`` and ``precision`` as configured (``auto`` is resolved by the
+    job), and whether CUDA is asked for deterministic kernels and allowed TF32. Threads are the
+    rule's ``threads``, set before the stage starts."""
+
+    BLOCK = "compute"
+    RULE_KEYS = ("threads",)
+    device: str
+    precision: str
+    deterministic: bool = True
+    tf32: bool = False
+
+
+@dataclass(frozen=True)
+class LossRecipe(_FromConfig):
+    BLOCK = "losses"
+    la_tau: float
+    ldam_max_margin: float
+    ldam_scale: float
+    drw_beta: float
+    drw_from: float
+
+
+@dataclass(frozen=True)
+class HeadRecipe(_FromConfig):
+    BLOCK = "heads"
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    eos_neighbors: int
+    smote_neighbors: int

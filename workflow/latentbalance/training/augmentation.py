@@ -1,0 +1,78 @@
+"""Random changes to training batches, the same for every method: translation and horizontal flip
+per image, then MixUp / CutMix across the batch (torchvision's transforms). They draw from torch's
+generators, which the seed sets and checkpoints save: the global one on a CPU, the device's own
+for batches on a GPU."""
+
+from __future__ import annotations
+
+import torch
+
+from ..settings.schema import check
+
+
+def augmentation(crop_padding: int, flip: bool, image_size, *, batched: bool | None = None):
+    """Per-image random translation (pad by ``crop_padding`` pixels, replicating the border, and
+    crop back) and horizontal flip; None when both are off.
+
+    ``batched`` picks how: True transforms the whole batch at once on its own device
+    (``shift_and_flip``), False image by image with torchvision on the CPU; None (the default)
+    picks by the batch's device: per image on a CPU, batched elsewhere. A CPU keeps the per-image
+    path although both draw from the same distributions: the two consume random numbers
+    differently, and the recorded CPU figures (benchmarks/RESULTS.md) reproduce bit for bit only
+    with the draws they were made with. On a GPU, one image at a time would leave it idle."""
+    if not crop_padding and not flip:
+        return None
+    from torchvision.transforms import v2
+
+    steps = []
+    if crop_padding:
+        steps.append(v2.RandomCrop(list(image_size), padding=crop_padding, padding_mode="edge"))
+    if flip:
+        steps.append(v2.RandomHorizontalFlip())
+    transform = v2.Compose(steps)
+
+    def augment(batch: torch.Tensor) -> torch.Tensor:
+        on_device = batch.device.type != "cpu" if batched is None else batched
+        if on_device:
+            return shift_and_flip(batch, crop_padding, flip)
+        return torch.stack([transform(image) for image in batch])
+
+    return augment
+
+
+def shift_and_flip(batch: torch.Tensor, padding: int, flip: bool) -> torch.Tensor:
+    """Each image of ``batch`` (N, C, H, W) shifted by its own random offset in
+    [-``padding``, ``padding``] along each axis, the border replicated into the gap (what cropping
+    an edge-padded image gives), then mirrored left-right with probability 1/2 when ``flip``.
+    One gather per axis on the batch's device and in its dtype; the draws come from that
+    device's generator."""
+    n, _, height, width = batch.shape
+    device = batch.device
+
+    def positions(size: int, mirrored: torch.Tensor | None) -> torch.Tensor:
+        # output pixel i reads input pixel clamp(i + shift): edge padding, then the crop
+        shift = torch.randint(-padding, padding + 1, (n, 1), device=device)
+        pixels = torch.arange(size, device=device).expand(n, size)
+        if mirrored is not None:
+            pixels = torch.where(mirrored[:, None], size - 1 - pixels, pixels)
+        return (pixels + shift).clamp(0, size - 1)
+
+    rows = positions(height, None)
+    mirrored = torch.rand(n, device=device) < 0.5 if flip else None
+    cols = positions(width, mirrored)
+    shape = batch.shape
+    batch = batch.gather(2, rows[:, None, :, None].expand(shape))
+    return batch.gather(3, cols[:, None, None, :].expand(shape))
+
+
+def batch_mixing(kind: str, alpha: float, n_classes: int):
+    """MixUp / CutMix on whole training batches (``mixup_or_cutmix``: one of the two per batch,
+    at random): returns ``mix(images, labels) -> (images, soft targets)``, or None for ``none``."""
+    check("classifier.augment.mix", kind)
+    if kind == "none":
+        return None
+    from torchvision.transforms import v2
+
+    mixers = {"mixup": v2.MixUp, "cutmix": v2.CutMix}
+    names = ["mixup", "cutmix"] if kind == "mixup_or_cutmix" else [kind]
+    return v2.RandomChoice([mixers[name](alpha=alpha, num_classes=n_classes) for name in names])

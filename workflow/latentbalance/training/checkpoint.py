@@ -1,0 +1,130 @@
+"""Resumable training: the whole training state saved after every epoch, keyed on the job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
+    """A digest of a training job's settings and training data, so that a resume checkpoint is
+    only ever used by the job that wrote it. Recipes (dataclasses) count by their fields."""
+
+    def plain(value):
+        return asdict(value) if is_dataclass(value) else str(value)
+
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=plain).encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def job_checkpoint(path, settings: dict, device, precision, *arrays) -> EpochCheckpoint:
+    """A training job's checkpoint, keyed on its settings, its training data and what it computes
+    with: the resolved device type and precision, never the requested ``auto``. Weights, Adam's
+    moments and their memory layout differ between them, so a job resumed on another kind of node
+    starts anew instead of pairing state from one with the other."""
+    ran_on = f"{device.type}/{precision.name}"
+    return EpochCheckpoint(path, job_fingerprint({**settings, "ran_on": ran_on}, *arrays), ran_on)
+
+
+class EpochCheckpoint:
+    """The whole training state, saved after every epoch at a path that is not a Snakemake output,
+    so that a job killed mid-training (node failure, SIGKILL, time limit) resumes at the next epoch
+    when rerun, and ends with exactly the weights an uninterrupted run would have.
+
+    ``fingerprint`` identifies the job's settings and data: a checkpoint left by different settings
+    is ignored, never resumed; ``ran_on`` (``device/precision``) names what it was computed with,
+    for the log. The file is removed once the job's outputs are written.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str, ran_on: str = ""):
+        self.path, self.fingerprint, self.ran_on = Path(path), fingerprint, ran_on
+
+    def restore(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            # weights_only: loading a checkpoint cannot execute code
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as error:  # truncated by a kill during the write, or not ours
+            log.warning("ignoring unreadable checkpoint %s (%s); starting anew", self.path, error)
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            made_on = state.get("ran_on", "")
+            if made_on != self.ran_on:
+                log.warning(
+                    "ignoring checkpoint %s: it was made on %s and this job runs on %s; "
+                    "starting anew",
+                    self.path,
+                    made_on or "an unrecorded device",
+                    self.ran_on,
+                )
+            else:
+                log.warning("ignoring checkpoint %s: it was made with other settings", self.path)
+            return None
+        log.info("resuming from checkpoint %s after epoch %d", self.path, state["epoch"])
+        return state
+
+    def save(self, **state) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, "ran_on": self.ran_on, **state}, tmp)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def rng_state(generator: torch.Generator) -> dict:
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(generator: torch.Generator, state: dict) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        # one state per GPU the saving job saw; a job resumed where fewer or more are visible
+        # restores those both have (a job computes on the first)
+        saved, visible = len(state["cuda"]), torch.cuda.device_count()
+        if saved != visible:
+            log.info("restoring the RNG state of %d of %d saved GPUs", min(saved, visible), saved)
+        for index, cuda_state in enumerate(state["cuda"][:visible]):
+            torch.cuda.set_rng_state(cuda_state, index)
+
+
+def resume_training(checkpoint: EpochCheckpoint | None, model, optimizer, scheduler, generator):
+    """Load a matching checkpoint into the training objects; return (epochs done, loop state)."""
+    state = checkpoint.restore() if checkpoint else None
+    if state is None:
+        return 0, {}
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(generator, state["rng"])
+    return state["epoch"], state["loop"]
+
+
+def save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loop) -> None:
+    if checkpoint is None:
+        return
+    checkpoint.save(
+        epoch=epoch,
+        model=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        rng=rng_state(generator),
+        loop=loop,
+    )

@@ -1,0 +1,39 @@
+"""Class probabilities from a trained classifier, and the post-hoc logit adjustment."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..training.tensors import run_in_batches
+
+
+def predict_proba(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int,
+    device,
+    precision,
+    test_time_flip: bool = False,
+) -> np.ndarray:
+    """Class probabilities; with ``test_time_flip``, the mean of those of each image and its
+    horizontal mirror (for classifiers trained with random flips: an image and its mirror then
+    get the same answer)."""
+    model = precision.prepare(model.to(device)).eval()
+    probabilities = torch.softmax(run_in_batches(model, images, batch_size, device, precision), 1)
+    if test_time_flip:
+        mirrored = run_in_batches(model, images.flip(-1), batch_size, device, precision)
+        probabilities = (probabilities + torch.softmax(mirrored, 1)) / 2
+    return probabilities.numpy()
+
+
+def logit_adjusted(probabilities: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
+    """Post-hoc logit adjustment (Menon et al., ICLR 2021): each class's probability divided by
+    its training prior to the power ``tau``, renormalised. ``tau = 1`` is the decision that
+    maximises balanced accuracy when the probabilities follow the training prior (it undoes
+    the imbalance a method left); 0 leaves them as they are."""
+    if tau == 0:
+        return probabilities
+    adjusted = probabilities / np.asarray(prior, dtype=np.float64) ** tau
+    return (adjusted / adjusted.sum(1, keepdims=True)).astype(probabilities.dtype)

@@ -1,0 +1,316 @@
+"""The per-dataset summary: every fold's metrics, the leaderboard (mean ± sd and 95 % t-interval
+over folds), the model selected on the folds' holdouts, tests between it and every other model,
+the synthetic-sample check, figures, and one HTML page that puts the answer first: which model
+is selected, what it scores on the test sets, by how much it differs from the others and whether
+that is significant."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..io import atomic_path, read_json, write_csv, write_json
+from ..rebalance.methods import method_label
+from . import bootstrap, comparison, plots
+from .metrics import METRICS
+from .pages import CHECK_COLUMNS, html_report, markdown_report, short_headline
+
+log = logging.getLogger(__name__)
+
+
+def environments(results: list[dict]) -> list[dict]:
+    """The distinct environments (library versions, devices) the results were computed with,
+    each with the models that used it."""
+    distinct = {}
+    for result in results:
+        key = repr(result.get("environment"))
+        entry = distinct.setdefault(key, {"environment": result.get("environment"), "models": []})
+        entry["models"].append(
+            f"fold{result['fold']}/{result['method']}/{result['classifier']}/{result['testset']}"
+        )
+    if len(distinct) > 1:
+        log.warning(
+            "results were computed with %d different environments (library versions or "
+            "devices); see the summary's environment.json",
+            len(distinct),
+        )
+    return list(distinct.values())
+
+
+KEYS = ["testset", "method", "classifier"]
+
+
+def model_name(method: str, classifier: str, labels: dict | None = None) -> str:
+    """The name a model goes by in tables and text: its method's label (the id with the settings
+    that change its meaning, ``methods.method_label``) and its classifier."""
+    return f"{(labels or {}).get(method, method)} / {classifier}"
+
+
+def read_metrics(metric_files, labels: dict | None = None) -> pd.DataFrame:
+    """Every evaluation's scores, one row each (nested records such as the environment the
+    scores were computed in are left out: they are no score). ``model`` is the labelled name;
+    ``method`` stays the bare id that scripts match on."""
+    results = [read_json(p) for p in metric_files]
+    flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in results]
+    per_fold = pd.DataFrame(flat)
+    return name_models(per_fold, labels)
+
+
+def name_models(per_fold: pd.DataFrame, labels: dict | None) -> pd.DataFrame:
+    pairs = zip(per_fold["method"], per_fold["classifier"], strict=True)
+    return per_fold.assign(model=[model_name(m, c, labels) for m, c in pairs])
+
+
+def read_synthetic_checks(check_files) -> pd.DataFrame:
+    """One row per (method, fold) with the overall nearest-neighbour ratios."""
+    rows = [
+        {"method": c["method"], "fold": c["fold"], **c["overall"]}
+        for c in (read_json(p) for p in check_files)
+    ]
+    return pd.DataFrame(rows, columns=["method", "fold", *CHECK_COLUMNS])
+
+
+def read_histories(history_files, labels: dict | None = None) -> pd.DataFrame:
+    """Every classifier's training history, labelled from its path
+    (``.../fold<k>/classifier/<method>/<arch>/history.csv``)."""
+    frames = []
+    for path in map(Path, history_files):
+        frame = pd.read_csv(path)
+        fold, method, arch = path.parts[-5], path.parts[-3], path.parts[-2]
+        frames.append(
+            frame.assign(
+                fold=int(fold.removeprefix("fold")), model=model_name(method, arch, labels)
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def leaderboard_table(
+    per_fold: pd.DataFrame, checks: pd.DataFrame, metric: str, testsets: list[str]
+) -> pd.DataFrame:
+    """Mean, sd and 95 % t-interval over folds of every metric, per test set and model; the mean
+    rank on ``metric``; the mean synthetic-sample ratios of generating methods."""
+    rows = []
+    for (testset, method, classifier), group in per_fold.groupby(KEYS, sort=False):
+        row = {"testset": testset, "method": method, "classifier": classifier}
+        row["model"] = group["model"].iloc[0]
+        row["folds"] = len(group)
+        for name in METRICS:
+            values = group[name].to_numpy(dtype=float)
+            # every metric lies in [0, 1]; with few folds the t-interval would reach beyond
+            low, high = np.clip(comparison.t_interval(values), 0.0, 1.0)
+            sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            row.update(
+                {
+                    f"{name}_mean": float(values.mean()),
+                    f"{name}_sd": sd,
+                    f"{name}_ci95_low": low,
+                    f"{name}_ci95_high": high,
+                }
+            )
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    ranks = []
+    for testset, group in per_fold.groupby("testset"):
+        table = comparison.block_table(group, metric)
+        for model, rank in comparison.mean_ranks(table).items():
+            ranks.append({"testset": testset, "model": model, "mean_rank": rank})
+    board = board.merge(pd.DataFrame(ranks), on=["testset", "model"], how="left")
+    ratios = checks.groupby("method")[CHECK_COLUMNS].mean().reset_index()
+    board = board.merge(ratios, on="method", how="left")
+    order = {name: i for i, name in enumerate(testsets)}
+    board = board.assign(_order=board["testset"].map(order).fillna(len(order)))
+    board = board.sort_values(["_order", f"{metric}_mean"], ascending=[True, False])
+    return board.drop(columns="_order").reset_index(drop=True)
+
+
+def selected_model(per_fold: pd.DataFrame, metric: str) -> str | None:
+    """The model with the highest mean ``metric`` on the folds' holdouts, or None without
+    holdout results: choosing on the test set would make its score the best of many draws."""
+    holdout = per_fold[per_fold["testset"] == "holdout"]
+    if holdout.empty:
+        return None
+    return str(holdout.groupby("model", sort=True)[metric].mean().idxmax())
+
+
+def run_comparisons(
+    per_fold: pd.DataFrame,
+    alpha: float,
+    testsets: list[str],
+    metric: str = "acsa",
+    predictions: dict | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+):
+    """Friedman test, and every model against the reference model by the corrected t and the
+    paired bootstrap, for every test set (in the config's order) and metric; plus the full
+    result (ranks, Nemenyi) per test set and metric. The reference is the model selected on
+    the holdouts, or without holdouts the best on ``metric`` of each test set.
+    ``predictions``: testset -> model -> fold -> frame (index, true, predicted)."""
+    significance, versus, results = [], [], {}
+    present = set(per_fold["testset"])
+    selected = selected_model(per_fold, metric)
+    for testset in [t for t in testsets if t in present] + sorted(present - set(testsets)):
+        group = per_fold[per_fold["testset"] == testset]
+        reference = selected or str(group.groupby("model")[metric].mean().idxmax())
+        resampled = bootstrap.resampled_scores(
+            (predictions or {}).get(testset, {}), resamples, seed
+        )
+        for name in METRICS:
+            scores = {model: values[name] for model, values in resampled.items()}
+            result = comparison.compare(group, name, alpha, reference, scores)
+            results[testset, name] = result
+            significance.append(
+                {
+                    "testset": testset,
+                    "metric": name,
+                    **result["friedman"],
+                    "significant": bool(result["friedman"]["p_value"] < alpha),
+                    "critical_difference": result["critical_difference"],
+                    "best": result["ranks"].index[0],
+                }
+            )
+            versus.append(result["against"].assign(testset=testset, metric=name))
+    versus = pd.concat(versus, ignore_index=True)
+    versus = versus[["testset", "metric", *[c for c in versus if c not in ("testset", "metric")]]]
+    return pd.DataFrame(significance), versus, results
+
+
+def posthoc_table(results: dict, metric: str) -> pd.DataFrame:
+    """Nemenyi p-values of ``metric`` in long form: test set, model a, model b, p."""
+    rows = []
+    for (testset, name), result in results.items():
+        if name != metric or result["nemenyi"] is None:
+            continue
+        matrix = result["nemenyi"]
+        for i, a in enumerate(matrix.index):
+            for b in matrix.columns[i + 1 :]:
+                rows.append(
+                    {"testset": testset, "model_a": a, "model_b": b, "p_nemenyi": matrix.loc[a, b]}
+                )
+    return pd.DataFrame(rows, columns=["testset", "model_a", "model_b", "p_nemenyi"])
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def config_yaml(config: dict) -> str:
+    """The run's configuration as a config file that reruns it (``--configfile``)."""
+    header = (
+        "# The configuration this summary was computed with, every default filled in (each key:\n"
+        "# config/README.md). Rerun it with: snakemake --configfile <this file>\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def _write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def summarize(
+    metric_files,
+    dataset_name: str,
+    out_per_fold,
+    out_leaderboard,
+    out_markdown,
+    out_plot,
+    out_environment=None,
+    history_files=(),
+    check_files=(),
+    metric: str = "acsa",
+    alpha: float = 0.05,
+    testsets=("test", "test_imbalanced", "holdout"),
+    out_comparison=None,
+    out_significance=None,
+    out_posthoc=None,
+    out_critical_difference=None,
+    out_curves=None,
+    out_checks=None,
+    out_html=None,
+    out_headline=None,
+    config=None,
+    out_config=None,
+    prediction_files=(),
+    sampler=None,
+    autoencoder=None,
+    losses=None,
+    heads=None,
+    epochs_by_method=None,
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``sampler``, ``autoencoder``, ``losses``, ``heads`` (the config blocks) and
+    ``epochs_by_method`` (``classifier.epochs_by_method``) label the models with the settings
+    that change what a method means; ``prediction_files`` (every evaluation's predictions.csv)
+    feed the paired bootstrap of ``bootstrap_resamples`` resamples, drawn from ``seed``."""
+    testsets = list(testsets)
+    if out_config:
+        _write_text(out_config, config_yaml(config))
+    if out_environment:
+        write_json(out_environment, environments([read_json(p) for p in metric_files]))
+    per_fold = read_metrics(metric_files)
+    labels = {
+        m: method_label(m, sampler, autoencoder, losses, heads, epochs_by_method)
+        for m in per_fold["method"].unique()
+    }
+    per_fold = name_models(per_fold, labels).sort_values([*KEYS, "fold"])
+    write_csv(per_fold, out_per_fold)
+    checks = read_synthetic_checks(check_files)
+    board = leaderboard_table(per_fold, checks, metric, testsets)
+    write_csv(board, out_leaderboard)
+    predictions = {
+        testset: {model_name(*key, labels): folds for key, folds in models.items()}
+        for testset, models in bootstrap.read_predictions(prediction_files).items()
+    }
+    significance, against, results = run_comparisons(
+        per_fold, alpha, testsets, metric, predictions, bootstrap_resamples, seed
+    )
+
+    markdown = markdown_report(dataset_name, board, significance, against, testsets, metric, alpha)
+    _write_text(out_markdown, markdown)
+    print(markdown)
+    if out_headline:
+        text = short_headline(board, significance, against, testsets, metric, alpha)
+        _write_text(out_headline, text)
+
+    plots.plot_leaderboard(
+        per_fold, list(METRICS), f"{dataset_name}: mean ± sd over folds", out_plot
+    )
+    if out_comparison:
+        write_csv(against, out_comparison)
+    if out_significance:
+        write_csv(significance, out_significance)
+    if out_posthoc:
+        write_csv(posthoc_table(results, metric), out_posthoc)
+    if out_critical_difference:
+        panels = {t: results[t, metric] for t in testsets if (t, metric) in results}
+        plots.plot_critical_differences(
+            panels, metric, alpha, f"{dataset_name}: mean rank on {metric}", out_critical_difference
+        )
+    if out_curves:
+        plots.plot_training_curves(
+            read_histories(history_files, labels),
+            f"{dataset_name}: classifier training",
+            out_curves,
+        )
+    if out_checks:
+        write_csv(checks.sort_values(["method", "fold"]), out_checks)
+    if out_html:
+        page = html_report(
+            dataset_name,
+            board,
+            significance,
+            against,
+            checks.sort_values(["method", "fold"]),
+            testsets,
+            metric,
+            alpha,
+            {"bars": out_plot, "cd": out_critical_difference},
+        )
+        _write_text(out_html, page)
+    return board
