@@ -6,6 +6,11 @@ import numpy as np
 import pytest
 
 from latentbalance.rebalance.sampling import balance, real_repeats
+from latentbalance.settings.recipes import SamplerRecipe
+
+
+def recipe(k_neighbors=5, target="majority", strict=False, synthetic_share=1.0):
+    return SamplerRecipe(k_neighbors, target, strict, synthetic_share)
 
 
 def clustered(counts, dim=8, seed=0):
@@ -17,17 +22,19 @@ def clustered(counts, dim=8, seed=0):
 
 def test_smote_raises_every_class_to_the_majority():
     features, labels = clustered([60, 20, 7, 3, 2])
-    new, new_labels, info = balance(features, labels, "smote", k_neighbors=5, seed=0)
-    final = np.bincount(labels) + np.bincount(new_labels, minlength=5)
+    added = balance(features, labels, "smote", recipe(), seed=0)
+    final = np.bincount(labels) + np.bincount(added.labels, minlength=5)
     assert final.tolist() == [60] * 5
     # k is reduced for classes smaller than k + 1
+    info = added.per_class
     assert info[3]["k_neighbors"] == 2 and info[4]["k_neighbors"] == 1
     assert info[1]["k_neighbors"] == 5
 
 
 def test_smote_interpolates_within_the_class():
     features, labels = clustered([50, 6])
-    new, new_labels, _ = balance(features, labels, "smote", k_neighbors=5, seed=0)
+    added = balance(features, labels, "smote", recipe(), seed=0)
+    new, new_labels = added.features, added.labels
     minority = features[labels == 1]
     assert np.all(new_labels == 1)
     assert np.all(new >= minority.min(0) - 1e-5) and np.all(new <= minority.max(0) + 1e-5)
@@ -38,24 +45,24 @@ def test_smote_interpolates_within_the_class():
 def test_single_sample_class_is_duplicated_with_a_warning(caplog):
     features, labels = clustered([10, 1])
     with caplog.at_level(logging.WARNING):
-        new, new_labels, info = balance(features, labels, "smote", k_neighbors=5, seed=0)
+        added = balance(features, labels, "smote", recipe(), seed=0)
     assert "single training sample" in caplog.text
-    assert info[1]["how"] == "duplicate"
-    assert np.allclose(new, features[labels == 1][0])
+    assert added.per_class[1]["how"] == "duplicate"
+    assert np.allclose(added.features, features[labels == 1][0])
 
 
 @pytest.mark.parametrize("sampler", ["smote", "adasyn", "ros"])
 def test_synthetic_share_leaves_the_rest_to_real_repeats(sampler):
     features, labels = clustered([60, 20, 7])
-    new, new_labels, info = balance(
-        features, labels, sampler, k_neighbors=5, seed=0, synthetic_share=0.5
-    )
-    repeats = real_repeats(labels, "majority", 0.5, seed=0)
-    synthetic = np.bincount(new_labels, minlength=3)
-    repeated = np.bincount(labels[repeats], minlength=3)
+    added = balance(features, labels, sampler, recipe(synthetic_share=0.5), seed=0)
+    synthetic = np.bincount(added.labels, minlength=3)
+    repeated = np.bincount(labels[added.repeats], minlength=3)
     assert (np.bincount(labels) + synthetic + repeated).tolist() == [60, 60, 60]
     assert synthetic.tolist() == [0, 20, 26] and repeated.tolist() == [0, 20, 27]
-    assert [info[c]["synthetic"] for c in range(3)] == synthetic.tolist()
+    assert [added.per_class[c]["synthetic"] for c in range(3)] == synthetic.tolist()
+    assert [added.per_class[c]["repeated"] for c in range(3)] == repeated.tolist()
+    # the repeats are real images of the class they make up for, drawn as real_repeats draws
+    assert np.array_equal(added.repeats, real_repeats(labels, "majority", 0.5, seed=0))
 
 
 def test_real_repeats_leave_a_class_absent_from_the_fold_absent():
@@ -66,9 +73,9 @@ def test_real_repeats_leave_a_class_absent_from_the_fold_absent():
 
 def test_sampling_is_reproducible():
     features, labels = clustered([30, 8, 4])
-    a = balance(features, labels, "smote", 5, seed=3)[0]
-    b = balance(features, labels, "smote", 5, seed=3)[0]
-    assert np.array_equal(a, b)
+    a = balance(features, labels, "smote", recipe(synthetic_share=0.5), seed=3)
+    b = balance(features, labels, "smote", recipe(synthetic_share=0.5), seed=3)
+    assert np.array_equal(a.features, b.features) and np.array_equal(a.repeats, b.repeats)
 
 
 @pytest.mark.parametrize("sampler", ["smote", "adasyn", "borderline", "ros"])
@@ -78,11 +85,11 @@ def test_every_sampler_gives_exact_majority_counts(sampler):
     counts = [80, 30, 9, 2]
     features = np.concatenate([rng.normal(loc=0.6 * c, size=(n, 6)) for c, n in enumerate(counts)])
     labels = np.repeat(np.arange(4), counts)
-    new, new_labels, info = balance(features.astype(np.float32), labels, sampler, 5, seed=0)
-    assert (np.bincount(labels) + np.bincount(new_labels, minlength=4)).tolist() == [80] * 4
-    assert len(new) == len(new_labels)
+    added = balance(features.astype(np.float32), labels, sampler, recipe(), seed=0)
+    assert (np.bincount(labels) + np.bincount(added.labels, minlength=4)).tolist() == [80] * 4
+    assert len(added.features) == len(added.labels) == len(added.sources)
     if sampler != "ros":
-        assert info[3]["k_neighbors"] == 1
+        assert added.per_class[3]["k_neighbors"] == 1
 
 
 def test_adasyn_refusal_falls_back_to_smote_and_is_recorded(caplog):
@@ -93,8 +100,9 @@ def test_adasyn_refusal_falls_back_to_smote_and_is_recorded(caplog):
 
         ADASYN(sampling_strategy={1: 50}, n_neighbors=5).fit_resample(features, labels)
     with caplog.at_level(logging.WARNING):
-        new, new_labels, info = balance(features, labels, "adasyn", 5, seed=0)
-    assert np.bincount(new_labels, minlength=3).tolist() == [0, 38, 44]
+        added = balance(features, labels, "adasyn", recipe(), seed=0)
+    assert np.bincount(added.labels, minlength=3).tolist() == [0, 38, 44]
+    info = added.per_class
     assert "adasyn refused" in info[1]["fallback"] and info[1]["smote_top_up"] == 38
     assert "using SMOTE instead" in caplog.text
 
@@ -102,36 +110,31 @@ def test_adasyn_refusal_falls_back_to_smote_and_is_recorded(caplog):
 def test_strict_rejects_a_single_sample_class():
     features, labels = clustered([10, 1])
     with pytest.raises(ValueError, match="sampler.strict"):
-        balance(features, labels, "smote", 5, seed=0, strict=True)
+        balance(features, labels, "smote", recipe(strict=True), seed=0)
 
 
 def test_fixed_target_count():
     features, labels = clustered([30, 8, 4])
-    _, new_labels, _ = balance(features, labels, "smote", 5, seed=0, target=40)
-    assert (np.bincount(labels) + np.bincount(new_labels, minlength=3)).tolist() == [40] * 3
+    added = balance(features, labels, "smote", recipe(target=40), seed=0)
+    assert (np.bincount(labels) + np.bincount(added.labels, minlength=3)).tolist() == [40] * 3
 
 
 def test_k_larger_than_every_class_names_the_key():
     labels = np.repeat([0, 1, 2], [30, 10, 4])
     features = np.random.default_rng(0).normal(size=(len(labels), 5))
     with pytest.raises(ValueError, match=r"'sampler.k_neighbors' is 30.*below 30"):
-        balance(features, labels, "smote", k_neighbors=30, seed=0)
+        balance(features, labels, "smote", recipe(k_neighbors=30), seed=0)
     # a k that only small classes cannot reach is lowered for them, as SMOTE needs
-    synthetic, synthetic_labels, info = balance(features, labels, "smote", k_neighbors=8, seed=0)
-    assert info[2]["k_neighbors"] == 3 and info[1]["k_neighbors"] == 8
-    assert np.bincount(synthetic_labels).tolist() == [0, 20, 26]
+    added = balance(features, labels, "smote", recipe(k_neighbors=8), seed=0)
+    assert added.per_class[2]["k_neighbors"] == 3 and added.per_class[1]["k_neighbors"] == 8
+    assert np.bincount(added.labels).tolist() == [0, 20, 26]
 
 
 @pytest.mark.parametrize("sampler", ["ros", "smote", "adasyn", "borderline"])
-def test_sources_name_the_sample_each_exact_copy_repeats_and_change_nothing_else(sampler):
+def test_sources_name_the_sample_each_exact_copy_repeats(sampler):
     features, labels = clustered([60, 20, 7, 3, 1])
-    plain = balance(features, labels, sampler, 5, seed=2)
-    new, new_labels, info, sources = balance(
-        features, labels, sampler, 5, seed=2, with_sources=True
-    )
-    # asking for the sources leaves the samples, their order and the per-class record as they were
-    assert np.array_equal(new, plain[0]) and np.array_equal(new_labels, plain[1])
-    assert info == plain[2]
+    added = balance(features, labels, sampler, recipe(), seed=2)
+    new, new_labels, sources = added.features, added.labels, added.sources
     assert len(sources) == len(new)
     copies = sources >= 0
     assert np.array_equal(features[sources[copies]], new[copies])

@@ -10,6 +10,7 @@ from latentbalance.data.splits import validation_split
 from latentbalance.nets.autoencoders import build_autoencoder, deepsmote_penalty
 from latentbalance.nets.classifiers import build_resnet
 from latentbalance.rebalance.sampling import balance
+from latentbalance.settings.recipes import SamplerRecipe
 from latentbalance.settings.schema import (
     ConfigError,
     allowed,
@@ -81,7 +82,7 @@ DISPATCH = {
         np.arange(20) % 2, np.arange(20), 20, 0.2, v, 0
     ),
     "methods.grid.autoencoders": lambda v: build_autoencoder(v, 1, (8, 8), 4, width=4),
-    "methods.grid.samplers": lambda v: balance(*_features(), v, 5, seed=0),
+    "methods.grid.samplers": lambda v: balance(*_features(), v, SamplerRecipe.from_config(), 0),
     "autoencoder.penalty_kind": lambda v: deepsmote_penalty(
         build_autoencoder("ae", 1, (8, 8), 4, width=4), _images(), v
     ),

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..settings.recipes import HeadRecipe
+from ..settings.recipes import HeadRecipe, SamplerRecipe
 from ..training.runtime import seed_everything, stage_seed
 from ..training.tensors import run_in_batches
 from .sampling import balance
@@ -96,7 +96,11 @@ def head_training_set(head: str, features: np.ndarray, labels: np.ndarray, recip
                 f"'heads.smote_neighbors' is {recipe.smote_neighbors}, but the largest class has "
                 f"only {largest} training images; set 'heads.smote_neighbors' below {largest}"
             )
-        extra, extra_labels, _ = balance(features, labels, "smote", recipe.smote_neighbors, seed)
+        every_class_to_the_majority = SamplerRecipe(
+            k_neighbors=recipe.smote_neighbors, target="majority", strict=False, synthetic_share=1.0
+        )
+        added = balance(features, labels, "smote", every_class_to_the_majority, seed)
+        extra, extra_labels = added.features, added.labels
     features = np.concatenate([features, extra.astype(features.dtype)])
     labels = np.concatenate([labels, extra_labels.astype(labels.dtype)])
     return features, labels, np.ones(len(labels))

@@ -14,10 +14,12 @@ its real images as prominent as random oversampling does, with synthetic ones be
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 
+from ..settings.recipes import SamplerRecipe
 from ..settings.schema import check
 
 log = logging.getLogger(__name__)
@@ -77,95 +79,122 @@ def real_repeats(labels: np.ndarray, target, synthetic_share: float, seed: int) 
     return np.concatenate(picks) if picks else np.empty(0, np.int64)
 
 
-def balance(
-    features: np.ndarray,
-    labels: np.ndarray,
-    sampler: str,
-    k_neighbors: int,
-    seed: int,
-    target="majority",
-    strict: bool = False,
-    synthetic_share: float = 1.0,
-    with_sources: bool = False,
-):
-    """Synthetic samples that bring every class up to its target count, or ``synthetic_share`` of
-    the way there (rounded; ``real_repeats`` makes up the rest).
+@dataclass(frozen=True)
+class Resampled:
+    """What balancing adds to a training set, and where each addition comes from.
 
-    Returns (synthetic_features, synthetic_labels, per_class_info). ``features`` is 2-D. With
-    ``with_sources``, also (last) the position in ``features`` of the sample each synthetic one
-    is an exact copy of (``ros``, a duplicated single sample), -1 for an interpolated one: a
-    validation split must keep a copy of a validation image out of fitting.
-    """
+    ``features``/``labels``: the synthetic samples, class by class. ``sources``: for each, the
+    position in the input of the sample it is an exact copy of (``ros``, a duplicated single
+    sample), -1 for an interpolated one: a validation split must keep a copy of a validation
+    image out of fitting. ``repeats``: positions of the real samples repeated to make up the part
+    the sampler leaves (``synthetic_share`` < 1). ``per_class``: class -> its real, synthetic and
+    repeated counts and how the sampler made them (k, fallback, top-up)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+    repeats: np.ndarray
+    per_class: dict[int, dict]
+
+
+@dataclass
+class _Draw:
+    """One balancing in progress: the data, the sampler, its recipe and seed, and the generator
+    that trims ADASYN's overshoot (shared by the classes, in class order)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    sampler: str
+    recipe: SamplerRecipe
+    seed: int
+    rng: np.random.Generator
+
+
+def balance(
+    features: np.ndarray, labels: np.ndarray, sampler: str, recipe: SamplerRecipe, seed: int
+) -> Resampled:
+    """Synthetic samples that bring every class up to ``recipe.target``, or
+    ``recipe.synthetic_share`` of the way there (rounded), with the real repeats that make up the
+    rest. ``features`` is 2-D; ``sampler`` is the method's (smote, adasyn, borderline, ros)."""
     check("methods.grid.samplers", sampler)
     counts = np.bincount(labels)
+    _check_neighbours(sampler, recipe.k_neighbors, counts)
+    targets = counts + synthetic_counts(counts, recipe.target, recipe.synthetic_share)
+    draw = _Draw(features, labels, sampler, recipe, seed, np.random.default_rng(seed))
+    new, new_labels, sources, per_class = [], [], [], {}
+    for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):
+        entry = {"real": int(n_real), "synthetic": int(wanted - n_real), "how": sampler}
+        per_class[cls] = entry
+        if wanted == n_real or n_real == 0:
+            entry["how"] = "none"
+            continue
+        samples, copies = _class_samples(draw, cls, int(wanted), entry)
+        new.append(samples)
+        new_labels.append(np.full(len(samples), cls, dtype=np.int64))
+        sources.append(copies)
+    width = features.shape[1]
+    new = np.concatenate(new) if new else np.empty((0, width), features.dtype)
+    new_labels = np.concatenate(new_labels) if new_labels else np.empty(0, np.int64)
+    final = counts + np.bincount(new_labels, minlength=len(counts))
+    assert np.all((final == targets) | (counts == 0)), f"unbalanced after sampling: {final}"
+    repeats = real_repeats(labels, recipe.target, recipe.synthetic_share, seed)
+    repeated = np.bincount(labels[repeats], minlength=len(per_class))
+    for cls, entry in per_class.items():
+        entry["repeated"] = int(repeated[cls])
+    sources = np.concatenate(sources) if sources else np.empty(0, np.int64)
+    return Resampled(new, new_labels, sources, repeats, per_class)
+
+
+def _check_neighbours(sampler: str, k_neighbors: int, counts: np.ndarray) -> None:
+    """k is lowered for classes smaller than k; a k that no class can reach is a typo."""
     if sampler != "ros" and k_neighbors >= counts.max():
-        # k is lowered for classes smaller than k; a k that no class can reach is a typo
         raise ValueError(
             f"'sampler.k_neighbors' is {k_neighbors}, but the largest class has only "
             f"{counts.max()} training images; set 'sampler.k_neighbors' below {counts.max()} "
             "(SMOTE's default is 5)"
         )
-    targets = counts + synthetic_counts(counts, target, synthetic_share)
-    rng = np.random.default_rng(seed)
-    synthetic, synthetic_labels, sources, info = [], [], [], {}
-    for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):
-        need = int(wanted - n_real)
-        entry = {"real": int(n_real), "synthetic": need, "how": sampler}
-        info[cls] = entry
-        if need == 0 or n_real == 0:
-            entry["how"] = "none"
-            continue
-        class_seed = seed + cls
-        if n_real == 1 and sampler != "ros":
-            if strict:
-                raise ValueError(
-                    f"class {cls} has a single training image, too few for {sampler}; add images "
-                    "or set 'sampler.strict: false' to duplicate it"
-                )
-            log.warning("class %s has a single training sample: duplicating it %d times", cls, need)
-            new, copies = _generate("ros", features, labels, cls, int(wanted), 0, class_seed)
-            entry["how"] = "duplicate"
-        else:
-            k = min(k_neighbors, int(n_real) - 1)
-            if sampler != "ros":
-                entry["k_neighbors"] = k
-            try:
-                new, copies = _generate(sampler, features, labels, cls, int(wanted), k, class_seed)
-            except (RuntimeError, ValueError) as error:
-                log.warning("class %s: %s refused (%s); using SMOTE instead", cls, sampler, error)
-                new, copies = features[:0], np.empty(0, np.int64)
-                entry["fallback"] = f"{sampler} refused: {error}"
-            if len(new) > need:  # ADASYN rounds per sample and can overshoot
-                kept = np.sort(rng.choice(len(new), need, replace=False))
-                new, copies = new[kept], copies[kept]
-            if len(new) < need:
-                top_up, top_up_copies = _generate(
-                    "smote", features, labels, cls, int(n_real + need - len(new)), k, class_seed
-                )
-                if "fallback" not in entry:
-                    log.warning(
-                        "class %s: %s made %d of %d samples; SMOTE made the other %d",
-                        cls,
-                        sampler,
-                        len(new),
-                        need,
-                        len(top_up),
-                    )
-                entry["smote_top_up"] = len(top_up)
-                new = np.concatenate([new, top_up])
-                copies = np.concatenate([copies, top_up_copies])
-        synthetic.append(new)
-        synthetic_labels.append(np.full(len(new), cls, dtype=np.int64))
-        sources.append(copies)
 
-    width = features.shape[1]
-    synthetic = np.concatenate(synthetic) if synthetic else np.empty((0, width), features.dtype)
-    synthetic_labels = (
-        np.concatenate(synthetic_labels) if synthetic_labels else np.empty(0, np.int64)
-    )
-    final = counts + np.bincount(synthetic_labels, minlength=len(counts))
-    assert np.all((final == targets) | (counts == 0)), f"unbalanced after sampling: {final}"
-    if with_sources:
-        sources = np.concatenate(sources) if sources else np.empty(0, np.int64)
-        return synthetic, synthetic_labels, info, sources
-    return synthetic, synthetic_labels, info
+
+def _class_samples(draw: _Draw, cls: int, wanted: int, entry: dict):
+    """The new samples of ``cls`` (``wanted`` in all, real ones included) and the position each
+    copies (-1: interpolated); records in ``entry`` how they were made."""
+    n_real, need, sampler = entry["real"], entry["synthetic"], draw.sampler
+    class_seed = draw.seed + cls
+    if n_real == 1 and sampler != "ros":
+        if draw.recipe.strict:
+            raise ValueError(
+                f"class {cls} has a single training image, too few for {sampler}; add images "
+                "or set 'sampler.strict: false' to duplicate it"
+            )
+        log.warning("class %s has a single training sample: duplicating it %d times", cls, need)
+        entry["how"] = "duplicate"
+        return _generate("ros", draw.features, draw.labels, cls, wanted, 0, class_seed)
+    k = min(draw.recipe.k_neighbors, n_real - 1)
+    if sampler != "ros":
+        entry["k_neighbors"] = k
+    try:
+        new, copies = _generate(sampler, draw.features, draw.labels, cls, wanted, k, class_seed)
+    except (RuntimeError, ValueError) as error:
+        log.warning("class %s: %s refused (%s); using SMOTE instead", cls, sampler, error)
+        new, copies = draw.features[:0], np.empty(0, np.int64)
+        entry["fallback"] = f"{sampler} refused: {error}"
+    if len(new) > need:  # ADASYN rounds per sample and can overshoot
+        kept = np.sort(draw.rng.choice(len(new), need, replace=False))
+        new, copies = new[kept], copies[kept]
+    if len(new) < need:
+        top_up, top_up_copies = _generate(
+            "smote", draw.features, draw.labels, cls, n_real + need - len(new), k, class_seed
+        )
+        if "fallback" not in entry:
+            log.warning(
+                "class %s: %s made %d of %d samples; SMOTE made the other %d",
+                cls,
+                sampler,
+                len(new),
+                need,
+                len(top_up),
+            )
+        entry["smote_top_up"] = len(top_up)
+        new = np.concatenate([new, top_up])
+        copies = np.concatenate([copies, top_up_copies])
+    return new, copies
