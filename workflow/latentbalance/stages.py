@@ -158,6 +158,28 @@ def train_autoencoder(
     resume.discard()
 
 
+def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: Compute):
+    """Where ``method`` samples: the autoencoder's codes of ``images`` (latent methods) or the
+    flattened images (pixel methods); and the function that turns new features into images."""
+    if not method.autoencoder:
+
+        def to_images(features):
+            return features.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
+
+        return images.reshape(len(images), -1).astype(np.float32), to_images
+    device, precision = resolve(compute)
+    model = precision.prepare(load_autoencoder(autoencoder_path).to(device))
+    codes = run_in_batches(model.encode, to_unit_range(images), batch_size, device, precision)
+
+    def to_images(features):
+        decoded = run_in_batches(
+            model.decode, torch.from_numpy(features), batch_size, device, precision
+        )
+        return to_uint8(decoded)
+
+    return codes.numpy(), to_images
+
+
 def oversample(
     images_path,
     split_path,
@@ -176,7 +198,7 @@ def oversample(
     ``synthetic_share`` < 1, which real images are repeated), the per-class counts, a grid of real
     beside synthetic images and the synthetic-sample check (nearest real image distances, see
     ``synthetic_check``). ``batch_size``: the autoencoder's, for encoding and decoding."""
-    from .rebalance.sampling import balance, real_repeats
+    from .rebalance.sampling import balance
     from .rebalance.synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
@@ -185,53 +207,22 @@ def oversample(
     images, labels = dataset.images[train], dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
-    # latent methods sample the autoencoder's codes, pixel methods the flattened images
-    if method.autoencoder:
-        device, precision = resolve(compute)
-        model = precision.prepare(load_autoencoder(autoencoder_path).to(device))
-        features = run_in_batches(
-            model.encode, to_unit_range(images), batch_size, device, precision
-        ).numpy()
-    else:
-        features = images.reshape(len(images), -1).astype(np.float32)
-    new_features, new_labels, info, copies = balance(
-        features,
-        labels,
-        method.sampler,
-        recipe.k_neighbors,
-        sample_seed,
-        recipe.target,
-        recipe.strict,
-        recipe.synthetic_share,
-        with_sources=True,
-    )
-    if method.autoencoder:
-        decoded = run_in_batches(
-            model.decode, torch.from_numpy(new_features), batch_size, device, precision
-        )
-        new_images = to_uint8(decoded)
-    else:
-        new_images = (
-            new_features.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
-        )
-
-    repeats = real_repeats(labels, recipe.target, recipe.synthetic_share, sample_seed)
-    repeated = np.bincount(labels[repeats], minlength=len(info))
-    for cls, entry in info.items():
-        entry["repeated"] = int(repeated[cls])
-
+    features, to_images = _sampling_space(method, images, autoencoder_path, batch_size, compute)
+    resampled = balance(features, labels, method.sampler, recipe, sample_seed)
+    new_images = to_images(resampled.features)
+    new_labels, copies = resampled.labels, resampled.sources
     with atomic_path(out["balanced"]) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(
             handle,
             real_indices=train,
-            repeated_indices=train[repeats],
+            repeated_indices=train[resampled.repeats],
             synthetic_images=new_images,
             synthetic_labels=new_labels,
             # the dataset index of the real image each synthetic one copies (-1: interpolated); in
             # latent space a copied code decodes to that image's reconstruction, as close a copy
             synthetic_sources=np.where(copies >= 0, train[np.maximum(copies, 0)], -1),
         )
-    per_class = {dataset.class_names[c]: entry for c, entry in info.items()}
+    per_class = {dataset.class_names[c]: entry for c, entry in resampled.per_class.items()}
     write_json(out["info"], {"method": method_id, "fold": fold, "per_class": per_class})
     plots.plot_real_vs_synthetic(
         images,
