@@ -1,5 +1,4 @@
 from latentbalance.data import prepare
-from latentbalance.snakemake_job import start
+from latentbalance.snakemake_job import outputs, start
 
-params = start(snakemake)
-prepare.download(**params, out_images=snakemake.output.images, out_skipped=snakemake.output.skipped)
+prepare.download(**start(snakemake), out=outputs(snakemake))

@@ -1,7 +1,5 @@
 from latentbalance.data import prepare
-from latentbalance.snakemake_job import start
+from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake)
-prepare.folds(
-    snakemake.input.images, snakemake.input.split, **params, out_folds=snakemake.output.folds
-)
+prepare.folds(snakemake.input.images, snakemake.input.split, **params, out=outputs(snakemake))

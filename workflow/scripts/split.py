@@ -1,11 +1,5 @@
 from latentbalance.data import prepare
-from latentbalance.snakemake_job import start
+from latentbalance.snakemake_job import outputs, start
 
 params = start(snakemake)
-prepare.split(
-    snakemake.input.images,
-    **params,
-    out_split=snakemake.output.split,
-    out_summary=snakemake.output.summary,
-    out_plot=snakemake.output.plot,
-)
+prepare.split(snakemake.input.images, **params, out=outputs(snakemake))

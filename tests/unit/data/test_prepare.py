@@ -18,14 +18,9 @@ from helpers import write_mvtec_tree, write_pictures
 def cache(tmp_path: Path, source: str, root: Path, **settings) -> Path:
     """Run the download stage as the rule does; return where images.npz would be."""
     out = tmp_path / "results" / "data" / "images.npz"
+    settings = {"root": str(root), "download": False, "local_copy": None} | settings
     download(
-        source,
-        str(root),
-        False,
-        None,
-        out_images=out,
-        out_skipped=out.with_name("skipped_images.csv"),
-        **settings,
+        source, out={"images": out, "skipped": out.with_name("skipped_images.csv")}, **settings
     )
     return out
 

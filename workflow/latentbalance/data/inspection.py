@@ -188,8 +188,8 @@ def check_split(config: dict, inspection: Inspection) -> list[dict]:
 
     from ..settings.check import check_config
     from ..settings.schema import ConfigError
+    from .image_dataset import ImageDataset
     from .prepare import folds, split
-    from .sources import ImageDataset
 
     try:
         check_config(copy.deepcopy(config))
@@ -207,18 +207,17 @@ def check_split(config: dict, inspection: Inspection) -> list[dict]:
         try:
             split(
                 scratch / "images.npz",
-                block["test_fraction"],
-                block["imbalance"],
-                config["seed"],
-                scratch / "split.npz",
-                scratch / "class_counts.csv",
+                test_fraction=block["test_fraction"],
+                imbalance=block["imbalance"],
+                seed=config["seed"],
+                out={"split": scratch / "split.npz", "summary": scratch / "class_counts.csv"},
             )
             folds(
                 scratch / "images.npz",
                 scratch / "split.npz",
-                config["folds"],
-                config["seed"],
-                scratch / "folds.npz",
+                n_folds=config["folds"],
+                seed=config["seed"],
+                out={"folds": scratch / "folds.npz"},
             )
         except ValueError as error:
             raise DoesNotFit(

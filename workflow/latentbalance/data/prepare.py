@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..io import write_csv
 from ..verdict import plots
-from .sources import ImageDataset, load_source
+from .image_dataset import ImageDataset
+from .sources import load_source
 from .splits import (
     assign_folds,
     imbalance_counts,
@@ -26,36 +27,12 @@ from .splits import (
 log = logging.getLogger(__name__)
 
 
-def download(
-    source: str,
-    root,
-    download: bool,
-    local_copy,
-    out_images,
-    out_skipped,
-    verify: bool = True,
-    category: str = "bottle",
-    url=None,
-    image_size=None,
-    channels=None,
-    skip_bad_images: bool = False,
-) -> None:
-    """Read the source once into ``images.npz``; list the image files skipped as unreadable
-    (only with ``skip_bad_images``) in ``out_skipped``."""
+def download(source: str, *, out: dict, **settings) -> None:
+    """Read the source once into ``out["images"]``; list the image files skipped as unreadable
+    (only with ``skip_bad_images``) in ``out["skipped"]``. ``settings``: the dataset's other
+    keys, as ``load_source`` takes them (root, download, verify, image_size, ...)."""
     skipped = []
-    dataset = load_source(
-        source,
-        root=root,
-        download=download,
-        local_copy=local_copy,
-        verify=verify,
-        category=category,
-        url=url,
-        image_size=image_size,
-        channels=channels,
-        skip_bad_images=skip_bad_images,
-        skipped=skipped,
-    )
+    dataset = load_source(source, **settings, skipped=skipped)
     counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
     log.info(
         "%s: %d images %s, per class %s",
@@ -65,25 +42,22 @@ def download(
         dict(zip(dataset.class_names, counts.tolist(), strict=True)),
     )
     if skipped:
-        log.warning("skipped %d unreadable image file(s), listed in %s", len(skipped), out_skipped)
+        log.warning(
+            "skipped %d unreadable image file(s), listed in %s", len(skipped), out["skipped"]
+        )
     write_csv(
         pd.DataFrame(
             {"file": [str(e.path) for e in skipped], "reason": [e.reason for e in skipped]}
         ),
-        out_skipped,
+        out["skipped"],
     )
-    dataset.save(out_images)
+    dataset.save(out["images"])
 
 
-def split(
-    images_path,
-    test_fraction: float,
-    imbalance: dict,
-    seed: int,
-    out_split,
-    out_summary,
-    out_plot=None,
-) -> None:
+def split(images_path, *, test_fraction: float, imbalance: dict, seed: int, out: dict) -> None:
+    """Draw the independent test set and the imbalanced training set (``out["split"]``, indices),
+    and the imbalanced test subsample; count each part per class (``out["summary"]``, plotted to
+    ``out["plot"]`` when given)."""
     dataset = ImageDataset.load(images_path)
     if imbalance.get("counts"):
         counts = list(imbalance["counts"])
@@ -109,13 +83,15 @@ def split(
         }
     )
     log.info("split:\n%s", summary.to_string(index=False))
-    save_indices(out_split, **parts)
-    write_csv(summary, out_summary)
-    if out_plot:
-        plots.plot_class_counts(summary, out_plot)
+    save_indices(out["split"], **parts)
+    write_csv(summary, out["summary"])
+    if out.get("plot"):
+        plots.plot_class_counts(summary, out["plot"])
 
 
-def folds(images_path, split_path, n_folds: int, seed: int, out_folds) -> None:
+def folds(images_path, split_path, *, n_folds: int, seed: int, out: dict) -> None:
+    """Assign each training image of the split to one of ``n_folds`` stratified folds
+    (``out["folds"]``)."""
     labels = ImageDataset.load(images_path).labels
     train = load_indices(split_path)["train"]
-    save_indices(out_folds, fold=assign_folds(labels[train], n_folds, seed))
+    save_indices(out["folds"], fold=assign_folds(labels[train], n_folds, seed))
