@@ -56,6 +56,37 @@ def complete_folds(evaluations: dict, testsets: list[str]) -> tuple[list[int], l
     return common, notes
 
 
+# the pooled summary's files, by the names the workflow's summary gives them
+FILES = {
+    "per_fold": "metrics_per_fold.csv",
+    "leaderboard": "leaderboard.csv",
+    "markdown": "leaderboard.md",
+    "plot": "leaderboard.png",
+    "comparison": "comparison.csv",
+    "significance": "significance.csv",
+    "critical_difference": "critical_difference.png",
+    "html": "leaderboard.html",
+    "headline": "headline.txt",
+}
+
+
+def summary_settings(config: dict, name: str) -> summary.SummarySettings:
+    """The summary's settings of dataset ``name`` from the run's merged config."""
+    return summary.SummarySettings(
+        name,
+        metric=config["summary"]["metric"],
+        alpha=config["summary"]["alpha"],
+        testsets=list(config["testsets"]),
+        bootstrap_resamples=config["summary"]["bootstrap_resamples"],
+        seed=config["seed"],
+        sampler=config["sampler"],
+        autoencoder=config["autoencoder"],
+        losses=config["losses"],
+        heads=config["heads"],
+        epochs_by_method=config["classifier"]["epochs_by_method"],
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="results/<dataset> of the runs")
@@ -87,31 +118,14 @@ def main():
         if path.name.removesuffix(".neighbours.json") in methods
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    name = args.results.name
     summary.summarize(
-        chosen,
-        name,
-        out_per_fold=args.out / "metrics_per_fold.csv",
-        out_leaderboard=args.out / "leaderboard.csv",
-        out_markdown=args.out / "leaderboard.md",
-        out_plot=args.out / "leaderboard.png",
-        out_comparison=args.out / "comparison.csv",
-        out_significance=args.out / "significance.csv",
-        out_critical_difference=args.out / "critical_difference.png",
-        out_html=args.out / "leaderboard.html",
-        out_headline=args.out / "headline.txt",
-        prediction_files=[p.with_name("predictions.csv") for p in chosen],
-        check_files=checks,
-        testsets=testsets,
-        metric=config["summary"]["metric"],
-        alpha=config["summary"]["alpha"],
-        sampler=config["sampler"],
-        autoencoder=config["autoencoder"],
-        losses=config["losses"],
-        heads=config["heads"],
-        epochs_by_method=config["classifier"]["epochs_by_method"],
-        bootstrap_resamples=config["summary"]["bootstrap_resamples"],
-        seed=config["seed"],
+        {
+            "metrics": chosen,
+            "predictions": [p.with_name("predictions.csv") for p in chosen],
+            "checks": checks,
+        },
+        summary_settings(config, args.results.name),
+        {key: args.out / file for key, file in FILES.items()},
     )
 
 

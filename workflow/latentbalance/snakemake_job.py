@@ -136,9 +136,18 @@ def start(snakemake, recipe=None) -> dict:
     return params
 
 
+def named(files) -> dict:
+    """A rule's named inputs or outputs: name -> path (or list of paths, for a list)."""
+    return {
+        name: list(value) if isinstance(value, list) else value for name, value in files.items()
+    }
+
+
+def inputs(snakemake) -> dict:
+    """The rule's named inputs: name -> path (or list of paths, for a list input)."""
+    return named(snakemake.input)
+
+
 def outputs(snakemake) -> dict:
     """The rule's named outputs: name -> path (or list of paths, for a list output)."""
-    return {
-        name: list(value) if isinstance(value, list) else value
-        for name, value in snakemake.output.items()
-    }
+    return named(snakemake.output)

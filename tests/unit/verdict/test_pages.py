@@ -9,7 +9,7 @@ import pandas as pd
 
 from latentbalance.verdict.metrics import compute_metrics
 from latentbalance.verdict.pages import CHECK_COLUMNS, markdown_report, run_message, short_headline
-from latentbalance.verdict.summary import leaderboard_table, run_comparisons
+from latentbalance.verdict.summary import SummarySettings, leaderboard_table, run_comparisons
 
 TRUE = np.repeat(np.arange(5), 20)  # 100 test images, 20 per class
 
@@ -40,9 +40,8 @@ def comparison(errors: dict, testsets=("test",), resamples=200):
     per_fold = pd.DataFrame(rows)
     checks = pd.DataFrame([{"method": "smote-ae"} | {c: 0.5 for c in CHECK_COLUMNS}])
     board = leaderboard_table(per_fold, checks, "acsa", list(testsets))
-    significance, against, _ = run_comparisons(
-        per_fold, 0.05, list(testsets), "acsa", predictions, resamples, seed=0
-    )
+    settings = SummarySettings("digits", testsets=list(testsets), bootstrap_resamples=resamples)
+    significance, against, _ = run_comparisons(per_fold, settings, predictions)
     return board, significance, against
 
 

@@ -20,7 +20,7 @@ def test_summary_labels_models_selects_on_holdouts_and_bootstraps_the_prediction
     import pandas as pd
 
     from latentbalance.verdict.metrics import compute_metrics
-    from latentbalance.verdict.summary import summarize
+    from latentbalance.verdict.summary import SummarySettings, summarize
 
     true = np.repeat(np.arange(3), 10)
     metric_files, prediction_files = [], []
@@ -42,32 +42,32 @@ def test_summary_labels_models_selects_on_holdouts_and_bootstraps_the_prediction
             metric_files.append(folder / "metrics.json")
             prediction_files.append(folder / "predictions.csv")
     out = {
-        name: tmp_path / f"summary/{name}"
-        for name in ("per_fold.csv", "board.csv", "board.md", "bars.png", "vs.csv", "head.txt")
+        name: tmp_path / f"summary/{file}"
+        for name, file in [
+            ("per_fold", "per_fold.csv"),
+            ("leaderboard", "board.csv"),
+            ("markdown", "board.md"),
+            ("plot", "bars.png"),
+            ("comparison", "vs.csv"),
+            ("headline", "head.txt"),
+        ]
     }
-    summarize(
-        metric_files,
+    settings = SummarySettings(
         "toy",
-        out["per_fold.csv"],
-        out["board.csv"],
-        out["board.md"],
-        out["bars.png"],
         testsets=["test", "holdout"],
-        out_comparison=out["vs.csv"],
-        out_headline=out["head.txt"],
-        prediction_files=prediction_files,
         sampler={"synthetic_share": 0.25},
         bootstrap_resamples=50,
         seed=1,
     )
-    board = pd.read_csv(out["board.csv"])
+    summarize({"metrics": metric_files, "predictions": prediction_files}, settings, out)
+    board = pd.read_csv(out["leaderboard"])
     assert set(board["model"]) == {"smote-ae (25 % synthetic) / resnet18", "none / resnet18"}
     assert set(board["method"]) == {"smote-ae", "none"}  # the bare id stays for scripts
-    assert set(pd.read_csv(out["per_fold.csv"])["model"]) == set(board["model"])
-    versus = pd.read_csv(out["vs.csv"])
+    assert set(pd.read_csv(out["per_fold"])["model"]) == set(board["model"])
+    versus = pd.read_csv(out["comparison"])
     assert (versus["reference"] == "smote-ae (25 % synthetic) / resnet18").all()
     assert (versus["resamples"] == 50).all() and (versus["p_bootstrap"] > 0).all()
-    headline = out["head.txt"].read_text()
+    headline = out["headline"].read_text()
     assert headline.startswith(
         "Best on acsa: smote-ae (25 % synthetic) / resnet18, selected on the folds' holdouts"
     )

@@ -7,6 +7,7 @@ that is significant."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,35 @@ def environments(results: list[dict]) -> list[dict]:
 
 
 KEYS = ["testset", "method", "classifier"]
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    """What one dataset's summary is judged and labelled by: the ``summary`` config block (the
+    ranking ``metric``, ``alpha``, ``bootstrap_resamples``), the test sets in the config's order,
+    the ``seed`` of the bootstrap, and the config blocks that change what a method means
+    (``sampler``, ``autoencoder``, ``losses``, ``heads``, ``classifier.epochs_by_method``), which
+    label the models."""
+
+    dataset_name: str
+    metric: str = "acsa"
+    alpha: float = 0.05
+    testsets: list[str] = field(default_factory=lambda: ["test", "test_imbalanced", "holdout"])
+    bootstrap_resamples: int = 1000
+    seed: int = 0
+    sampler: dict | None = None
+    autoencoder: dict | None = None
+    losses: dict | None = None
+    heads: dict | None = None
+    epochs_by_method: dict | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "testsets", list(self.testsets))
+
+    def labels(self, methods) -> dict[str, str]:
+        """Each method id's label (``methods.method_label``)."""
+        blocks = (self.sampler, self.autoencoder, self.losses, self.heads, self.epochs_by_method)
+        return {method: method_label(method, *blocks) for method in methods}
 
 
 def model_name(method: str, classifier: str, labels: dict | None = None) -> str:
@@ -137,20 +167,13 @@ def selected_model(per_fold: pd.DataFrame, metric: str) -> str | None:
     return str(holdout.groupby("model", sort=True)[metric].mean().idxmax())
 
 
-def run_comparisons(
-    per_fold: pd.DataFrame,
-    alpha: float,
-    testsets: list[str],
-    metric: str = "acsa",
-    predictions: dict | None = None,
-    resamples: int = 1000,
-    seed: int = 0,
-):
+def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictions: dict):
     """Friedman test, and every model against the reference model by the corrected t and the
     paired bootstrap, for every test set (in the config's order) and metric; plus the full
     result (ranks, Nemenyi) per test set and metric. The reference is the model selected on
-    the holdouts, or without holdouts the best on ``metric`` of each test set.
+    the holdouts, or without holdouts the best on ``settings.metric`` of each test set.
     ``predictions``: testset -> model -> fold -> frame (index, true, predicted)."""
+    alpha, testsets, metric = settings.alpha, settings.testsets, settings.metric
     significance, versus, results = [], [], {}
     present = set(per_fold["testset"])
     selected = selected_model(per_fold, metric)
@@ -158,7 +181,7 @@ def run_comparisons(
         group = per_fold[per_fold["testset"] == testset]
         reference = selected or str(group.groupby("model")[metric].mean().idxmax())
         resampled = bootstrap.resampled_scores(
-            (predictions or {}).get(testset, {}), resamples, seed
+            predictions.get(testset, {}), settings.bootstrap_resamples, settings.seed
         )
         for name in METRICS:
             scores = {model: values[name] for model, values in resampled.items()}
@@ -212,105 +235,114 @@ def _write_text(path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
-def summarize(
-    metric_files,
-    dataset_name: str,
-    out_per_fold,
-    out_leaderboard,
-    out_markdown,
-    out_plot,
-    out_environment=None,
-    history_files=(),
-    check_files=(),
-    metric: str = "acsa",
-    alpha: float = 0.05,
-    testsets=("test", "test_imbalanced", "holdout"),
-    out_comparison=None,
-    out_significance=None,
-    out_posthoc=None,
-    out_critical_difference=None,
-    out_curves=None,
-    out_checks=None,
-    out_html=None,
-    out_headline=None,
-    config=None,
-    out_config=None,
-    prediction_files=(),
-    sampler=None,
-    autoencoder=None,
-    losses=None,
-    heads=None,
-    epochs_by_method=None,
-    bootstrap_resamples: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """``sampler``, ``autoencoder``, ``losses``, ``heads`` (the config blocks) and
-    ``epochs_by_method`` (``classifier.epochs_by_method``) label the models with the settings
-    that change what a method means; ``prediction_files`` (every evaluation's predictions.csv)
-    feed the paired bootstrap of ``bootstrap_resamples`` resamples, drawn from ``seed``."""
-    testsets = list(testsets)
-    if out_config:
-        _write_text(out_config, config_yaml(config))
-    if out_environment:
-        write_json(out_environment, environments([read_json(p) for p in metric_files]))
-    per_fold = read_metrics(metric_files)
-    labels = {
-        m: method_label(m, sampler, autoencoder, losses, heads, epochs_by_method)
-        for m in per_fold["method"].unique()
-    }
+@dataclass(frozen=True)
+class Verdict:
+    """One dataset's evaluations judged: every fold's scores (``per_fold``, models labelled), the
+    synthetic-sample checks, the leaderboard, the Friedman tests (``significance``), every model
+    against the reference (``against``) and the full comparison per (test set, metric)."""
+
+    labels: dict[str, str]
+    per_fold: pd.DataFrame
+    checks: pd.DataFrame
+    board: pd.DataFrame
+    significance: pd.DataFrame
+    against: pd.DataFrame
+    results: dict
+
+
+def judge(inputs: dict, settings: SummarySettings) -> Verdict:
+    """Read the evaluations named in ``inputs`` (``metrics``, and where given ``predictions``,
+    ``checks``) and compare the models."""
+    per_fold = read_metrics(inputs["metrics"])
+    labels = settings.labels(per_fold["method"].unique())
     per_fold = name_models(per_fold, labels).sort_values([*KEYS, "fold"])
-    write_csv(per_fold, out_per_fold)
-    checks = read_synthetic_checks(check_files)
-    board = leaderboard_table(per_fold, checks, metric, testsets)
-    write_csv(board, out_leaderboard)
+    checks = read_synthetic_checks(inputs.get("checks", ()))
+    board = leaderboard_table(per_fold, checks, settings.metric, settings.testsets)
     predictions = {
         testset: {model_name(*key, labels): folds for key, folds in models.items()}
-        for testset, models in bootstrap.read_predictions(prediction_files).items()
+        for testset, models in bootstrap.read_predictions(inputs.get("predictions", ())).items()
     }
-    significance, against, results = run_comparisons(
-        per_fold, alpha, testsets, metric, predictions, bootstrap_resamples, seed
-    )
+    significance, against, results = run_comparisons(per_fold, settings, predictions)
+    return Verdict(labels, per_fold, checks, board, significance, against, results)
 
-    markdown = markdown_report(dataset_name, board, significance, against, testsets, metric, alpha)
-    _write_text(out_markdown, markdown)
+
+def summarize(
+    inputs: dict, settings: SummarySettings, out: dict, config: dict | None = None
+) -> pd.DataFrame:
+    """Judge the evaluations in ``inputs`` (every ``metrics.json``; their ``predictions.csv``
+    feed the paired bootstrap; the classifiers' ``histories``; the synthetic-sample ``checks``)
+    and write the files ``out`` names: ``per_fold``, ``leaderboard``, ``markdown`` and ``plot``
+    always, each other one (``config``, the run's ``config`` rewritten; ``environment``,
+    ``comparison``, ``significance``, ``posthoc``, ``checks``, ``headline``,
+    ``critical_difference``, ``curves``, ``html``) where named. Returns the leaderboard."""
+    if out.get("config"):
+        _write_text(out["config"], config_yaml(config))
+    if out.get("environment"):
+        write_json(out["environment"], environments([read_json(p) for p in inputs["metrics"]]))
+    verdict = judge(inputs, settings)
+    _write_tables(verdict, settings, out)
+    _write_text_pages(verdict, settings, out)
+    _write_figures(verdict, settings, out, inputs.get("histories", ()))
+    if out.get("html"):
+        figures = {"bars": out["plot"], "cd": out.get("critical_difference")}
+        _write_text(out["html"], _html_page(verdict, settings, figures))
+    return verdict.board
+
+
+def _write_tables(verdict: Verdict, settings: SummarySettings, out: dict) -> None:
+    write_csv(verdict.per_fold, out["per_fold"])
+    write_csv(verdict.board, out["leaderboard"])
+    tables = {
+        "comparison": lambda: verdict.against,
+        "significance": lambda: verdict.significance,
+        "posthoc": lambda: posthoc_table(verdict.results, settings.metric),
+        "checks": lambda: verdict.checks.sort_values(["method", "fold"]),
+    }
+    for name, table in tables.items():
+        if out.get(name):
+            write_csv(table(), out[name])
+
+
+def _write_text_pages(verdict: Verdict, settings: SummarySettings, out: dict) -> None:
+    """The markdown page (also printed to the log) and the short headline."""
+    tests = (verdict.board, verdict.significance, verdict.against)
+    judging = (settings.testsets, settings.metric, settings.alpha)
+    markdown = markdown_report(settings.dataset_name, *tests, *judging)
+    _write_text(out["markdown"], markdown)
     print(markdown)
-    if out_headline:
-        text = short_headline(board, significance, against, testsets, metric, alpha)
-        _write_text(out_headline, text)
+    if out.get("headline"):
+        _write_text(out["headline"], short_headline(*tests, *judging))
 
+
+def _write_figures(verdict: Verdict, settings: SummarySettings, out: dict, history_files) -> None:
+    name, metric = settings.dataset_name, settings.metric
     plots.plot_leaderboard(
-        per_fold, list(METRICS), f"{dataset_name}: mean ± sd over folds", out_plot
+        verdict.per_fold, list(METRICS), f"{name}: mean ± sd over folds", out["plot"]
     )
-    if out_comparison:
-        write_csv(against, out_comparison)
-    if out_significance:
-        write_csv(significance, out_significance)
-    if out_posthoc:
-        write_csv(posthoc_table(results, metric), out_posthoc)
-    if out_critical_difference:
-        panels = {t: results[t, metric] for t in testsets if (t, metric) in results}
+    if out.get("critical_difference"):
+        results = verdict.results
+        panels = {t: results[t, metric] for t in settings.testsets if (t, metric) in results}
         plots.plot_critical_differences(
-            panels, metric, alpha, f"{dataset_name}: mean rank on {metric}", out_critical_difference
-        )
-    if out_curves:
-        plots.plot_training_curves(
-            read_histories(history_files, labels),
-            f"{dataset_name}: classifier training",
-            out_curves,
-        )
-    if out_checks:
-        write_csv(checks.sort_values(["method", "fold"]), out_checks)
-    if out_html:
-        page = html_report(
-            dataset_name,
-            board,
-            significance,
-            against,
-            checks.sort_values(["method", "fold"]),
-            testsets,
+            panels,
             metric,
-            alpha,
-            {"bars": out_plot, "cd": out_critical_difference},
+            settings.alpha,
+            f"{name}: mean rank on {metric}",
+            out["critical_difference"],
         )
-        _write_text(out_html, page)
-    return board
+    if out.get("curves"):
+        histories = read_histories(history_files, verdict.labels)
+        plots.plot_training_curves(histories, f"{name}: classifier training", out["curves"])
+
+
+def _html_page(verdict: Verdict, settings: SummarySettings, figures: dict) -> str:
+    return html_report(
+        settings.dataset_name,
+        verdict.board,
+        verdict.significance,
+        verdict.against,
+        verdict.checks.sort_values(["method", "fold"]),
+        settings.testsets,
+        settings.metric,
+        settings.alpha,
+        figures,
+    )
