@@ -75,15 +75,15 @@ def image_files(paths) -> list[Path]:
     return files
 
 
-def read_images(files, size, channels: int, skip_bad_images: bool = False):
-    """Every file as uint8 (N, C, H, W): (images, the files read, the BadImageErrors of those
-    skipped). Unreadable files are reported together; unless ``skip_bad_images`` they stop it."""
-    from .data.decode import read_images as decode
+def readable_images(files, size, channels: int, skip_bad_images: bool):
+    """Every file as uint8 (N, C, H, W): (images, the files read, the BadImageErrors of the rest).
+    All are tried; the unreadable are reported together and stop it unless ``skip_bad_images``."""
+    from .data.decode import ImageReading, read_images
 
-    images, read, bad = decode(files, size, channels)
-    shown = "\n  ".join(str(e) for e in bad[:20]) + (
-        f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-    )
+    decoded = read_images(files, ImageReading(size, channels, skip_bad_images=True))
+    bad, read = decoded.unreadable, [files[i] for i in decoded.kept]
+    more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+    shown = "\n  ".join(str(e) for e in bad[:20]) + more
     if bad and (not skip_bad_images or not read):
         fix = "" if skip_bad_images else ", or pass --skip-bad-images to predict the rest"
         raise UsageError(
@@ -93,7 +93,7 @@ def read_images(files, size, channels: int, skip_bad_images: bool = False):
     if bad:
         log.warning("skipped %d of %d files that cannot be read as images:\n  %s",
                     len(bad), len(files), shown)  # fmt: skip
-    return images, read, bad
+    return decoded.images, read, bad
 
 
 def skipped_file(out) -> Path:
@@ -117,7 +117,7 @@ def predict(args) -> int:
     torch.set_num_threads(args.threads)
     model, spec = load_model(path)
     prior = training_prior(spec) if args.logit_adjustment else None
-    images, files, skipped = read_images(
+    images, files, skipped = readable_images(
         files, tuple(spec["image_size"]), spec["in_channels"], args.skip_bad_images
     )
     device = select_device(args.device)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.sources import ImageDataset
+from .data.image_dataset import ImageDataset
 from .data.splits import (
     fold_indices,
     stratified_holdout,

@@ -1,6 +1,6 @@
 """The image-file sources on files written in their true format: an MVTec AD tree (also as a
 tarball fetched from a URL), a messy ImageFolder, a grey folder, and the real CIFAR-10 test PNGs
-that PyPI foolbox ships. (The torchvision sets: test_datasets.py.)"""
+that PyPI foolbox ships. (The torchvision sets: test_sources.py.)"""
 
 import tarfile
 import threading
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentbalance.data.sources import ImageDataset, load_source
+from latentbalance.data.image_dataset import ImageDataset
+from latentbalance.data.sources import load_source
 
 from helpers import (
     foolbox_cifar_pngs,

@@ -1,6 +1,6 @@
 """The built-in and torchvision sources, on files written in their true format (torchvision's
-CIFAR-10 pickles, SVHN .mat files, MNIST idx files), and the dataset cache. (Image files:
-test_image_sources.py.)"""
+CIFAR-10 pickles, SVHN .mat files, MNIST idx files). (Image files: test_files.py; the dataset
+cache: test_image_dataset.py.)"""
 
 import pickle
 from pathlib import Path
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from latentbalance.data.sources import ImageDataset, load_source
+from latentbalance.data.sources import load_source
 
 from helpers import CIFAR_NAMES, without_internet, write_idx
 
@@ -66,14 +66,6 @@ def test_fashionmnist_from_the_debian_package(tmp_path):
     data = load_source("fashionmnist", root=str(tmp_path), local_copy=str(DEBIAN_FASHIONMNIST))
     assert data.images.shape == (70000, 1, 28, 28)
     assert np.bincount(data.labels).tolist() == [7000] * 10
-
-
-def test_dataset_cache_round_trip(tmp_path):
-    data = load_source("digits")
-    data.save(tmp_path / "images.npz")
-    again = ImageDataset.load(tmp_path / "images.npz")
-    assert np.array_equal(again.images, data.images)
-    assert again.class_names == data.class_names
 
 
 def write_cifar10(root: Path, per_batch: int = 3) -> tuple[np.ndarray, np.ndarray]:

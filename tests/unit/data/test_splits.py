@@ -124,7 +124,7 @@ def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
 def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
     """A tiny dataset of distinct random images, its split and two folds, and the balanced set
     that the oversample stage writes for fold 0 (pixel space: no autoencoder needed)."""
-    from latentbalance.data.sources import ImageDataset
+    from latentbalance.data.image_dataset import ImageDataset
     from latentbalance.settings.recipes import Compute, SamplerRecipe
     from latentbalance.stages import oversample
 

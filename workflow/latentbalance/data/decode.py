@@ -1,4 +1,5 @@
-"""Reading a user's image files (ImageFolder trees, MVTec AD) into uint8 (C, H, W) arrays.
+"""Reading a user's image files (ImageFolder trees, MVTec AD, the files ``predict`` classifies)
+into uint8 (N, C, H, W) arrays.
 
 PIL does the decoding; every mode a user is likely to have (grayscale, RGB, RGBA, palette,
 16-bit, 1-bit) becomes 1-channel grey or 3-channel RGB.
@@ -6,11 +7,15 @@ PIL does the decoding; every mode a user is likely to have (grayscale, RGB, RGBA
 
 from __future__ import annotations
 
-import sys
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -76,16 +81,74 @@ def read_image(path, size: tuple[int, int] | None, channels: int) -> np.ndarray:
     return pixels[None] if channels == 1 else np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def read_images(files, size: tuple[int, int] | None, channels: int):
-    """Decode every file to uint8 (N, C, H, W), with a progress bar: (images of the files that
-    could be read, those files, the BadImageError of each other file)."""
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class ImageReading:
+    """How image files become one array: ``size`` = (height, width) to resize to (one number: a
+    square; None: the images must already share one size), ``channels`` 1 or 3 (None: 1 if no
+    image has colour, else 3), and whether unreadable files are skipped and reported rather than
+    stopping the reading at the first."""
 
-    images, read, bad = [], [], []
-    for path in tqdm(files, desc="reading images", unit="image", file=sys.stderr):
+    size: tuple[int, int] | None = None
+    channels: int | None = None
+    skip_bad_images: bool = False
+
+    def __post_init__(self):
+        size = (self.size, self.size) if isinstance(self.size, int) else self.size
+        object.__setattr__(self, "size", tuple(size) if size is not None else None)
+
+
+@dataclass
+class DecodedImages:
+    """Image files decoded: the pixels of those that could be read, uint8 (N, C, H, W) (N = 0 when
+    none could), their positions in the list of files, and the BadImageError of each other file."""
+
+    images: np.ndarray
+    kept: np.ndarray
+    unreadable: list[BadImageError]
+
+
+def read_images(paths: list[Path], reading: ImageReading) -> DecodedImages:
+    """Decode every file as ``reading`` says, with a progress bar; an unreadable file raises its
+    BadImageError unless ``reading.skip_bad_images``."""
+    size, channels = reading.size, reading.channels
+    arrays, kept, unreadable = [], [], []
+    for position, path in enumerate(tqdm(paths, desc="reading images", unit="image")):
         try:
-            images.append(read_image(path, size, channels))
-            read.append(path)
+            arrays.append(read_image(path, size, channels or 3))
         except BadImageError as error:
-            bad.append(error)
-    return (np.stack(images) if images else None), read, bad
+            if not reading.skip_bad_images:
+                raise
+            unreadable.append(error)
+            continue
+        kept.append(position)
+    kept = np.array(kept, dtype=np.int64)
+    if not arrays:
+        height, width = size or (0, 0)
+        return DecodedImages(
+            np.zeros((0, channels or 3, height, width), np.uint8), kept, unreadable
+        )
+    refuse_mixed_sizes([paths[i] for i in kept], arrays)
+    images = np.stack(arrays)
+    if channels is None:
+        images = grey_if_colourless(images)
+    return DecodedImages(images, kept, unreadable)
+
+
+def refuse_mixed_sizes(paths: list[Path], arrays: list[np.ndarray]) -> None:
+    """Images of different sizes cannot share an array: name a few, and the key that resizes."""
+    sizes = {}
+    for path, array in zip(paths, arrays, strict=True):
+        sizes.setdefault(array.shape[1:], path)
+    if len(sizes) > 1:
+        examples = "; ".join(f"{p} is {h}x{w}" for (h, w), p in list(sizes.items())[:3])
+        raise ValueError(
+            f"the images differ in size ({examples}). Set 'image_size: [height, width]' "
+            "(or one number for square images) for this dataset so that every image is resized."
+        )
+
+
+def grey_if_colourless(images: np.ndarray) -> np.ndarray:
+    """RGB images (N, 3, H, W) as one channel when every image is grey, else unchanged."""
+    grey = bool((images[:, 0] == images[:, 1]).all() and (images[:, 1] == images[:, 2]).all())
+    log.info("channels not set: every image is %s", "grey, using 1" if grey else "colour, using 3")
+    return np.ascontiguousarray(images[:, :1]) if grey else images

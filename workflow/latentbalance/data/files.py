@@ -9,64 +9,20 @@ import tarfile
 import tempfile
 import unicodedata
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
-from tqdm import tqdm
 
-from .decode import IMAGE_SUFFIXES, BadImageError, find_images, read_image
-from .sources import ImageDataset, download_failures
+from .decode import IMAGE_SUFFIXES, BadImageError, ImageReading, find_images, read_images
+from .downloads import download_failures
+from .image_dataset import ImageDataset
 
 log = logging.getLogger(__name__)
 
 
 SKIP_HINT = "replace or delete the file, or set 'skip_bad_images: true' to skip unreadable files"
-
-
-def read_image_files(
-    paths: list[Path],
-    size: tuple[int, int] | None,
-    channels: int | None,
-    skip_bad_images: bool,
-    skipped: list[BadImageError],
-):
-    """Decode every file; returns (images uint8 (N, C, H, W), positions of the files kept).
-
-    ``channels`` None: 1 if no image has colour, else 3. Without ``size`` every image must
-    already have the same size."""
-    arrays, kept = [], []
-    for position, path in enumerate(tqdm(paths, desc="reading images", unit="image")):
-        try:
-            arrays.append(read_image(path, size, channels or 3))
-        except BadImageError as error:
-            if not skip_bad_images:
-                raise BadImageError(path, f"{error.reason}; {SKIP_HINT}") from error
-            log.warning("skipped %s", error)
-            skipped.append(error)
-            continue
-        kept.append(position)
-    if not arrays:
-        raise ValueError("no readable images")
-    sizes = {}
-    for position, array in zip(kept, arrays, strict=True):
-        sizes.setdefault(array.shape[1:], paths[position])
-    if len(sizes) > 1:
-        examples = "; ".join(f"{p} is {h}x{w}" for (h, w), p in list(sizes.items())[:3])
-        raise ValueError(
-            f"the images differ in size ({examples}). Set 'image_size: [height, width]' "
-            "(or one number for square images) for this dataset so that every image is resized."
-        )
-    images = np.stack(arrays)
-    if channels is None:
-        grey = bool((images[:, 0] == images[:, 1]).all() and (images[:, 1] == images[:, 2]).all())
-        log.info(
-            "channels not set: every image is %s", "grey, using 1" if grey else "colour, using 3"
-        )
-        if grey:
-            images = np.ascontiguousarray(images[:, :1])
-    return images, np.array(kept, dtype=np.int64)
 
 
 @dataclass
@@ -103,15 +59,20 @@ def log_ignored_files(folder: Path, ignored: list[Path]) -> None:
 
 
 def dataset_from_files(
-    files: SourceFiles,
-    size: tuple[int, int] | None,
-    channels: int | None,
-    skip_bad_images: bool,
-    skipped: list[BadImageError],
+    files: SourceFiles, reading: ImageReading, skipped: list[BadImageError]
 ) -> ImageDataset:
-    paths = files.paths
-    images, kept = read_image_files(paths, size, channels, skip_bad_images, skipped)
-    labels = np.asarray(files.labels, dtype=np.int64)[kept]
+    """The source's files decoded. An unreadable file stops it with the way to go on, unless
+    ``reading.skip_bad_images``: then each is logged and appended to ``skipped``."""
+    try:
+        decoded = read_images(files.paths, reading)
+    except BadImageError as error:
+        raise BadImageError(error.path, f"{error.reason}; {SKIP_HINT}") from error
+    for error in decoded.unreadable:
+        log.warning("skipped %s", error)
+    skipped.extend(decoded.unreadable)
+    if not len(decoded.kept):
+        raise ValueError("no readable images")
+    labels = np.asarray(files.labels, dtype=np.int64)[decoded.kept]
     counts = np.bincount(labels, minlength=len(files.class_names))
     for name, folder, count in zip(files.class_names, files.class_folders, counts, strict=True):
         if count < 2:
@@ -121,8 +82,8 @@ def dataset_from_files(
                 "the independent test set, one for training) and realistically many more. "
                 "Add images or remove the class folder."
             )
-    names = [paths[i].relative_to(files.root).as_posix() for i in kept]
-    return ImageDataset(images, labels, files.class_names, names)
+    names = [files.paths[i].relative_to(files.root).as_posix() for i in decoded.kept]
+    return ImageDataset(decoded.images, labels, files.class_names, names)
 
 
 def refuse_names_equal_up_to_case(folders: list[Path]) -> None:
@@ -185,14 +146,10 @@ def folder_files(root: str | Path) -> SourceFiles:
 
 
 def load_folder(
-    root: str | Path,
-    image_size: tuple[int, int] | None,
-    channels: int | None,
-    skip_bad_images: bool,
-    skipped: list[BadImageError],
+    root: str | Path, reading: ImageReading, skipped: list[BadImageError]
 ) -> ImageDataset:
     """An ImageFolder-style tree (see ``folder_files``), decoded."""
-    return dataset_from_files(folder_files(root), image_size, channels, skip_bad_images, skipped)
+    return dataset_from_files(folder_files(root), reading, skipped)
 
 
 MVTEC_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
@@ -235,16 +192,14 @@ def fetch_mvtec(root: Path, category: str, url: str) -> None:
 def load_mvtec(
     root: str | Path,
     category: str,
-    image_size: tuple[int, int] | None,
-    channels: int | None,
     download: bool,
     url: str | None,
-    skip_bad_images: bool,
+    reading: ImageReading,
     skipped: list[BadImageError],
 ) -> ImageDataset:
     """One MVTec AD category in its official layout, pooled into two classes: ``good``
     (train/good + test/good) and ``defect`` (every test/<defect type>). ground_truth/ masks are
-    not read. Resized to ``image_size`` (default 64x64), RGB unless ``channels: 1``."""
+    not read. Resized to ``reading.size`` (default 64x64), RGB unless ``reading.channels`` is 1."""
     root = Path(root)
     base = root / category
     if not base.is_dir():
@@ -261,9 +216,8 @@ def load_mvtec(
                 f"from {MVTEC_PAGE} (licence CC BY-NC-SA 4.0) and extract it into {root}, so "
                 f"that {base / 'train' / 'good'} holds the good training images; {how}."
             )
-    return dataset_from_files(
-        mvtec_files(root, category), image_size or (64, 64), channels or 3, skip_bad_images, skipped
-    )
+    reading = replace(reading, size=reading.size or (64, 64), channels=reading.channels or 3)
+    return dataset_from_files(mvtec_files(root, category), reading, skipped)
 
 
 def mvtec_files(root: str | Path, category: str) -> SourceFiles:

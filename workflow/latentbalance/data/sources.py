@@ -1,4 +1,5 @@
-"""Dataset sources, each loaded once into uint8 images (N, C, H, W) plus integer labels.
+"""Dataset sources by name, each loaded once into uint8 images (N, C, H, W) plus integer labels:
+the built-in samples and torchvision's sets here, the user's image files in ``files``.
 
 Later stages never touch the original files again: they read the cached ``images.npz``.
 """
@@ -8,90 +9,27 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from ..io import atomic_path
 from ..settings.schema import check_source_settings
-from .decode import BadImageError
+from .decode import BadImageError, ImageReading
+from .downloads import download_failures, integrity_failed
+from .files import load_folder, load_mvtec
+from .image_dataset import ImageDataset
 
 log = logging.getLogger(__name__)
 
 MNIST_CLASSES = [str(d) for d in range(10)]
-FASHIONMNIST_CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
 IDX_RAW_FILES = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 ]
-
-
-@dataclass
-class ImageDataset:
-    """Images as uint8 (N, C, H, W), labels as int64 in 0..K-1, one name per class; for sources
-    read from image files, each image's path relative to the dataset root."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list[str]
-    files: list[str] | None = None
-
-    def __post_init__(self):
-        if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise ValueError(
-                f"images must be uint8 (N, C, H, W), got {self.images.dtype} {self.images.shape}"
-            )
-        if len(self.images) != len(self.labels):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
-        present = np.unique(self.labels)
-        if present.min() < 0 or present.max() >= len(self.class_names):
-            raise ValueError(f"labels {present} do not index the {len(self.class_names)} classes")
-        if self.files is not None and len(self.files) != len(self.images):
-            raise ValueError(f"{len(self.images)} images but {len(self.files)} file names")
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
-
-    def save(self, path: str | Path) -> None:
-        arrays = {
-            "images": self.images,
-            "labels": self.labels,
-            "class_names": np.array(self.class_names),
-        }
-        if self.files is not None:
-            arrays["files"] = np.array(self.files, dtype=str)
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ImageDataset:
-        with np.load(path, allow_pickle=False) as data:
-            return cls(
-                images=data["images"],
-                labels=data["labels"].astype(np.int64),
-                class_names=[str(c) for c in data["class_names"]],
-                files=[str(f) for f in data["files"]] if "files" in data.files else None,
-            )
 
 
 def load_mnist5k() -> ImageDataset:
@@ -198,29 +136,6 @@ def _require_files(
     return missing
 
 
-@contextmanager
-def download_failures(title: str, addresses: list[str], offline: str):
-    """A download that does not arrive (no internet, a moved address, a corrupt transfer) ends in
-    one message: the dataset, the address(es) tried, why, and how to do without the download."""
-    try:
-        yield
-    except (OSError, RuntimeError) as error:
-        # urllib's reason; torchvision's mirror loop lists each mirror's, the last on its own line
-        reason = str(getattr(error, "reason", None) or error).strip().splitlines()[-1]
-        raise ConnectionError(
-            f"downloading {title} from {' or '.join(addresses)} failed ({reason}). To run "
-            f"offline, {offline}."
-        ) from error
-
-
-def _integrity_failed(title: str, folder: Path, error: Exception) -> RuntimeError:
-    return RuntimeError(
-        f"{title} files under {folder} do not match torchvision's md5 checksums ({error}). "
-        "Delete them and rerun with 'download: true' to fetch the originals, or set "
-        "'verify: false' for this dataset to use a copy you trust without the md5 check."
-    )
-
-
 def load_cifar10(root: str | Path, download: bool, verify: bool) -> ImageDataset:
     """CIFAR-10 train + test pooled (60,000 RGB 32x32) from torchvision's python pickles in
     ``root/cifar-10-batches-py/``. ``verify: false`` skips the md5 check of files already
@@ -246,7 +161,7 @@ def load_cifar10(root: str | Path, download: bool, verify: bool) -> ImageDataset
         with fetching:
             parts = [dataset_class(str(root), train=t, download=download) for t in (True, False)]
     except RuntimeError as error:
-        raise _integrity_failed("CIFAR-10", folder, error) from error
+        raise integrity_failed("CIFAR-10", folder, error) from error
     images = np.concatenate([p.data for p in parts]).transpose(0, 3, 1, 2)
     labels = np.concatenate([np.asarray(p.targets) for p in parts]).astype(np.int64)
     return ImageDataset(
@@ -276,7 +191,7 @@ def load_svhn(root: str | Path, download: bool, verify: bool) -> ImageDataset:
             with fetching:
                 parts.append(dataset_class(str(root), split=split, download=download))
         except RuntimeError as error:
-            raise _integrity_failed("SVHN", Path(root), error) from error
+            raise integrity_failed("SVHN", Path(root), error) from error
     images = np.concatenate([p.data for p in parts]).astype(np.uint8)
     labels = np.concatenate([p.labels for p in parts]).astype(np.int64)
     return ImageDataset(np.ascontiguousarray(images), labels, MNIST_CLASSES)
@@ -302,13 +217,10 @@ def load_source(
 
     ``root`` defaults to ``resources/<source>``; a ``folder`` dataset must name it. Unreadable
     files skipped under ``skip_bad_images`` are appended to ``skipped``."""
-    from . import files as image_sources
-
     settings = {"root": root, "image_size": image_size, "channels": channels}
     check_source_settings(source, settings)
     root = root or f"resources/{source}"
-    size = (image_size, image_size) if isinstance(image_size, int) else image_size
-    size = tuple(size) if size is not None else None
+    reading = ImageReading(image_size, channels, skip_bad_images)
     skipped = [] if skipped is None else skipped
     if source == "mnist5k":
         return load_mnist5k()
@@ -323,7 +235,5 @@ def load_source(
     if source == "svhn":
         return load_svhn(root, download, verify)
     if source == "mvtec":
-        return image_sources.load_mvtec(
-            root, category, size, channels, download, url, skip_bad_images, skipped
-        )
-    return image_sources.load_folder(root, size, channels, skip_bad_images, skipped)
+        return load_mvtec(root, category, download, url, reading, skipped)
+    return load_folder(root, reading, skipped)

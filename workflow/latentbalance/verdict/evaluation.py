@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.sources import ImageDataset
+from ..data.image_dataset import ImageDataset
 from ..io import write_csv, write_json
 from . import plots
 from .metrics import compute_metrics, confusion, confusion_table, per_class_report
