@@ -2,8 +2,8 @@
 and a config that fits it: ``latentbalance inspect``.
 
 The class order, the files read and the files ignored come from the workflow's own readers
-(image_sources); the counts are checked by running the workflow's split and fold steps on the
-labels, so a config written here passes them.
+(``files``, ``decode``); the counts are checked by running the workflow's split and fold steps on
+the labels, so a config written here passes them.
 """
 
 from __future__ import annotations
