@@ -1,0 +1,44 @@
+"""Class probabilities from a classifier, and the post-hoc logit adjustment."""
+
+import numpy as np
+import pytest
+import torch
+
+from latentbalance.training.runtime import Precision
+from latentbalance.verdict.prediction import logit_adjusted, predict_proba
+
+CPU = torch.device("cpu")
+
+
+def test_logit_adjustment_moves_a_close_call_towards_the_rare_class():
+    probabilities = np.array([[0.6, 0.4], [0.95, 0.05]], dtype=np.float32)
+    prior = np.array([0.9, 0.1])  # class 1 was rare in training
+    adjusted = logit_adjusted(probabilities, prior, tau=1.0)
+    assert adjusted.argmax(1).tolist() == [1, 0]  # a clear call stays
+    assert adjusted.dtype == np.float32 and np.allclose(adjusted.sum(1), 1)
+    # a smaller tau moves less: the close call with tau 0.1 stays with the common class
+    assert logit_adjusted(probabilities, prior, tau=0.1).argmax(1).tolist() == [0, 0]
+    assert logit_adjusted(probabilities, prior, tau=0) is probabilities
+
+
+def test_a_balanced_prior_changes_nothing():
+    probabilities = np.array([[0.2, 0.5, 0.3]])
+    assert logit_adjusted(probabilities, np.full(3, 1 / 3), 1.0) == pytest.approx(probabilities)
+
+
+class LeftHalf(torch.nn.Module):
+    """A classifier that looks at the left half of an image only: its mirror gets another answer."""
+
+    def forward(self, images):
+        left = images[..., : images.shape[-1] // 2].mean(dim=(1, 2, 3))
+        return torch.stack([left, -left], dim=1) * 5
+
+
+def test_probabilities_sum_to_one_and_test_time_flip_treats_an_image_as_its_mirror():
+    images = torch.rand(5, 1, 4, 6) * 2 - 1
+    precision = Precision(CPU, "fp32")
+    plain = predict_proba(LeftHalf(), images, 2, CPU, precision)
+    assert plain.shape == (5, 2) and np.allclose(plain.sum(1), 1, atol=1e-6)
+    flipped = predict_proba(LeftHalf(), images, 2, CPU, precision, test_time_flip=True)
+    mirrored = predict_proba(LeftHalf(), images.flip(-1), 2, CPU, precision, test_time_flip=True)
+    assert np.allclose(flipped, mirrored, atol=1e-6) and not np.allclose(plain, flipped)
