@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from latentbalance.snakemake_job import assign_gpu, claim_gpu
+from latentbalance.snakemake_job import assign_gpu, claim_gpu, named
 
 
 def job(gpu):
@@ -69,3 +69,17 @@ def test_a_cpu_job_or_a_scheduler_granted_card_is_left_alone(tmp_path, monkeypat
     card, fd = assign_gpu(job(gpu=1), tmp_path)
     release(fd)
     assert card == "5"
+
+
+def test_a_rules_named_files_reach_the_stage_as_a_plain_mapping():
+    from snakemake.iocontainers import InputFiles
+
+    # as Snakemake names a rule's files: an input function's list is a named slice
+    files = InputFiles(["fold0/metrics.json", "fold1/metrics.json", "summary/leaderboard.png"])
+    files._set_name("metrics", 0, 2)
+    files._set_name("plot", 2)
+    assert named(files) == {
+        "metrics": ["fold0/metrics.json", "fold1/metrics.json"],
+        "plot": "summary/leaderboard.png",
+    }
+    assert type(named(files)["metrics"]) is list  # not a Snakemake container
