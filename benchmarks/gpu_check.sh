@@ -2,11 +2,11 @@
 # The GPU checks as one script for a machine with CUDA: training speed ours vs plain, both loops on
 # the GPU (AMP + channels_last vs an fp32 DataLoader loop), bf16 vs fp32 numerics, then
 # config/fmnist-lt.yaml on all five folds (config/fmnist-lt-gpu.yaml), four training jobs sharing
-# the GPU: `none` and `weighted` with 40 epochs (benchmarks/configs/fmnist-lt-baselines-40epochs.yaml),
-# then `ros` and `smote-ae`, each run stopped at half of FMNIST_SECONDS (the table counts the folds
-# that finished); then the rivals (benchmarks/configs/fmnist-lt-rivals.yaml: class weights, losses,
-# the heads, the oversamplers, one run) and the balanced ceiling on the five folds, each stopped
-# at RIVALS_SECONDS; then the recipe screen on the holdouts, stopped at SCREEN_SECONDS.
+# the GPU: `none` and `weighted` (their 40 epochs), then `ros` and `smote-ae` (their 14), each run
+# stopped at half of FMNIST_SECONDS (the table counts the folds that finished); then the rivals
+# (benchmarks/configs/fmnist-lt-rivals.yaml: class weights, losses, the heads, the oversamplers,
+# one run) and the balanced ceiling on the five folds, each stopped at RIVALS_SECONDS; then the
+# recipe screen on the holdouts, stopped at SCREEN_SECONDS.
 # Everything it reports lands in $OUT (or results/gpu-check): JSON, the table of the
 # finished evaluations (mean +- sd over folds), the verdict over the runs
 # (benchmarks/pooled_verdict.py), the per-rule memory; every step's full output in its logs/
@@ -47,8 +47,9 @@ run precision python benchmarks/precision.py --device cuda --train 5000 --epochs
     --stem compact --out "$out/precision.json"
 configs=(config/fmnist-lt.yaml config/fmnist-lt-gpu.yaml)
 half=$(( ${FMNIST_SECONDS:-420} / 2 ))
+printf 'methods: [none, weighted]\n' > "$out/baselines.yaml"
 run fmnist-lt-baselines timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
-    --configfile "${configs[@]}" benchmarks/configs/fmnist-lt-baselines-40epochs.yaml
+    --configfile "${configs[@]}" "$out/baselines.yaml"
 printf 'methods: [ros, smote-ae]\n' > "$out/oversamplers.yaml"
 configs+=("$out/oversamplers.yaml")
 run fmnist-lt timeout "$half" snakemake --cores all --resources gpu=4 --keep-going \
@@ -62,7 +63,7 @@ run fmnist-lt-ceiling timeout "${RIVALS_SECONDS:-600}" snakemake --cores all --r
 # the recipe screen on the holdouts (benchmarks/recipe_screen.py), started from the rivals' run
 # above; its folders stay out of $OUT (copies of results/), its table goes in
 screen_configs=("${gpu_fmnist[@]}" benchmarks/configs/fmnist-lt-rivals-oversampled.yaml)
-run fmnist-lt-screen timeout "${SCREEN_SECONDS:-1200}" python benchmarks/recipe_screen.py \
+run fmnist-lt-screen timeout "${SCREEN_SECONDS:-1200}" python benchmarks/recipe_screen.py overlays \
     --out results/screens --reuse . --configfile "${screen_configs[@]}" --alternative recipe \
     no-cutmix=benchmarks/configs/fmnist-lt-screen-no-cutmix.yaml \
     share-half=benchmarks/configs/fmnist-lt-screen-share-half.yaml \

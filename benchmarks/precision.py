@@ -29,8 +29,9 @@ from latentbalance.data.sources import load_fashionmnist
 from latentbalance.nets.autoencoders import build_autoencoder
 from latentbalance.nets.classifiers import build_resnet
 from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
+from latentbalance.training.environment import cpu_has_native_bf16
 from latentbalance.training.loop import fit_autoencoder, fit_classifier
-from latentbalance.training.runtime import Precision, cpu_has_native_bf16, select_device
+from latentbalance.training.runtime import Precision, select_device
 from latentbalance.training.tensors import to_unit_range
 
 

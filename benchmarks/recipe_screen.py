@@ -1,11 +1,16 @@
-"""Choose a recipe on the folds' holdouts, never on the test sets: each alternative (an overlay on
-the base configs) runs in its own folder with ``testsets: [holdout]``, so the independent test
-sets are not even scored, and the table gives every method's holdout ACSA (mean ± sd over the
-folds that ran) under each alternative, the best marked per method. Each alternative is then
-compared with the first (the base) on the same holdout images, as the summary compares models:
-the corrected resampled t over folds and a stratified paired bootstrap over the holdout images.
+"""Choose a recipe on the folds' holdouts, never on the test sets; three screens, one sub-command
+each: ``overlays`` (config alternatives, each a run of the workflow), ``evaluation`` (test-time
+flip and the logit adjustment's τ, on a finished run's classifiers) and ``heads`` (the heads'
+epochs, learning rate and EOS's k, on a finished run's backbones).
 
-    python benchmarks/recipe_screen.py --out screens \
+``overlays``: each alternative (an overlay on the base configs) runs in its own folder with
+``testsets: [holdout]``, so the independent test sets are not even scored, and the table gives
+every method's holdout ACSA (mean ± sd over the folds that ran) under each alternative, the best
+marked per method. Each alternative is then compared with the first (the base) on the same
+holdout images, as the summary compares models: the corrected resampled t over folds and a
+stratified paired bootstrap over the holdout images.
+
+    python benchmarks/recipe_screen.py overlays --out screens \
         --configfile config/fmnist-lt.yaml benchmarks/configs/fmnist-lt-five-folds.yaml \
         --alternative recipe no-cutmix=benchmarks/configs/fmnist-lt-screen-no-cutmix.yaml
 
@@ -28,6 +33,25 @@ workflow folder DIR (its ``results/`` and Snakemake's record of the settings eac
 with), so that Snakemake reruns only the jobs an overlay changes: an overlay of classifier
 settings reuses the split and the autoencoders. DIR's test-set evaluations and summaries stay
 behind, and DIR itself is only read.
+
+``evaluation``: every saved classifier of a finished run scored on its own fold's holdout with
+and without test-time flip, and with each logit-adjustment τ, on the configured device and
+precision of a default job (``compute.device: auto``), in the workflow's batches, as ``evaluate``
+would. Prints holdout ACSA in % per model and setting, and the setting with the best mean ACSA
+over the models.
+
+    python benchmarks/recipe_screen.py evaluation results/fmnist_lt --tau 0 1
+
+``heads``: for every finished backbone classifier of a run, each head (crt, smote-feat, eos)
+trained as the workflow's ``train_head`` does (same features, seeds and sampling) under each
+candidate of ``heads.epochs`` and ``heads.lr`` (and, for EOS, ``heads.eos_neighbors``), and
+scored on the backbone's own fold's holdout (with test-time flip when asked, as ``evaluate``
+would). The features are computed once per backbone, so a grid takes seconds per candidate.
+Prints holdout ACSA in % per backbone, head and candidate; each epochs/lr candidate's mean over
+every head, and each EOS k's mean over the EOS heads at the best epochs and lr.
+
+    python benchmarks/recipe_screen.py heads results/fmnist_lt --backbones none ros smote-ae \
+        --epochs 10 30 --lr 0.001 0.01 --eos-neighbors 5 10 20 --test-time-flip
 """
 
 from __future__ import annotations
@@ -36,13 +60,26 @@ import argparse
 import shutil
 import subprocess
 import sys
+from itertools import product
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 import yaml
 
+from latentbalance.data.image_dataset import ImageDataset
+from latentbalance.data.splits import fold_indices, test_indices
+from latentbalance.nets.model_files import load_classifier, training_prior
+from latentbalance.rebalance.heads import penultimate_features, train_head_layer
+from latentbalance.rebalance.methods import HEADS
+from latentbalance.settings.recipes import Compute, HeadRecipe
+from latentbalance.training.runtime import resolve
+from latentbalance.training.tensors import to_unit_range
 from latentbalance.verdict import bootstrap, comparison
+from latentbalance.verdict.metrics import compute_metrics
 from latentbalance.verdict.pages import bootstrap_p
+from latentbalance.verdict.prediction import logit_adjusted, predict_proba
 
 REPO = Path(__file__).resolve().parents[1]
 ALPHA = 0.05
@@ -250,19 +287,8 @@ def table(scores: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configfile", nargs="+", required=True, type=Path)
-    parser.add_argument("--alternative", nargs="+", required=True, type=alternative)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cores", default="all")
-    parser.add_argument(
-        "--reuse", type=finished_run, metavar="DIR", help="start from the finished base run in DIR"
-    )
-    args = parser.parse_args()
-    names = [name for name, _ in args.alternative]
-    if len(set(names)) < len(names):
-        parser.error(f"alternative names repeat: {names}")
+def screen_overlays(args) -> None:
+    """The ``overlays`` sub-command: run every alternative, then the table and the comparison."""
     configfiles = [path.resolve() for path in args.configfile]
     folders = {
         name: run(name, overlay, configfiles, args.out, args.cores, args.reuse)
@@ -275,10 +301,187 @@ def main():
     markdown = (
         table(scores).to_markdown(index=False)
         + "\n\n"
-        + against_base_markdown(versus, chosen(scores, versus, names[0]))
+        + against_base_markdown(versus, chosen(scores, versus, args.alternative[0][0]))
     )
     (args.out / "holdout.md").write_text(markdown)
     print(markdown)
+
+
+class FinishedRun:
+    """A finished run's ``results/<dataset>``: its images, split and folds, its saved
+    classifiers, and the device and precision a default job (``compute.device: auto``) uses."""
+
+    def __init__(self, results: Path):
+        self.results = results
+        self.dataset = ImageDataset.load(results / "data" / "images.npz")
+        self.split, self.folds = results / "split" / "split.npz", results / "split" / "folds.npz"
+        self.device, self.precision = resolve(Compute.from_config({"device": "auto"}))
+
+    def classifiers(self, method: str = "*"):
+        """(model, spec) of every saved classifier of ``method`` (all by default), fold by fold."""
+        for path in sorted(self.results.glob(f"fold*/classifier/{method}/*/model.pt")):
+            yield load_classifier(path)
+
+    def holdout(self, fold: int) -> np.ndarray:
+        return test_indices(self.split, self.folds, fold, "holdout")
+
+    def score(self, indices: np.ndarray, probabilities) -> dict:
+        """compute_metrics of the decisions ``probabilities`` give on the images ``indices``."""
+        labels = self.dataset.labels[indices]
+        return compute_metrics(labels, probabilities.argmax(1), self.dataset.n_classes)
+
+
+EVALUATION_METRICS = {"acsa": "ACSA", "gmean_macro": "GM", "macro_f1": "F1"}
+
+
+def evaluation_scores(finished: FinishedRun, taus: list[float], batch_size: int) -> pd.DataFrame:
+    """Holdout ACSA / GM / F1 in % of every saved classifier, with and without test-time flip,
+    under each logit-adjustment τ."""
+    rows = []
+    for model, spec in finished.classifiers():
+        indices = finished.holdout(spec["fold"])
+        images = to_unit_range(finished.dataset.images[indices])
+        for flip in (False, True):
+            probabilities = predict_proba(
+                model, images, batch_size, finished.device, finished.precision, flip
+            )
+            for tau in taus:
+                adjusted = logit_adjusted(probabilities, training_prior(spec), tau)
+                scores = finished.score(indices, adjusted)
+                row = {"model": spec["method"], "fold": spec["fold"], "flip": flip, "tau": tau}
+                rows.append(row | {n: 100 * scores[k] for k, n in EVALUATION_METRICS.items()})
+    return pd.DataFrame(rows)
+
+
+def screen_evaluation(args) -> None:
+    """The ``evaluation`` sub-command: the table per model and setting, and the best setting."""
+    scores = evaluation_scores(FinishedRun(args.results), args.tau, args.batch_size)
+    wide = scores.pivot_table(index=["model", "fold"], columns=["flip", "tau"], values="ACSA")
+    wide.columns = [f"flip {'on' if f else 'off'}, τ {t:g}" for f, t in wide.columns]
+    print("Holdout ACSA (%) per model and evaluation setting\n")
+    print(wide.round(2).reset_index().to_markdown(index=False))
+    means = wide.mean()
+    print(f"\nMean over the models: {means.round(2).to_dict()}; best: {means.idxmax()}")
+
+
+# the batches in which the heads' features are computed, as train_head computes them
+FEATURE_BATCH = 256
+
+
+def backbone_features(finished: FinishedRun, model, fold: int, flip: bool):
+    """A backbone's features of its fold's training images (NumPy, what a head trains on), their
+    labels, and its features of the fold's holdout images (one view, two with the mirrored)."""
+    train = fold_indices(finished.split, finished.folds, fold)["train"]
+    holdout = to_unit_range(finished.dataset.images[finished.holdout(fold)])
+    views = [holdout, holdout.flip(-1)] if flip else [holdout]
+    features = [
+        penultimate_features(model, images, FEATURE_BATCH, finished.device, finished.precision)
+        for images in [to_unit_range(finished.dataset.images[train]), *views]
+    ]
+    return features[0].numpy(), finished.dataset.labels[train], features[1:]
+
+
+def head_grid(args):
+    """(head, epochs, lr, k) of every candidate; k is EOS's alone, the other heads take the
+    first."""
+    for head, epochs, lr, k in product(args.heads, args.epochs, args.lr, args.eos_neighbors):
+        if head == "eos" or k == args.eos_neighbors[0]:
+            yield head, epochs, lr, k
+
+
+def head_scores(finished: FinishedRun, args) -> pd.DataFrame:
+    """Holdout ACSA in % of every head candidate on every backbone classifier asked."""
+    rows = []
+    for backbone in args.backbones:
+        for model, spec in finished.classifiers(backbone):
+            fold = spec["fold"]
+            features, labels, views = backbone_features(finished, model, fold, args.test_time_flip)
+            for head, epochs, lr, k in head_grid(args):
+                method_id = f"{backbone}@{head}"
+                recipe = HeadRecipe.from_config({"epochs": epochs, "lr": lr, "eos_neighbors": k})
+                layer, _, _ = train_head_layer(
+                    head,
+                    features,
+                    labels,
+                    finished.dataset.n_classes,
+                    recipe,
+                    args.seed,
+                    fold,
+                    method_id,
+                    desc=f"{method_id} {epochs} epochs lr {lr:g} k {k}",
+                )
+                with torch.no_grad():
+                    probabilities = np.mean(
+                        [torch.softmax(layer(view), 1).numpy() for view in views], axis=0
+                    )
+                acsa = finished.score(finished.holdout(fold), probabilities)["acsa"]
+                rows.append(
+                    {"model": method_id, "head": head, "fold": fold, "epochs": epochs, "lr": lr}
+                    | {"k": k, "ACSA": 100 * acsa}
+                )
+    return pd.DataFrame(rows)
+
+
+def screen_heads(args) -> None:
+    """The ``heads`` sub-command: the table per head and candidate, the best epochs and lr over
+    every head, then EOS's best k at those."""
+    scores = head_scores(FinishedRun(args.results), args)
+    wide = scores.pivot_table(index=["model", "fold"], columns=["epochs", "lr", "k"], values="ACSA")
+    wide.columns = [f"{e} epochs, lr {lr:g}, k {k}" for e, lr, k in wide.columns]
+    print("Holdout ACSA (%) per head and setting (k: EOS's neighbours; other heads: the first)\n")
+    print(wide.round(2).reset_index().to_markdown(index=False))
+    means = scores[scores["k"] == args.eos_neighbors[0]].groupby(["epochs", "lr"])["ACSA"].mean()
+    epochs, lr = (int(means.idxmax()[0]), float(means.idxmax()[1]))
+    print(
+        f"\nMean over the heads per (epochs, lr): {means.round(2).to_dict()}; best: {(epochs, lr)}"
+    )
+    eos = scores[(scores["head"] == "eos") & (scores["epochs"] == epochs) & (scores["lr"] == lr)]
+    if not eos.empty:
+        by_k = eos.groupby("k")["ACSA"].mean()
+        print(
+            f"EOS at {epochs} epochs, lr {lr:g}, per k: {by_k.round(2).to_dict()}; "
+            f"best: {by_k.idxmax()}"
+        )
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    overlays = commands.add_parser("overlays", help="config alternatives, each a workflow run")
+    overlays.add_argument("--configfile", nargs="+", required=True, type=Path)
+    overlays.add_argument("--alternative", nargs="+", required=True, type=alternative)
+    overlays.add_argument("--out", type=Path, required=True)
+    overlays.add_argument("--cores", default="all")
+    overlays.add_argument(
+        "--reuse", type=finished_run, metavar="DIR", help="start from the finished base run in DIR"
+    )
+    overlays.set_defaults(screen=screen_overlays)
+    evaluation = commands.add_parser("evaluation", help="test-time flip and logit adjustment τ")
+    evaluation.add_argument("results", type=Path, help="results/<dataset> of a run")
+    evaluation.add_argument("--tau", type=float, nargs="+", default=[0.0, 1.0])
+    evaluation.add_argument("--batch-size", type=int, default=128, help="the classifier's batches")
+    evaluation.set_defaults(screen=screen_evaluation)
+    heads = commands.add_parser("heads", help="the heads' epochs, lr and EOS's k")
+    heads.add_argument("results", type=Path, help="results/<dataset> of a run")
+    heads.add_argument("--backbones", nargs="+", default=["none"])
+    heads.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
+    heads.add_argument("--epochs", type=int, nargs="+", default=[10])
+    heads.add_argument("--lr", type=float, nargs="+", default=[0.001])
+    heads.add_argument("--eos-neighbors", type=int, nargs="+", default=[10])
+    heads.add_argument("--seed", type=int, default=42, help="the run's config seed")
+    heads.add_argument("--test-time-flip", action="store_true")
+    heads.set_defaults(screen=screen_heads)
+    return parser
+
+
+def main():
+    arguments = argument_parser()
+    args = arguments.parse_args()
+    if args.command == "overlays":
+        names = [name for name, _ in args.alternative]
+        if len(set(names)) < len(names):
+            arguments.error(f"alternative names repeat: {names}")
+    args.screen(args)
 
 
 if __name__ == "__main__":

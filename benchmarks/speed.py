@@ -41,8 +41,9 @@ from latentbalance.nets.classifiers import build_resnet
 from latentbalance.nets.small_maps import with_torch_layers
 from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from latentbalance.settings.schema import allowed
+from latentbalance.training.environment import cpu_has_native_bf16
 from latentbalance.training.loop import fit_autoencoder, fit_classifier
-from latentbalance.training.runtime import Precision, cpu_has_native_bf16, select_device
+from latentbalance.training.runtime import Precision, select_device
 from latentbalance.training.tensors import to_unit_range
 
 # name: (model, channels, side, latent / classes, batch size)

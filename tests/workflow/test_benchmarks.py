@@ -1,9 +1,9 @@
 """The benchmark scripts: the memory summary of a run, read from the files of every rule's
-``benchmark:`` directive; logit adjustment, the paired bootstrap, the FashionMNIST-LT table; and
-speed.py's placement of both loops on the device asked; gpu_check.sh's failures."""
+``benchmark:`` directive; the FashionMNIST-LT table; speed.py's placement of both loops on the
+device asked; gpu_check.sh's failures; the pooled verdict; recipe_screen.py's three screens on the
+holdouts (config overlays, evaluation settings, heads' settings)."""
 
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentbalance.training.runtime import Precision
 
-from helpers import REPO, TINY_CONFIG, copy_workflow, latentbalance, write_config
+from helpers import REPO, TINY_CONFIG, copy_workflow, write_config
 
 RULES = {
     "download",
@@ -108,146 +108,6 @@ def test_a_config_that_does_not_match_the_results_is_an_error(tiny_run, tmp_path
     assert summary.returncode != 0
     assert "none of the benchmark files under" in summary.stderr
     assert "pass the config files the run used (--configfile)" in summary.stderr
-
-
-def adjustment_table(results, out) -> None:
-    """Run benchmarks/logit_adjustment.py on a run's results for tau 0 and 1, table to ``out``."""
-    run = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "logit_adjustment.py"), str(results),
-         "--tau", "0", "1", "--out", str(out)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-
-
-# in the workflow's batches: bf16 (CPUs with native bf16) rounds differently in others
-BATCH = str(TINY_CONFIG["classifier"]["batch_size"])
-
-
-def test_logit_adjustment_at_tau_0_reproduces_the_run_and_moves_the_unbalanced_method(
-    tiny_run, tmp_path
-):
-    workdir, _, _ = tiny_run
-    results = workdir / "results" / "digits"
-    out = tmp_path / "adjusted.csv"
-    adjustment_table(results, out)
-    table = pd.read_csv(out).set_index(["testset", "method", "classifier", "tau"])
-    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
-    workflow = per_fold.groupby(["testset", "method", "classifier"])["acsa"].mean() * 100
-    unadjusted = table.xs(0.0, level="tau")["acsa"]
-    assert np.allclose(unadjusted.sort_index(), workflow.sort_index())
-    # `none` trained on the imbalanced fold: dividing by its prior changes its decisions
-    none = table.xs(("test", "none"), level=["testset", "method"])["acsa"]
-    assert not np.isclose(none.xs(1.0, level="tau").iloc[0], none.xs(0.0, level="tau").iloc[0])
-
-
-def test_logit_adjustment_of_a_run_evaluated_with_it_is_the_total_tau(tiny_run, tmp_path):
-    """A run evaluated with evaluate.logit_adjustment: 1 has adjusted predictions; the script
-    undoes that first, so its tau 0 is still the unadjusted decision and its tau 1 the run's."""
-    workdir, _, _ = tiny_run
-    results = tmp_path / "digits"
-    shutil.copytree(workdir / "results" / "digits", results)
-    shutil.rmtree(results / "fold1" / "eval")  # fold 0 alone: the table's means are its scores
-    evaluation = results / "fold0/eval/none/resnet18/test"
-    shutil.rmtree(evaluation)
-    run = latentbalance(
-        "evaluate", "--model", str(results / "fold0/classifier/none/resnet18"),
-        "--data", str(results / "data/images.npz"), "--testset", "test",
-        "--logit-adjustment", "1", "--out", str(evaluation), "--batch-size", BATCH, cwd=tmp_path,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    out = tmp_path / "adjusted.csv"
-    adjustment_table(results, out)
-    table = pd.read_csv(out).set_index(["testset", "method", "classifier", "tau"])["acsa"]
-    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
-    plain = per_fold.query("testset == 'test' and method == 'none' and fold == 0")["acsa"].item()
-    adjusted = json.loads((evaluation / "metrics.json").read_text())["acsa"]
-    assert adjusted != pytest.approx(plain)
-    assert table[("test", "none", "resnet18", 0.0)] == pytest.approx(100 * plain)
-    assert table[("test", "none", "resnet18", 1.0)] == pytest.approx(100 * adjusted)
-
-
-def paired_bootstrap(results, *args):
-    return subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "paired_bootstrap.py"), str(results), *args],
-        capture_output=True,
-        text=True,
-    )
-
-
-def test_paired_bootstrap_gives_the_runs_differences_with_an_interval_around_them(
-    tiny_run, tmp_path
-):
-    workdir, _, _ = tiny_run
-    results = workdir / "results" / "digits"
-    out = tmp_path / "bootstrap.csv"
-    run = paired_bootstrap(results, "smote-ae", "none", "--resamples", "200", "--out", str(out))
-    assert run.returncode == 0, run.stderr
-    table = pd.read_csv(out).set_index(["fold", "testset"])
-    # every fold and test set of the run, its difference the one the workflow's scores give
-    assert len(table) == 2 * 3
-    per_fold = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
-    scores = per_fold.set_index(["fold", "testset", "method"])
-    for (fold, testset), row in table.iterrows():
-        for metric, name in (("acsa", "ACSA"), ("gmean_macro", "GM"), ("macro_f1", "F1")):
-            expected = 100 * (
-                scores.loc[(fold, testset, "smote-ae"), metric]
-                - scores.loc[(fold, testset, "none"), metric]
-            )
-            assert row[f"{name} A-B"] == pytest.approx(expected, abs=0.006)
-            low, high = (float(v) for v in row[f"{name} 95% interval"].split(" … "))
-            assert low <= high and 0 <= row[f"{name} A ahead"] <= 1
-
-
-def test_redrawn_imbalanced_test_sets_keep_its_class_counts_and_the_balanced_acsa_difference(
-    tiny_run, tmp_path
-):
-    workdir, _, _ = tiny_run
-    results = workdir / "results" / "digits"
-    out = tmp_path / "redrawn.csv"
-    run = paired_bootstrap(
-        results, "smote-ae", "none", "--resamples", "20", "--redraws", "400", "--out", str(out)
-    )
-    assert run.returncode == 0, run.stderr
-    table = pd.read_csv(out).set_index(["fold", "testset"])
-    for fold in (0, 1):
-        redrawn = table.loc[(fold, "test_imbalanced redrawn")]
-        # each redraw is an imbalanced test set of the protocol's size ...
-        assert redrawn["images"] == table.loc[(fold, "test_imbalanced"), "images"]
-        # ... and per-class recall on a subsample drawn without replacement is unbiased, so the
-        # mean ACSA difference over redraws is the one on the whole balanced test set
-        balanced = table.loc[(fold, "test"), "ACSA A-B"]
-        assert redrawn["ACSA A-B"] == pytest.approx(balanced, abs=1.0)
-        low, high = (float(v) for v in redrawn["ACSA 95% interval"].split(" … "))
-        assert low < high  # the draws differ: which images a draw holds matters
-
-
-def test_paired_bootstrap_of_a_method_against_itself_is_exactly_zero(tiny_run, tmp_path):
-    workdir, _, _ = tiny_run
-    out = tmp_path / "bootstrap.csv"
-    run = paired_bootstrap(
-        workdir / "results" / "digits",
-        *("none", "none", "--resamples", "50", "--redraws", "20", "--out", str(out)),
-    )
-    assert run.returncode == 0, run.stderr
-    table = pd.read_csv(out)
-    assert "test_imbalanced redrawn" in set(table["testset"])
-    assert (table["ACSA A-B"] == 0).all() and (table["ACSA A ahead"] == 0).all()
-    assert set(table["ACSA 95% interval"]) == {"+0.00 … +0.00"}
-
-
-def test_paired_bootstrap_refuses_methods_that_saw_different_test_images(tiny_run, tmp_path):
-    workdir, _, _ = tiny_run
-    results = tmp_path / "digits"
-    shutil.copytree(workdir / "results" / "digits", results)
-    predictions = results / "fold0/eval/none/resnet18/test/predictions.csv"
-    pd.read_csv(predictions).iloc[1:].to_csv(predictions, index=False)
-    run = paired_bootstrap(results, "smote-ae", "none", "--resamples", "50")
-    assert run.returncode != 0
-    assert "do not classify the same test images" in run.stderr
-    missing = paired_bootstrap(results, "smote-ae", "ros", "--resamples", "50")
-    assert missing.returncode == 1
-    assert "run the workflow with both in `methods`" in missing.stderr
 
 
 def fmnist_lt_table(source, *options):
@@ -401,7 +261,9 @@ def run_benchmark(script, *args):
 def test_evaluation_settings_are_scored_on_the_holdouts_of_every_model(tiny_run):
     workdir, _, _ = tiny_run
     results = workdir / "results" / "digits"
-    run = run_benchmark("holdout_choices.py", str(results), "--tau", "0", "1", "--batch-size", "32")
+    run = run_benchmark(
+        "recipe_screen.py", "evaluation", str(results), "--tau", "0", "1", "--batch-size", "32"
+    )
     assert run.returncode == 0, run.stderr
     # the workflow scored each model's own holdout without flip or adjustment: the same ACSA
     board = pd.read_csv(results / "summary" / "metrics_per_fold.csv")
@@ -421,7 +283,7 @@ def test_head_settings_are_scored_on_the_holdouts_for_each_head(tiny_run):
     workdir, _, _ = tiny_run
     results = workdir / "results" / "digits"
     run = run_benchmark(
-        "head_choices.py", str(results), "--backbones", "none", "--epochs", "2", "5",
+        "recipe_screen.py", "heads", str(results), "--backbones", "none", "--epochs", "2", "5",
         "--lr", "0.01", "--eos-neighbors", "3", "5",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -474,8 +336,8 @@ def test_recipe_screen_scores_each_alternative_on_the_holdouts_only(tiny_run, tm
     shorter = write_config(tmp_path / "shorter.yaml", {"classifier": {"epochs": 1}})
     out = tmp_path / "screens"
     screen = run_benchmark(
-        "recipe_screen.py", "--configfile", str(base), "--out", str(out), "--cores", "2",
-        "--alternative", "recipe", f"one-epoch={shorter}",
+        "recipe_screen.py", "overlays", "--configfile", str(base), "--out", str(out),
+        "--cores", "2", "--alternative", "recipe", f"one-epoch={shorter}",
     )  # fmt: skip
     assert screen.returncode == 0, screen.stderr
     # the test sets are never scored, so they cannot steer the choice
@@ -508,8 +370,8 @@ def test_recipe_screen_scores_each_alternative_on_the_holdouts_only(tiny_run, tm
     assert "Against the base" in table and "one-epoch − recipe" in table
     assert re.search(r"- digits, none / resnet18: \*\*(recipe|one-epoch)\*\*", table)
 
-    bad = run_benchmark("recipe_screen.py", "--configfile", str(base), "--out", str(out),
-                        "--alternative", "x=missing.yaml")  # fmt: skip
+    bad = run_benchmark("recipe_screen.py", "overlays", "--configfile", str(base),
+                        "--out", str(out), "--alternative", "x=missing.yaml")  # fmt: skip
     assert bad.returncode != 0 and "no config file missing.yaml" in bad.stderr
 
 
@@ -569,8 +431,8 @@ def test_recipe_screen_started_from_a_finished_run_reruns_only_what_an_overlay_c
     shorter = write_config(tmp_path / "shorter.yaml", {"classifier": {"epochs": 1}})
     out = tmp_path / "screens"
     screen = run_benchmark(
-        "recipe_screen.py", "--configfile", str(config), "--out", str(out), "--cores", "2",
-        "--reuse", str(workdir), "--alternative", "recipe", f"one-epoch={shorter}",
+        "recipe_screen.py", "overlays", "--configfile", str(config), "--out", str(out),
+        "--cores", "2", "--reuse", str(workdir), "--alternative", "recipe", f"one-epoch={shorter}",
     )  # fmt: skip
     assert screen.returncode == 0, screen.stderr
     log = {name: (out / name / "snakemake.log").read_text() for name in ("recipe", "one-epoch")}
@@ -591,6 +453,7 @@ def test_recipe_screen_started_from_a_finished_run_reruns_only_what_an_overlay_c
     assert not list(out.glob("*/results/digits/fold*/eval/*/*/test*"))
     assert model.read_bytes() == before  # the finished run is only read
 
-    unfinished = run_benchmark("recipe_screen.py", "--configfile", str(config), "--out", str(out),
-                               "--reuse", str(tmp_path), "--alternative", "recipe")  # fmt: skip
+    unfinished = run_benchmark("recipe_screen.py", "overlays", "--configfile", str(config),
+                               "--out", str(out), "--reuse", str(tmp_path),
+                               "--alternative", "recipe")  # fmt: skip
     assert unfinished.returncode != 0 and "not a finished workflow folder" in unfinished.stderr

@@ -38,7 +38,6 @@ def test_shipped_config_plans_a_run(tmp_path, files):
 
 FMNIST_LT = ["config/fmnist-lt.yaml"]
 FOUR = {"none", "weighted", "ros", "smote-ae"}
-BASELINES = {"none", "weighted"}
 FOLDS = range(5)
 OVERSAMPLED = {"ros", "smote-ae", "ros@crt", "smote-ae@eos"}
 RIVALS = {
@@ -58,13 +57,7 @@ RIVALS = {
 BENCHMARK_STACKS = [
     (FMNIST_LT, [], {(m, 0) for m in FOUR}),
     ([*FMNIST_LT, "config/fmnist-lt-gpu.yaml"], [], {(m, f) for m in FOUR for f in FOLDS}),
-    (FMNIST_LT, ["fmnist-lt-baselines-40epochs"], {(m, 0) for m in BASELINES}),
     (FMNIST_LT, ["fmnist-lt-five-folds"], {(m, f) for m in FOUR for f in FOLDS}),
-    (
-        FMNIST_LT,
-        ["fmnist-lt-baselines-40epochs", "fmnist-lt-five-folds"],
-        {(m, f) for m in BASELINES for f in FOLDS},
-    ),
     (FMNIST_LT, ["fmnist-lt-penalty"], {("smote-ae+penalty", 0)}),
     (
         FMNIST_LT,
