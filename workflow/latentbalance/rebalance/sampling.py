@@ -37,11 +37,25 @@ def _resampler(sampler: str, strategy: dict, k: int, seed: int):
     raise ValueError(f"unknown sampler {sampler!r}")
 
 
-def _generate(sampler, features, labels, cls, target, k, seed):
-    """New samples of ``cls`` from one imbalanced-learn sampler (appended after the originals),
-    and the position in ``features`` of the sample each new one copies (-1: interpolated)."""
-    resampler = _resampler(sampler, {cls: target}, k, seed)
-    resampled, resampled_labels = resampler.fit_resample(features, labels)
+@dataclass
+class _Draw:
+    """One balancing in progress: the data, the sampler, its recipe and seed, and the generator
+    that trims ADASYN's overshoot (shared by the classes, in class order)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    sampler: str
+    recipe: SamplerRecipe
+    seed: int
+    rng: np.random.Generator
+
+
+def _generate(draw: _Draw, sampler: str, cls: int, target: int, k: int):
+    """New samples of ``cls`` from one imbalanced-learn sampler, drawn from the class's own seed,
+    and the position in ``draw.features`` of the sample each copies (-1: interpolated)."""
+    features = draw.features
+    resampler = _resampler(sampler, {cls: target}, k, draw.seed + cls)
+    resampled, resampled_labels = resampler.fit_resample(features, draw.labels)
     new = resampled[len(features) :]
     assert np.all(resampled_labels[len(features) :] == cls)
     if sampler == "ros":
@@ -97,19 +111,6 @@ class Resampled:
     per_class: dict[int, dict]
 
 
-@dataclass
-class _Draw:
-    """One balancing in progress: the data, the sampler, its recipe and seed, and the generator
-    that trims ADASYN's overshoot (shared by the classes, in class order)."""
-
-    features: np.ndarray
-    labels: np.ndarray
-    sampler: str
-    recipe: SamplerRecipe
-    seed: int
-    rng: np.random.Generator
-
-
 def balance(
     features: np.ndarray, labels: np.ndarray, sampler: str, recipe: SamplerRecipe, seed: int
 ) -> Resampled:
@@ -159,7 +160,6 @@ def _class_samples(draw: _Draw, cls: int, wanted: int, entry: dict):
     """The new samples of ``cls`` (``wanted`` in all, real ones included) and the position each
     copies (-1: interpolated); records in ``entry`` how they were made."""
     n_real, need, sampler = entry["real"], entry["synthetic"], draw.sampler
-    class_seed = draw.seed + cls
     if n_real == 1 and sampler != "ros":
         if draw.recipe.strict:
             raise ValueError(
@@ -168,12 +168,12 @@ def _class_samples(draw: _Draw, cls: int, wanted: int, entry: dict):
             )
         log.warning("class %s has a single training sample: duplicating it %d times", cls, need)
         entry["how"] = "duplicate"
-        return _generate("ros", draw.features, draw.labels, cls, wanted, 0, class_seed)
+        return _generate(draw, "ros", cls, wanted, 0)
     k = min(draw.recipe.k_neighbors, n_real - 1)
     if sampler != "ros":
         entry["k_neighbors"] = k
     try:
-        new, copies = _generate(sampler, draw.features, draw.labels, cls, wanted, k, class_seed)
+        new, copies = _generate(draw, sampler, cls, wanted, k)
     except (RuntimeError, ValueError) as error:
         log.warning("class %s: %s refused (%s); using SMOTE instead", cls, sampler, error)
         new, copies = draw.features[:0], np.empty(0, np.int64)
@@ -182,9 +182,7 @@ def _class_samples(draw: _Draw, cls: int, wanted: int, entry: dict):
         kept = np.sort(draw.rng.choice(len(new), need, replace=False))
         new, copies = new[kept], copies[kept]
     if len(new) < need:
-        top_up, top_up_copies = _generate(
-            "smote", draw.features, draw.labels, cls, n_real + need - len(new), k, class_seed
-        )
+        top_up, top_up_copies = _generate(draw, "smote", cls, n_real + need - len(new), k)
         if "fallback" not in entry:
             log.warning(
                 "class %s: %s made %d of %d samples; SMOTE made the other %d",
