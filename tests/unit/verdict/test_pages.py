@@ -7,9 +7,15 @@ import re
 import numpy as np
 import pandas as pd
 
+from latentbalance.verdict.judging import (
+    CHECK_COLUMNS,
+    SummarySettings,
+    Verdict,
+    leaderboard_table,
+    run_comparisons,
+)
 from latentbalance.verdict.metrics import compute_metrics
-from latentbalance.verdict.pages import CHECK_COLUMNS, markdown_report, run_message, short_headline
-from latentbalance.verdict.summary import SummarySettings, leaderboard_table, run_comparisons
+from latentbalance.verdict.pages import markdown_report, run_message, short_headline
 
 TRUE = np.repeat(np.arange(5), 20)  # 100 test images, 20 per class
 
@@ -24,7 +30,7 @@ def guesses(errors: int) -> np.ndarray:
 
 def comparison(errors: dict, testsets=("test",), resamples=200):
     """A hand-built evaluation: errors[(testset, method)] lists each fold's errors per class.
-    Returns the leaderboard, the Friedman tests and the table against the reference model."""
+    Returns the verdict and the settings it was judged by."""
     rows, predictions = [], {}
     for (testset, method), per_fold in errors.items():
         model = f"{method} / resnet18"
@@ -38,16 +44,15 @@ def comparison(errors: dict, testsets=("test",), resamples=200):
                 | compute_metrics(TRUE, predicted, 5)
             )
     per_fold = pd.DataFrame(rows)
-    checks = pd.DataFrame([{"method": "smote-ae"} | {c: 0.5 for c in CHECK_COLUMNS}])
+    checks = pd.DataFrame([{"method": "smote-ae", "fold": 0} | {c: 0.5 for c in CHECK_COLUMNS}])
     board = leaderboard_table(per_fold, checks, "acsa", list(testsets))
     settings = SummarySettings("digits", testsets=list(testsets), bootstrap_resamples=resamples)
-    significance, against, _ = run_comparisons(per_fold, settings, predictions)
-    return board, significance, against
+    significance, against, results = run_comparisons(per_fold, settings, predictions)
+    return Verdict({}, per_fold, checks, board, significance, against, results), settings
 
 
 def text(errors, testsets=("test",)):
-    board, significance, against = comparison(errors, testsets)
-    return markdown_report("digits", board, significance, against, list(testsets), "acsa", 0.05)
+    return markdown_report(*comparison(errors, testsets))
 
 
 def test_one_fold_shows_means_without_a_spread():
@@ -71,10 +76,7 @@ def test_model_selected_on_the_holdouts_leads_even_where_another_wins_on_test():
         ("test", "smote-ae"): [2, 3, 2],
     }
     testsets = ("test", "holdout")
-    board, significance, against = comparison(errors, testsets)
-    best, versus = short_headline(
-        board, significance, against, list(testsets), "acsa", 0.05
-    ).splitlines()
+    best, versus = short_headline(*comparison(errors, testsets)).splitlines()
     assert best.startswith(
         "Best on acsa: smote-ae / resnet18, selected on the folds' holdouts (0.9333 ± "
     )
@@ -95,10 +97,8 @@ def test_without_holdout_the_summary_says_the_test_set_picked_the_model():
 
 
 def test_clear_margin_is_significant_by_both_tests():
-    board, significance, against = comparison(
-        {("test", "none"): [6, 5, 6, 7, 6], ("test", "smote-ae"): [1, 2, 1, 2, 1]}
-    )
-    versus = short_headline(board, significance, against, ["test"], "acsa", 0.05).splitlines()[1]
+    judged = comparison({("test", "none"): [6, 5, 6, 7, 6], ("test", "smote-ae"): [1, 2, 1, 2, 1]})
+    versus = short_headline(*judged).splitlines()[1]
     assert versus.startswith("vs none / resnet18 on test: +0.2300; corrected t [")
     assert versus.endswith(": significant at 0.05 (both tests agree).")
 
@@ -111,7 +111,7 @@ def test_a_constant_difference_never_prints_p_zero():
     assert "p < 0.005" in markdown  # the bootstrap's bound: no resample of 200 crossed 0
     assert "the bootstrap decides" in markdown
     assert not re.search(r"p = 0(\.0*)?(?![.\d])", markdown)
-    _, _, against = comparison(errors)
+    against = comparison(errors)[0].against
     assert (against["p_bootstrap"] > 0).all() and not (against["p_t"] == 0).any()
 
 
@@ -143,18 +143,7 @@ def test_page_labels_the_test_sets_that_do_not_select():
 
     errors = {("holdout", "none"): [3, 4], ("holdout", "ros"): [1, 2]}
     errors |= {("test", "none"): [1, 1], ("test", "ros"): [2, 3]}
-    board, significance, against = comparison(errors, ("test", "holdout"))
-    page = html_report(
-        "digits",
-        board,
-        significance,
-        against,
-        pd.DataFrame(),
-        ["test", "holdout"],
-        "acsa",
-        0.05,
-        {},
-    )
+    page = html_report(*comparison(errors, ("test", "holdout")), figures={})
     assert page.index("<h2>Verdict</h2>") < page.index("<h2>Test set: test</h2>")
     assert "<h2>Test set: test</h2><p><em>information, not for selection</em></p>" in page
     assert "<h2>Test set: holdout</h2><p><em>selects the model</em></p>" in page

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .judging import CHECK_COLUMNS, SummarySettings, Verdict
 from .metrics import METRICS
-
-CHECK_COLUMNS = ["copy_ratio", "diversity_ratio", "exact_copies"]
 
 
 def _interval(board_row, name: str) -> str:
@@ -98,10 +97,11 @@ def reference(board, against, testset, metric) -> str:
     return _rows(board, testset).iloc[0]["model"]
 
 
-def verdict_lines(board, significance, against, testsets, metric, alpha) -> list[str]:
+def verdict_lines(verdict: Verdict, settings: SummarySettings) -> list[str]:
     """Which model is selected and how, its scores on the reported test sets (once), then every
     comparison with it on those test sets, then Friedman's test over all models."""
-    reported = reported_testsets(board, testsets)
+    board, against, metric = verdict.board, verdict.against, settings.metric
+    reported = reported_testsets(board, settings.testsets)
     selected_on_holdout = "holdout" in set(board["testset"]) and reported != ["holdout"]
     first = reported[0]
     chosen = reference(board, against, first, metric)
@@ -127,26 +127,26 @@ def verdict_lines(board, significance, against, testsets, metric, alpha) -> list
         return [*lines, "One fold only: no interval or test is possible; run more folds."]
     for testset in reported:
         rows = against[(against["testset"] == testset) & (against["metric"] == metric)]
-        lines.extend(comparison_line(row, alpha) for _, row in rows.iterrows())
-    return lines + [
-        f"On {first}: {line}" for line in friedman_line(significance, first, metric, alpha)
-    ]
+        lines.extend(comparison_line(row, settings.alpha) for _, row in rows.iterrows())
+    friedman = friedman_line(verdict.significance, first, metric, settings.alpha)
+    return lines + [f"On {first}: {line}" for line in friedman]
 
 
-def short_headline(board, significance, against, testsets, metric, alpha) -> str:
+def short_headline(verdict: Verdict, settings: SummarySettings) -> str:
     """The answer in two lines: the selected (or best) model with its scores, then its
     comparison with the runner-up on the first reported test set (the runner-up of the
     selection: on the holdouts when they chose). The report's landing page and the end of a run
     show it."""
-    lines = verdict_lines(board, significance, against, testsets, metric, alpha)
-    first = reported_testsets(board, testsets)[0]
+    board, against, metric = verdict.board, verdict.against, settings.metric
+    lines = verdict_lines(verdict, settings)
+    first = reported_testsets(board, settings.testsets)[0]
     ranking = "holdout" if "holdout" in set(board["testset"]) else first
     chosen = reference(board, against, first, metric)
     order = [m for m in _rows(board, ranking)["model"] if m != chosen]
     rows = against[(against["testset"] == first) & (against["metric"] == metric)]
     rows = rows[rows["model"] == order[0]] if order else rows.iloc[:0]
     if len(rows) and _row(board, first, chosen)["folds"] >= 2:
-        second = comparison_line(rows.iloc[0], alpha)
+        second = comparison_line(rows.iloc[0], settings.alpha)
     else:
         second = lines[-1] if len(lines) > 1 else ""
     return f"{lines[0]}\n{second}\n" if second else f"{lines[0]}\n"
@@ -209,16 +209,20 @@ def score_table(rows, raw: bool = False) -> pd.DataFrame:
     return table
 
 
-def markdown_report(dataset_name, board, significance, against, testsets, metric, alpha) -> str:
-    parts = [f"# {dataset_name}: mean ± sd [95 % t-interval] over folds\n", "## verdict\n"]
-    parts.extend(
-        f"- {line}" for line in verdict_lines(board, significance, against, testsets, metric, alpha)
-    )
+def markdown_report(verdict: Verdict, settings: SummarySettings) -> str:
+    """The leaderboard page: the verdict, then each test set's Friedman test and scores."""
+    board = verdict.board
+    parts = [
+        f"# {settings.dataset_name}: mean ± sd [95 % t-interval] over folds\n",
+        "## verdict\n",
+    ]
+    parts.extend(f"- {line}" for line in verdict_lines(verdict, settings))
     if "holdout" in set(board["testset"]):
         parts.append(f"\n{NOT_FOR_SELECTION}\n")
-    for testset in [t for t in testsets if t in set(board["testset"])]:
+    for testset in [t for t in settings.testsets if t in set(board["testset"])]:
         parts.append(f"\n## {section_title(board, testset)}\n")
-        parts.extend(f"- {line}" for line in friedman_line(significance, testset, metric, alpha))
+        friedman = friedman_line(verdict.significance, testset, settings.metric, settings.alpha)
+        parts.extend(f"- {line}" for line in friedman)
         rows = board[board["testset"] == testset]
         parts.append("\n" + score_table(rows).to_markdown(index=False) + "\n")
     return "\n".join(parts) + "\n"
@@ -231,23 +235,22 @@ def _image_tag(path) -> str:
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
-def html_report(
-    dataset_name, board, significance, against, checks, testsets, metric, alpha, figures
-) -> str:
-    """A self-contained page: the verdict, the scores per test set, the tests, the check."""
+def html_report(verdict: Verdict, settings: SummarySettings, figures: dict) -> str:
+    """A self-contained page: the verdict, the scores per test set, the tests, the check.
+    ``figures``: the PNG files embedded, ``bars`` (the leaderboard) and ``cd`` (the critical
+    difference diagram), each where it exists."""
+    dataset_name, board, metric = settings.dataset_name, verdict.board, settings.metric
+    significance, alpha = verdict.significance, settings.alpha
 
     def table(frame: pd.DataFrame) -> str:
         return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a", border=0)
 
     body = [f"<h1>{html.escape(dataset_name)}</h1><h2>Verdict</h2><ul>"]
-    body.extend(
-        f"<li>{html.escape(line)}</li>"
-        for line in verdict_lines(board, significance, against, testsets, metric, alpha)
-    )
+    body.extend(f"<li>{html.escape(line)}</li>" for line in verdict_lines(verdict, settings))
     body.append("</ul>")
     if "holdout" in set(board["testset"]):
         body.append(f"<p>{html.escape(NOT_FOR_SELECTION)}</p>")
-    for testset in [t for t in testsets if t in set(board["testset"])]:
+    for testset in [t for t in settings.testsets if t in set(board["testset"])]:
         # the heading names the test set alone (links and readers find it by that); the role
         # follows in the line below it
         role = section_title(board, testset).removeprefix(f"test set: {testset}").strip(" ()")
@@ -267,7 +270,7 @@ def html_report(
         f"<h2>Against the selected model, every metric (alpha {alpha}): corrected t and "
         "paired bootstrap, significant only when both agree</h2>"
     )
-    body.append(table(against))
+    body.append(table(verdict.against))
     body.append("<h2>Friedman test, every metric</h2>")
     body.append(table(significance))
     body.append("<h2>Synthetic-sample check (nearest real image vs. real neighbours)</h2>")
@@ -276,6 +279,7 @@ def html_report(
         "other; ≈ 0: copies. diversity_ratio ≈ 0: collapse onto few images. exact_copies: share "
         "identical to a real image.</p>"
     )
+    checks = verdict.checks.sort_values(["method", "fold"])
     body.append(table(checks) if len(checks) else "<p>No method generates images.</p>")
     style = (
         "body{font-family:sans-serif;margin:1.5em;max-width:80em}"

@@ -7,18 +7,16 @@ that is significant."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from ..io import atomic_path, read_json, write_csv, write_json
-from ..rebalance.methods import method_label
-from . import bootstrap, comparison, plots
+from . import plots
+from .judging import SummarySettings, Verdict, judge, model_name, posthoc_table
 from .metrics import METRICS
-from .pages import CHECK_COLUMNS, html_report, markdown_report, short_headline
+from .pages import html_report, markdown_report, short_headline
 
 log = logging.getLogger(__name__)
 
@@ -42,68 +40,6 @@ def environments(results: list[dict]) -> list[dict]:
     return list(distinct.values())
 
 
-KEYS = ["testset", "method", "classifier"]
-
-
-@dataclass(frozen=True)
-class SummarySettings:
-    """What one dataset's summary is judged and labelled by: the ``summary`` config block (the
-    ranking ``metric``, ``alpha``, ``bootstrap_resamples``), the test sets in the config's order,
-    the ``seed`` of the bootstrap, and the config blocks that change what a method means
-    (``sampler``, ``autoencoder``, ``losses``, ``heads``, ``classifier.epochs_by_method``), which
-    label the models."""
-
-    dataset_name: str
-    metric: str = "acsa"
-    alpha: float = 0.05
-    testsets: list[str] = field(default_factory=lambda: ["test", "test_imbalanced", "holdout"])
-    bootstrap_resamples: int = 1000
-    seed: int = 0
-    sampler: dict | None = None
-    autoencoder: dict | None = None
-    losses: dict | None = None
-    heads: dict | None = None
-    epochs_by_method: dict | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "testsets", list(self.testsets))
-
-    def labels(self, methods) -> dict[str, str]:
-        """Each method id's label (``methods.method_label``)."""
-        blocks = (self.sampler, self.autoencoder, self.losses, self.heads, self.epochs_by_method)
-        return {method: method_label(method, *blocks) for method in methods}
-
-
-def model_name(method: str, classifier: str, labels: dict | None = None) -> str:
-    """The name a model goes by in tables and text: its method's label (the id with the settings
-    that change its meaning, ``methods.method_label``) and its classifier."""
-    return f"{(labels or {}).get(method, method)} / {classifier}"
-
-
-def read_metrics(metric_files, labels: dict | None = None) -> pd.DataFrame:
-    """Every evaluation's scores, one row each (nested records such as the environment the
-    scores were computed in are left out: they are no score). ``model`` is the labelled name;
-    ``method`` stays the bare id that scripts match on."""
-    results = [read_json(p) for p in metric_files]
-    flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in results]
-    per_fold = pd.DataFrame(flat)
-    return name_models(per_fold, labels)
-
-
-def name_models(per_fold: pd.DataFrame, labels: dict | None) -> pd.DataFrame:
-    pairs = zip(per_fold["method"], per_fold["classifier"], strict=True)
-    return per_fold.assign(model=[model_name(m, c, labels) for m, c in pairs])
-
-
-def read_synthetic_checks(check_files) -> pd.DataFrame:
-    """One row per (method, fold) with the overall nearest-neighbour ratios."""
-    rows = [
-        {"method": c["method"], "fold": c["fold"], **c["overall"]}
-        for c in (read_json(p) for p in check_files)
-    ]
-    return pd.DataFrame(rows, columns=["method", "fold", *CHECK_COLUMNS])
-
-
 def read_histories(history_files, labels: dict | None = None) -> pd.DataFrame:
     """Every classifier's training history, labelled from its path
     (``.../fold<k>/classifier/<method>/<arch>/history.csv``)."""
@@ -119,108 +55,6 @@ def read_histories(history_files, labels: dict | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def leaderboard_table(
-    per_fold: pd.DataFrame, checks: pd.DataFrame, metric: str, testsets: list[str]
-) -> pd.DataFrame:
-    """Mean, sd and 95 % t-interval over folds of every metric, per test set and model; the mean
-    rank on ``metric``; the mean synthetic-sample ratios of generating methods."""
-    rows = []
-    for (testset, method, classifier), group in per_fold.groupby(KEYS, sort=False):
-        row = {"testset": testset, "method": method, "classifier": classifier}
-        row["model"] = group["model"].iloc[0]
-        row["folds"] = len(group)
-        for name in METRICS:
-            values = group[name].to_numpy(dtype=float)
-            # every metric lies in [0, 1]; with few folds the t-interval would reach beyond
-            low, high = np.clip(comparison.t_interval(values), 0.0, 1.0)
-            sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            row.update(
-                {
-                    f"{name}_mean": float(values.mean()),
-                    f"{name}_sd": sd,
-                    f"{name}_ci95_low": low,
-                    f"{name}_ci95_high": high,
-                }
-            )
-        rows.append(row)
-    board = pd.DataFrame(rows)
-    ranks = []
-    for testset, group in per_fold.groupby("testset"):
-        table = comparison.block_table(group, metric)
-        for model, rank in comparison.mean_ranks(table).items():
-            ranks.append({"testset": testset, "model": model, "mean_rank": rank})
-    board = board.merge(pd.DataFrame(ranks), on=["testset", "model"], how="left")
-    ratios = checks.groupby("method")[CHECK_COLUMNS].mean().reset_index()
-    board = board.merge(ratios, on="method", how="left")
-    order = {name: i for i, name in enumerate(testsets)}
-    board = board.assign(_order=board["testset"].map(order).fillna(len(order)))
-    board = board.sort_values(["_order", f"{metric}_mean"], ascending=[True, False])
-    return board.drop(columns="_order").reset_index(drop=True)
-
-
-def selected_model(per_fold: pd.DataFrame, metric: str) -> str | None:
-    """The model with the highest mean ``metric`` on the folds' holdouts, or None without
-    holdout results: choosing on the test set would make its score the best of many draws."""
-    holdout = per_fold[per_fold["testset"] == "holdout"]
-    if holdout.empty:
-        return None
-    return str(holdout.groupby("model", sort=True)[metric].mean().idxmax())
-
-
-def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictions: dict):
-    """Friedman test, and every model against the reference model by the corrected t and the
-    paired bootstrap, for every test set (in the config's order) and metric; plus the full
-    result (ranks, Nemenyi) per test set and metric. The reference is the model selected on
-    the holdouts, or without holdouts the best on ``settings.metric`` of each test set.
-    ``predictions``: testset -> model -> fold -> frame (index, true, predicted)."""
-    alpha, testsets, metric = settings.alpha, settings.testsets, settings.metric
-    significance, versus, results = [], [], {}
-    present = set(per_fold["testset"])
-    selected = selected_model(per_fold, metric)
-    for testset in [t for t in testsets if t in present] + sorted(present - set(testsets)):
-        group = per_fold[per_fold["testset"] == testset]
-        reference = selected or str(group.groupby("model")[metric].mean().idxmax())
-        resampled = bootstrap.resampled_scores(
-            predictions.get(testset, {}), settings.bootstrap_resamples, settings.seed
-        )
-        for name in METRICS:
-            scores = {model: values[name] for model, values in resampled.items()}
-            result = comparison.compare(group, name, alpha, reference, scores)
-            results[testset, name] = result
-            significance.append(
-                {
-                    "testset": testset,
-                    "metric": name,
-                    **result["friedman"],
-                    "significant": bool(result["friedman"]["p_value"] < alpha),
-                    "critical_difference": result["critical_difference"],
-                    "best": result["ranks"].index[0],
-                }
-            )
-            versus.append(result["against"].assign(testset=testset, metric=name))
-    versus = pd.concat(versus, ignore_index=True)
-    versus = versus[["testset", "metric", *[c for c in versus if c not in ("testset", "metric")]]]
-    return pd.DataFrame(significance), versus, results
-
-
-def posthoc_table(results: dict, metric: str) -> pd.DataFrame:
-    """Nemenyi p-values of ``metric`` in long form: test set, model a, model b, p."""
-    rows = []
-    for (testset, name), result in results.items():
-        if name != metric or result["nemenyi"] is None:
-            continue
-        matrix = result["nemenyi"]
-        for i, a in enumerate(matrix.index):
-            for b in matrix.columns[i + 1 :]:
-                rows.append(
-                    {"testset": testset, "model_a": a, "model_b": b, "p_nemenyi": matrix.loc[a, b]}
-                )
-    return pd.DataFrame(rows, columns=["testset", "model_a", "model_b", "p_nemenyi"])
-
-
-# --- text ---------------------------------------------------------------------------------
-
-
 def config_yaml(config: dict) -> str:
     """The run's configuration as a config file that reruns it (``--configfile``)."""
     header = (
@@ -233,37 +67,6 @@ def config_yaml(config: dict) -> str:
 def _write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One dataset's evaluations judged: every fold's scores (``per_fold``, models labelled), the
-    synthetic-sample checks, the leaderboard, the Friedman tests (``significance``), every model
-    against the reference (``against``) and the full comparison per (test set, metric)."""
-
-    labels: dict[str, str]
-    per_fold: pd.DataFrame
-    checks: pd.DataFrame
-    board: pd.DataFrame
-    significance: pd.DataFrame
-    against: pd.DataFrame
-    results: dict
-
-
-def judge(inputs: dict, settings: SummarySettings) -> Verdict:
-    """Read the evaluations named in ``inputs`` (``metrics``, and where given ``predictions``,
-    ``checks``) and compare the models."""
-    per_fold = read_metrics(inputs["metrics"])
-    labels = settings.labels(per_fold["method"].unique())
-    per_fold = name_models(per_fold, labels).sort_values([*KEYS, "fold"])
-    checks = read_synthetic_checks(inputs.get("checks", ()))
-    board = leaderboard_table(per_fold, checks, settings.metric, settings.testsets)
-    predictions = {
-        testset: {model_name(*key, labels): folds for key, folds in models.items()}
-        for testset, models in bootstrap.read_predictions(inputs.get("predictions", ())).items()
-    }
-    significance, against, results = run_comparisons(per_fold, settings, predictions)
-    return Verdict(labels, per_fold, checks, board, significance, against, results)
 
 
 def summarize(
@@ -285,7 +88,7 @@ def summarize(
     _write_figures(verdict, settings, out, inputs.get("histories", ()))
     if out.get("html"):
         figures = {"bars": out["plot"], "cd": out.get("critical_difference")}
-        _write_text(out["html"], _html_page(verdict, settings, figures))
+        _write_text(out["html"], html_report(verdict, settings, figures))
     return verdict.board
 
 
@@ -305,13 +108,11 @@ def _write_tables(verdict: Verdict, settings: SummarySettings, out: dict) -> Non
 
 def _write_text_pages(verdict: Verdict, settings: SummarySettings, out: dict) -> None:
     """The markdown page (also printed to the log) and the short headline."""
-    tests = (verdict.board, verdict.significance, verdict.against)
-    judging = (settings.testsets, settings.metric, settings.alpha)
-    markdown = markdown_report(settings.dataset_name, *tests, *judging)
+    markdown = markdown_report(verdict, settings)
     _write_text(out["markdown"], markdown)
     print(markdown)
     if out.get("headline"):
-        _write_text(out["headline"], short_headline(*tests, *judging))
+        _write_text(out["headline"], short_headline(verdict, settings))
 
 
 def _write_figures(verdict: Verdict, settings: SummarySettings, out: dict, history_files) -> None:
@@ -332,17 +133,3 @@ def _write_figures(verdict: Verdict, settings: SummarySettings, out: dict, histo
     if out.get("curves"):
         histories = read_histories(history_files, verdict.labels)
         plots.plot_training_curves(histories, f"{name}: classifier training", out["curves"])
-
-
-def _html_page(verdict: Verdict, settings: SummarySettings, figures: dict) -> str:
-    return html_report(
-        settings.dataset_name,
-        verdict.board,
-        verdict.significance,
-        verdict.against,
-        verdict.checks.sort_values(["method", "fold"]),
-        settings.testsets,
-        settings.metric,
-        settings.alpha,
-        figures,
-    )
