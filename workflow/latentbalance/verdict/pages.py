@@ -90,7 +90,7 @@ def reported_testsets(board, testsets) -> list[str]:
 
 def reference(board, against, testset, metric) -> str:
     """The model the comparisons are made against: the selected one (the ``reference`` column
-    that summary.run_comparisons filled in), or the best on ``metric`` when there is no other."""
+    that judging.run_comparisons filled in), or the best on ``metric`` when there is no other."""
     rows = against[(against["testset"] == testset) & (against["metric"] == metric)]
     if len(rows):
         return rows["reference"].iloc[0]
