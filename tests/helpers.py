@@ -40,7 +40,7 @@ TINY_CONFIG = {
     },
     "folds": 2,
     "methods": ["none", "smote-ae"],
-    "classifiers": ["resnet18"],
+    "architectures": ["resnet18"],
     "testsets": ["test", "test_imbalanced", "holdout"],
     "autoencoder": {"epochs": 2, "batch_size": 32, "latent_dim": 16},
     "classifier": {"stem": "small", "epochs": 3, "batch_size": 32, "patience": 5},

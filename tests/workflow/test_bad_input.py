@@ -36,7 +36,11 @@ CONFIG_ERRORS = {
         ["imagenet", "source"],
     ),
     "unknown method": ({"methods": ["none", "smote-gan"]}, ["smote-gan", "smote-ae"]),
-    "unknown classifier": ({"classifiers": ["vgg16"]}, ["vgg16", "resnet18"]),
+    "unknown architecture": ({"architectures": ["vgg16"]}, ["vgg16", "resnet18"]),
+    "the old name of architectures": (
+        {"classifiers": ["resnet18"]},
+        ["'classifiers' is now called 'architectures'"],
+    ),
     "misspelt top-level key": ({"classifer": {"epochs": 2}}, ["classifer"]),
     "misspelt nested key": ({"autoencoder": {"epoch": 3}}, ["epoch"]),
     "wrong type": ({"folds": "five"}, ["five", "folds"]),

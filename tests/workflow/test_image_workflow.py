@@ -52,7 +52,7 @@ def image_run_config(data: Path) -> dict:
         "folds": 2,
         "run_folds": [0],
         "methods": ["smote-ae"],  # one method keeps the run short; baselines are tested elsewhere
-        "classifiers": ["resnet18"],
+        "architectures": ["resnet18"],
         "testsets": ["test"],
         "autoencoder": {"epochs": 1, "batch_size": 16, "width": 8},
         # fold 0 of the CIFAR PNGs trains on 4 + 2 images: SMOTE's default k = 5 fits no class

@@ -178,7 +178,7 @@ def test_dry_run_of_every_method_id_shares_autoencoders(tmp_path):
         **TINY_CONFIG,
         "run_folds": [0],
         "methods": valid_method_ids(),
-        "classifiers": ["resnet18", "resnet50"],
+        "architectures": ["resnet18", "resnet50"],
     }
     result = snakemake(
         workdir, "--configfile", str(write_config(tmp_path / "all.yaml", config)), "--dry-run"

@@ -21,14 +21,17 @@ rule train_autoencoder:
     resources:
         mem_mb=host_memory(8000, AUTOENCODER_CHECKPOINT),
         runtime=lambda wildcards, attempt: 120 * attempt,
-        gpu=job_gpus(),
+        gpu=JOB_GPUS,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         kind=lambda wildcards: wildcards.ae,
         penalty=lambda wildcards: wildcards.penalty == "penalty",
-        recipe=autoencoder_recipe,
+        # only the keys this autoencoder reads: the VAE's beta reruns no other (READERS)
+        recipe=lambda w: settings_read_by(
+            {w.ae, w.penalty}, "autoencoder", config["autoencoder"]
+        ),
         seed=config["seed"],
-        compute=compute_settings(),
+        compute=COMPUTE,
         checkpoint=AUTOENCODER_CHECKPOINT,
     script:
         "../scripts/train_autoencoder.py"

@@ -21,15 +21,18 @@ rule train_classifier:
     resources:
         mem_mb=host_memory(8000, CLASSIFIER_CHECKPOINT),
         runtime=lambda wildcards, attempt: 120 * attempt,
-        gpu=job_gpus(),
+        gpu=JOB_GPUS,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: wildcards.method,
         arch=lambda wildcards: wildcards.arch,
-        recipe=classifier_recipe,
-        loss=loss_settings,
+        recipe=lambda w: classifier_settings(config["classifier"], w.method),
+        # only the keys this method's loss reads: la-loss's tau reruns no other (READERS)
+        loss=lambda w: settings_read_by(
+            parse_method(w.method).parts, "losses", config["losses"]
+        ),
         seed=config["seed"],
-        compute=compute_settings(),
+        compute=COMPUTE,
         checkpoint=CLASSIFIER_CHECKPOINT,
     script:
         "../scripts/train_classifier.py"
@@ -61,19 +64,18 @@ rule train_head:
         "results/{dataset}/benchmarks/fold{fold}/train_head/{backbone}@{head}-{arch}.tsv"
     wildcard_constraints:
         backbone=r"[a-z0-9+-]+",
-        head=HEAD_IDS,
     conda:
         ENV
     threads: config["compute"]["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-        gpu=job_gpus(),
+        gpu=JOB_GPUS,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         method_id=lambda wildcards: f"{wildcards.backbone}@{wildcards.head}",
-        recipe=head_settings,
+        recipe=lambda w: settings_read_by({w.head}, "heads", config["heads"]),
         seed=config["seed"],
-        compute=compute_settings(),
+        compute=COMPUTE,
     script:
         "../scripts/train_head.py"

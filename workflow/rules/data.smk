@@ -49,7 +49,9 @@ rule split:
         runtime=10,
     params:
         test_fraction=dataset_setting("test_fraction"),
-        imbalance=split_imbalance,
+        imbalance=lambda w: pool_imbalance(
+            config["datasets"][w.dataset]["imbalance"], config["folds"]
+        ),
         seed=config["seed"],
     script:
         "../scripts/split.py"

@@ -34,25 +34,21 @@ rule evaluate:
     resources:
         mem_mb=3000,
         runtime=evaluation_runtime,
-        gpu=job_gpus(),
+        gpu=JOB_GPUS,
     params:
         fold=lambda wildcards: int(wildcards.fold),
         testsets=config["testsets"],
         recipe=config["evaluate"],
         # the classifier's batches: batch composition moves the last bits of the probabilities
         batch_size=config["classifier"]["batch_size"],
-        compute=compute_settings(),
+        compute=COMPUTE,
     script:
         "../scripts/evaluate.py"
 
 
 rule summarize:
     input:
-        metrics=evaluation_metrics,
-        # per-image predictions: the paired bootstrap over the test images
-        predictions=evaluation_predictions,
-        histories=classifier_histories,
-        checks=synthetic_checks,
+        unpack(summary_inputs),
     output:
         per_fold=report(
             "results/{dataset}/summary/metrics_per_fold.csv",
@@ -135,7 +131,9 @@ rule summarize:
         seed=config["seed"],
         # the settings that change what a method means label the models
         sampler=config["sampler"],
-        autoencoder=penalty_settings(),
+        autoencoder={
+            k: config["autoencoder"][k] for k in ("penalty_kind", "penalty_weight")
+        },
         losses=config["losses"],
         heads=config["heads"],
         epochs_by_method=config["classifier"]["epochs_by_method"],

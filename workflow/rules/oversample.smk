@@ -33,6 +33,6 @@ rule oversample:
         # the autoencoder's batches, for encoding and decoding
         batch_size=config["autoencoder"]["batch_size"],
         seed=config["seed"],
-        compute=compute_settings(),
+        compute=COMPUTE,
     script:
         "../scripts/oversample.py"

@@ -1,5 +1,5 @@
-"""Recipes: one frozen object per config block, the schema's defaults filled in, unknown keys
-refused."""
+"""Recipes: one frozen object per config block, the schema's defaults filled in, every value
+checked against the schema when the recipe is built."""
 
 import dataclasses
 
@@ -11,11 +11,22 @@ from latentbalance.settings.recipes import (
     ClassifierRecipe,
     Compute,
     EvaluationRecipe,
+    HeadRecipe,
+    LossRecipe,
     SamplerRecipe,
 )
-from latentbalance.settings.schema import with_defaults
+from latentbalance.settings.schema import ConfigError, with_defaults
 
-RECIPES = [AutoencoderRecipe, SamplerRecipe, Augment, ClassifierRecipe, EvaluationRecipe]
+RECIPES = [
+    AutoencoderRecipe,
+    SamplerRecipe,
+    Augment,
+    ClassifierRecipe,
+    EvaluationRecipe,
+    Compute,
+    LossRecipe,
+    HeadRecipe,
+]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.BLOCK)
@@ -47,17 +58,40 @@ def test_given_keys_are_kept_and_nested_blocks_filled():
 
 
 @pytest.mark.parametrize(
-    "recipe, block, unknown",
+    "recipe, block, key",
     [
-        (ClassifierRecipe, {"test_time_flip": True}, "test_time_flip"),  # now under evaluate
-        (ClassifierRecipe, {"augment": {"mixx": "mixup"}}, "mixx"),
-        (AutoencoderRecipe, {"epoch": 3}, "epoch"),
-        (SamplerRecipe, {"k": 3}, "k"),
+        (ClassifierRecipe, {"test_time_flip": True}, "classifier.test_time_flip"),  # evaluate's
+        (ClassifierRecipe, {"augment": {"mixx": "mixup"}}, "classifier.augment.mixx"),
+        (AutoencoderRecipe, {"epoch": 3}, "autoencoder.epoch"),
+        (SamplerRecipe, {"k": 3}, "sampler.k"),
     ],
 )
-def test_unknown_keys_are_refused_by_name(recipe, block, unknown):
-    with pytest.raises(ValueError, match=f"unknown key\\(s\\) \\['{unknown}'\\]"):
+def test_unknown_keys_are_refused_by_name(recipe, block, key):
+    with pytest.raises(ConfigError) as error:
         recipe.from_config(block)
+    parent, _, unknown = key.rpartition(".")
+    assert error.value.key == key
+    assert f"unknown key(s) '{unknown}' in '{parent}'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "recipe, block, key, message",
+    [
+        (ClassifierRecipe, {"optimizer": "rmsprop"}, "classifier.optimizer",
+         "unknown classifier.optimizer 'rmsprop'; choose one of adam, sgd"),
+        (ClassifierRecipe, {"augment": {"mix": "blend"}}, "classifier.augment.mix",
+         "unknown classifier.augment.mix 'blend'; choose one of none, mixup, cutmix,"),
+        (Compute, {"precision": "fp8"}, "compute.precision", "unknown compute.precision 'fp8'"),
+        (AutoencoderRecipe, {"epochs": 0}, "autoencoder.epochs", "0 is less than the minimum"),
+        (SamplerRecipe, {"target": "most"}, "sampler.target", "'most' is none of the forms"),
+        (HeadRecipe, {"lr": "fast"}, "heads.lr", "'fast' is not of type 'number'"),
+    ],
+)  # fmt: skip
+def test_a_value_the_schema_refuses_stops_the_recipe_naming_the_key(recipe, block, key, message):
+    """Checked once, when the recipe is built: the code that reads it does not check again."""
+    with pytest.raises(ConfigError) as error:
+        recipe.from_config(block)
+    assert error.value.key == key and message in str(error.value)
 
 
 def test_compute_leaves_threads_to_the_rule():

@@ -1,5 +1,6 @@
-"""The allowed values and defaults of every setting come from the config schema, and every Python
-dispatch on a setting accepts exactly the values its schema enum lists."""
+"""The allowed values and defaults of every setting come from the config schema; every Python
+dispatch on a setting accepts each value its schema enum lists, and the place the setting comes in
+(its recipe, a method id, the config check) refuses any other."""
 
 import numpy as np
 import pytest
@@ -9,8 +10,15 @@ from latentbalance.data.sources import load_source
 from latentbalance.data.splits import validation_split
 from latentbalance.nets.autoencoders import build_autoencoder, deepsmote_penalty
 from latentbalance.nets.classifiers import build_resnet
+from latentbalance.rebalance.methods import parse_method
 from latentbalance.rebalance.sampling import balance
-from latentbalance.settings.recipes import SamplerRecipe
+from latentbalance.settings.check import check_config
+from latentbalance.settings.recipes import (
+    AutoencoderRecipe,
+    ClassifierRecipe,
+    Compute,
+    SamplerRecipe,
+)
 from latentbalance.settings.schema import (
     ConfigError,
     allowed,
@@ -32,7 +40,7 @@ def test_allowed_values_are_the_schemas_enums():
     assert allowed("classifier.augment.mix") == tuple(
         classifier["augment"]["properties"]["mix"]["enum"]
     )
-    assert allowed("classifiers") == tuple(properties["classifiers"]["items"]["enum"])  # a list
+    assert allowed("architectures") == tuple(properties["architectures"]["items"]["enum"])  # list
     assert "fashionmnist" in allowed("datasets.*.source")  # inside a mapping of datasets
     assert allowed("methods.grid.autoencoders") == ("ae", "vae", "wae")  # the grid form
     assert setting("classifier.schedule")["default"] == "constant"
@@ -77,7 +85,7 @@ DISPATCH = {
     "classifier.schedule": lambda v: learning_rate_schedule(_optimizer(), v, 4, 5),
     "classifier.augment.mix": lambda v: batch_mixing(v, 1.0, 3),
     "classifier.stem": lambda v: build_resnet("resnet18", 1, 3, v),
-    "classifiers": lambda v: build_resnet(v, 1, 3, "small"),
+    "architectures": lambda v: build_resnet(v, 1, 3, "small"),
     "classifier.validation": lambda v: validation_split(
         np.arange(20) % 2, np.arange(20), 20, 0.2, v, 0
     ),
@@ -90,13 +98,30 @@ DISPATCH = {
 }
 
 
-# dispatches that do not refuse an unknown value yet (see the library's open bugs)
+# where each of those settings comes in, and a value the schema does not allow is refused: a
+# recipe (settings/recipes.py), a method id, the config check
+DATASET = {"source": "digits", "imbalance": {"ratio": 2, "max_per_class": 10}}
+ENTRY = {
+    "classifier.optimizer": lambda v: ClassifierRecipe.from_config({"optimizer": v}),
+    "classifier.schedule": lambda v: ClassifierRecipe.from_config({"schedule": v}),
+    "classifier.augment.mix": lambda v: ClassifierRecipe.from_config({"augment": {"mix": v}}),
+    "classifier.stem": lambda v: ClassifierRecipe.from_config({"stem": v}),
+    "architectures": lambda v: check_config({"datasets": {"d": DATASET}, "architectures": [v]}),
+    "classifier.validation": lambda v: ClassifierRecipe.from_config({"validation": v}),
+    "methods.grid.autoencoders": lambda v: parse_method(f"smote-{v}"),
+    "methods.grid.samplers": lambda v: parse_method(f"{v}-ae"),
+    "autoencoder.penalty_kind": lambda v: AutoencoderRecipe.from_config({"penalty_kind": v}),
+    "compute.precision": lambda v: Compute.from_config({"precision": v}),
+}
+
+
 @pytest.mark.parametrize("path", DISPATCH)
-def test_every_dispatch_accepts_exactly_its_schema_enum(path):
+def test_every_dispatch_accepts_its_schema_enum_and_its_entry_refuses_the_rest(path):
     for value in allowed(path):
+        ENTRY[path](value)
         DISPATCH[path](value)
-    with pytest.raises(ValueError, match="unknown .*'bogus'"):
-        DISPATCH[path]("bogus")
+    with pytest.raises(ConfigError, match="unknown .*bogus"):
+        ENTRY[path]("bogus")
 
 
 def test_every_source_has_a_loader(tmp_path):

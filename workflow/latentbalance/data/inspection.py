@@ -32,7 +32,7 @@ from .files import SourceFiles, folder_files, mvtec_files
 SMALL_RUN = {
     "folds": 5,
     "methods": ["none", "weighted", "smote-ae"],
-    "classifiers": ["resnet18"],
+    "architectures": ["resnet18"],
     "testsets": ["test"],
     "autoencoder": {"width": 32, "epochs": 50, "batch_size": 32},
     "classifier": {"stem": "compact", "epochs": 30, "batch_size": 32},

@@ -31,6 +31,17 @@ def fold_training_pool(counts: list[int], n_folds: int) -> list[int]:
     return [int(np.floor(c * n_folds / (n_folds - 1) + 0.5)) for c in counts]
 
 
+def pool_imbalance(imbalance: dict, n_folds: int) -> dict:
+    """What the split draws, from a dataset's ``imbalance`` block: with ``counts_are:
+    fold_training`` its counts are what each fold trains on, so the pool's are larger by
+    ``n_folds / (n_folds - 1)``; ``training_pool`` counts are the pool's. ``counts_are`` itself
+    goes (the split reads counts or ratio only)."""
+    pool = dict(imbalance)
+    if pool.pop("counts_are", "training_pool") == "fold_training":
+        pool["counts"] = fold_training_pool(pool["counts"], n_folds)
+    return pool
+
+
 def split_independent_test(labels: np.ndarray, test_fraction: float, seed: int):
     """Stratified independent test set; returns (test_indices, remaining_indices), both sorted."""
     from sklearn.model_selection import train_test_split  # here: only split and folds need it

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from itertools import product
+from typing import NamedTuple
 
-from ..settings.schema import ConfigError, allowed
+from ..settings.schema import ConfigError, allowed, with_defaults
 
 # Kept free of torch: the Snakefile imports this module every time it is parsed (every dry run,
 # and twice per cluster job).
@@ -49,6 +50,13 @@ class Method:
     @property
     def class_weighted(self) -> bool:
         return self.id == "weighted"
+
+    @property
+    def parts(self) -> set[str]:
+        """What this method is made of, as ``READERS`` names them: its autoencoder, ``penalty``,
+        its loss and its head."""
+        named = (self.autoencoder, "penalty" if self.penalty else None, self.loss, self.head)
+        return {part for part in named if part}
 
     @property
     def autoencoder_dir(self) -> str | None:
@@ -125,28 +133,60 @@ def expand_methods(spec) -> list[str]:
     return ids
 
 
-# The settings' defaults: a label names a setting only where it differs (config/README.md).
-PENALTY_DEFAULTS = {"penalty_kind": "paper", "penalty_weight": 1.0}
-SAMPLER_DEFAULTS = {"target": "majority", "synthetic_share": 1.0, "k_neighbors": 5}
-LOSS_DEFAULTS = {
-    "la_tau": 1.0,
-    "ldam_max_margin": 0.5,
-    "ldam_scale": 30.0,
-    "drw_beta": 0.9999,
-    "drw_from": 0.8,
-}
-HEAD_DEFAULTS = {"eos_neighbors": 10, "smote_neighbors": 5}
-# how a label writes each loss and head setting; a method shows only the ones it uses
-LOSS_NAMES = {
-    "la-loss": {"la_tau": "τ {:g}"},
-    "ldam-drw": {
-        "ldam_max_margin": "margin {:g}",
-        "ldam_scale": "s {:g}",
-        "drw_beta": "β {:g}",
-        "drw_from": "re-weighted from {:.0%}",
+# The keys of a config block that one part of a method alone reads (an autoencoder, the penalty, a
+# loss, a head; every other key of the block is read by all of its rule's jobs), and how a model's
+# label writes the key's value where it is not the default (None: the label does not name it).
+# A job is given only the keys it reads, so that a change of the VAE's beta reruns no plain
+# autoencoder and la-loss's tau no other method (workflow/rules/common.smk).
+class Reader(NamedTuple):
+    part: str
+    label: str | None = None
+
+
+READERS = {
+    "autoencoder": {
+        "kl_weight": Reader("vae"),
+        "mmd_weight": Reader("wae"),
+        # labelled together, in method_label
+        "penalty_kind": Reader("penalty"),
+        "penalty_weight": Reader("penalty"),
+    },
+    "losses": {
+        "la_tau": Reader("la-loss", "τ {:g}"),
+        "ldam_max_margin": Reader("ldam-drw", "margin {:g}"),
+        "ldam_scale": Reader("ldam-drw", "s {:g}"),
+        "drw_beta": Reader("ldam-drw", "β {:g}"),
+        "drw_from": Reader("ldam-drw", "re-weighted from {:.0%}"),
+    },
+    "heads": {
+        "eos_neighbors": Reader("eos", "eos k = {}"),
+        "smote_neighbors": Reader("smote-feat", "smote-feat k = {}"),
     },
 }
-HEAD_NAMES = {"eos": {"eos_neighbors": "k = {}"}, "smote-feat": {"smote_neighbors": "k = {}"}}
+
+
+def settings_read_by(parts, block_name: str, block: dict) -> dict:
+    """The keys of config block ``block_name`` (its values: ``block``) that a job of these
+    ``parts`` reads (``Method.parts``, or e.g. ``{"vae", "penalty"}`` for an autoencoder), in the
+    block's order."""
+    readers = READERS.get(block_name, {})
+    return {
+        key: value
+        for key, value in block.items()
+        if key not in readers or readers[key].part in parts
+    }
+
+
+def _named_settings(method: Method, block_name: str, values: dict) -> list[str]:
+    """What a label says of the block's settings this method reads and that are not the default,
+    in the table's order."""
+    defaults = with_defaults(block_name, {})
+    values = defaults | values
+    return [
+        reader.label.format(values[key])
+        for key, reader in READERS[block_name].items()
+        if reader.label and reader.part in method.parts and values[key] != defaults[key]
+    ]
 
 
 def method_label(
@@ -164,26 +204,22 @@ def method_label(
     ``classifier.epochs_by_method``: a model whose classifier (a head's: its backbone's) trained
     epochs of its own says so."""
     method = parse_method(method_id)
-    sampler = SAMPLER_DEFAULTS | (sampler or {})
-    autoencoder = PENALTY_DEFAULTS | (autoencoder or {})
-    losses = LOSS_DEFAULTS | (losses or {})
-    heads = HEAD_DEFAULTS | (heads or {})
-    parts = []
-    if method.penalty and any(autoencoder[k] != v for k, v in PENALTY_DEFAULTS.items()):
-        parts.append(f"{autoencoder['penalty_kind']}, λ {autoencoder['penalty_weight']:g}")
+    sampler = with_defaults("sampler", sampler or {})
+    autoencoder = with_defaults("autoencoder", autoencoder or {})
+    default = with_defaults("sampler", {}) | with_defaults("autoencoder", {})
+    notes = []
+    penalty = ("penalty_kind", "penalty_weight")
+    if method.penalty and any(autoencoder[key] != default[key] for key in penalty):
+        notes.append(f"{autoencoder['penalty_kind']}, λ {autoencoder['penalty_weight']:g}")
     if method.generates and method.sampler != "ros":
         if sampler["synthetic_share"] < 1:
-            parts.append(f"{100 * sampler['synthetic_share']:g} % synthetic")
-        if sampler["k_neighbors"] != SAMPLER_DEFAULTS["k_neighbors"]:
-            parts.append(f"k = {sampler['k_neighbors']}")
-    if method.generates and sampler["target"] != "majority":
-        parts.append(f"to {sampler['target']}")
-    for key, name in LOSS_NAMES.get(method.loss, {}).items():
-        if losses[key] != LOSS_DEFAULTS[key]:
-            parts.append(name.format(losses[key]))
-    for key, name in HEAD_NAMES.get(method.head, {}).items():
-        if heads[key] != HEAD_DEFAULTS[key]:
-            parts.append(f"{method.head} {name.format(heads[key])}")
+            notes.append(f"{100 * sampler['synthetic_share']:g} % synthetic")
+        if sampler["k_neighbors"] != default["k_neighbors"]:
+            notes.append(f"k = {sampler['k_neighbors']}")
+    if method.generates and sampler["target"] != default["target"]:
+        notes.append(f"to {sampler['target']}")
+    notes += _named_settings(method, "losses", losses or {})
+    notes += _named_settings(method, "heads", heads or {})
     if method.backbone in (epochs_by_method or {}):
-        parts.append(f"{epochs_by_method[method.backbone]} epochs")
-    return f"{method_id} ({'; '.join(parts)})" if parts else method_id
+        notes.append(f"{epochs_by_method[method.backbone]} epochs")
+    return f"{method_id} ({'; '.join(notes)})" if notes else method_id

@@ -1,5 +1,6 @@
 """Checking a config before any job runs: the schema (workflow/schemas/config.schema.yaml), its
-defaults, then what a schema cannot say (method ids, the folds that ``run_folds`` names, ...).
+defaults, then what a schema cannot say (method ids, the folds that ``run_folds`` names, ...);
+and that the run's results can be written.
 
 Whatever the config holds, ``check_config`` either completes it or raises one ``ConfigError`` whose
 message names the key and the fix; no other exception escapes (tests/workflow/test_config_fuzz.py
@@ -16,19 +17,21 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import reprlib
+import tempfile
+from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..rebalance.methods import expand_methods, valid_method_ids
-from .schema import ConfigError, check_source_settings, schema
+from .schema import ConfigError, check_source_settings, key_name, refusal, schema
 
 
 def check_config(config: dict) -> dict:
     """Refuse a config that cannot run with one ConfigError naming the key; otherwise fill in the
     schema's defaults (in place, as Snakemake's ``validate`` does) and return the config."""
+    check_renamed_keys(config)
     read_command_line_text(config)
     check_schema(config)
     fill_defaults(config)
@@ -45,19 +48,27 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema())
 
 
+# keys that were renamed: old name -> new name
+RENAMED = {"classifiers": "architectures"}
+
+
+def check_renamed_keys(config: dict) -> None:
+    """A config written for an older latentbalance: the old name of a key stops with the new one
+    (the schema would only call it unknown)."""
+    for old, new in RENAMED.items():
+        if old in config:
+            raise ConfigError(
+                old,
+                f"'{old}' is now called '{new}' (the ResNets to train; 'classifier' is how they "
+                f"train): rename '{old}:' to '{new}:' in your config",
+            )
+
+
 def check_schema(config: dict) -> None:
     """The schema's most relevant complaint (jsonschema's ``best_match``) as a ConfigError."""
     error = best_match(_validator().iter_errors(config))
-    if error is None:
-        return
-    if error.validator == "additionalProperties":
-        raise _unknown_key(error)
-    key = key_name(error.absolute_path)
-    if error.validator in ("oneOf", "anyOf"):
-        what = f"{_short(error.instance)} is none of the forms it can take"
-    else:
-        what = error.message
-    raise ConfigError(key, f"'{key}': {what}; {_help(error.absolute_path)}")
+    if error is not None:
+        raise refusal(error)
 
 
 def read_command_line_text(config: dict) -> None:
@@ -108,50 +119,6 @@ def _read(text: str):
         except (ValueError, yaml.YAMLError):
             continue
     return text
-
-
-def _unknown_key(error: ValidationError) -> ConfigError:
-    known = sorted(error.schema.get("properties", {}))
-    unknown = sorted(map(str, set(error.instance) - set(known)))
-    parent = key_name(error.absolute_path)
-    key = ".".join([parent, unknown[0]]) if parent else unknown[0]
-    where = f"in '{parent}'" if parent else "at the top level"
-    return ConfigError(
-        key,
-        f"unknown key(s) {', '.join(map(repr, unknown))} {where}: misspelt? The keys there are "
-        f"{', '.join(known)} (config/README.md)",
-    )
-
-
-def key_name(path) -> str:
-    """A config path as written in messages and config/README.md: ``datasets.digits.imbalance``,
-    ``run_folds[1]``."""
-    name = ""
-    for part in path:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name
-
-
-def _help(path) -> str:
-    """What the key is for (its schema description), which says what it takes."""
-    node = schema()
-    for part in path:
-        if isinstance(part, int):
-            continue  # an item of a list: the list's description covers it
-        forms = node.get("oneOf", [node])
-        named = [f["properties"][part] for f in forms if part in f.get("properties", {})]
-        if named:
-            node = named[0]
-        elif isinstance(node.get("additionalProperties"), dict):
-            node = node["additionalProperties"]  # a dataset's block, under its own name
-    description = node.get("description")
-    return f"expected: {description}" if description else "see config/README.md"
-
-
-def _short(value) -> str:
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 40
-    return short.repr(value)
 
 
 def _set_defaults(validator, properties, instance, node):
@@ -264,3 +231,19 @@ SEMANTIC_CHECKS = (
     check_run_folds,
     check_fold_training_counts,
 )
+
+
+def check_results_writable(folder: str | Path = "results") -> None:
+    """Refuse a results folder that cannot be written (a read-only mount, another owner) when the
+    workflow is parsed, instead of with a bare PermissionError once jobs run. A folder not made
+    yet is judged by the one that will hold it."""
+    folder = Path(folder)
+    where = folder if folder.exists() else folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"cannot write results to {where.resolve()} ({error.strerror}): run Snakemake in "
+            "a directory you can write to (--directory DIR) or fix that folder's permissions"
+        ) from error

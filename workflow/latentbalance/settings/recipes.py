@@ -2,13 +2,14 @@
 
 A rule passes its block whole (``params``); the script builds the recipe, and the stage and the
 training loop read it. The schema fills every default, so ``Recipe.from_config({})`` is the
-default recipe. Kept free of torch."""
+default recipe, and checks every value once, when the recipe is built: the code that reads a
+recipe takes its values as allowed. Kept free of torch."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-from .schema import with_defaults
+from .schema import validate, with_defaults
 
 
 class _FromConfig:
@@ -17,13 +18,12 @@ class _FromConfig:
 
     @classmethod
     def from_config(cls, block: dict | None = None):
-        """The recipe of a config block (missing keys take the schema's defaults)."""
+        """The recipe of a config block (missing keys take the schema's defaults), checked
+        against the schema once, here: a value it does not allow stops with one ConfigError
+        naming the key and what it takes."""
         values = with_defaults(cls.BLOCK, block or {})
-        values = cls._nested({k: v for k, v in values.items() if k not in cls.RULE_KEYS})
-        unknown = sorted(values.keys() - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in '{cls.BLOCK}'")
-        return cls(**values)
+        validate(cls.BLOCK, values)
+        return cls(**cls._nested({k: v for k, v in values.items() if k not in cls.RULE_KEYS}))
 
     @classmethod
     def _nested(cls, values: dict) -> dict:
@@ -66,10 +66,20 @@ class Augment(_FromConfig):
     mix_alpha: float
 
 
+def classifier_settings(block: dict, method_id: str) -> dict:
+    """What a method's classifier job is given of the ``classifier`` block: the method's own
+    epochs (``epochs_by_method``) as ``epochs``, and no other method's entry, so that naming one
+    method in ``epochs_by_method`` reruns no other."""
+    settings = dict(block)
+    by_method = settings.pop("epochs_by_method")
+    settings["epochs"] = by_method.get(method_id, settings["epochs"])
+    return settings
+
+
 @dataclass(frozen=True)
 class ClassifierRecipe(_FromConfig):
     BLOCK = "classifier"
-    # the rule passes a method's own epochs as `epochs` (workflow/rules/common.smk)
+    # the rule passes a method's own epochs as `epochs` (classifier_settings)
     RULE_KEYS = ("epochs_by_method",)
     stem: str
     epochs: int
@@ -85,7 +95,7 @@ class ClassifierRecipe(_FromConfig):
 
     @classmethod
     def _nested(cls, values: dict) -> dict:
-        return {**values, "augment": Augment.from_config(values["augment"])}
+        return {**values, "augment": Augment(**values["augment"])}  # checked with its block
 
 
 @dataclass(frozen=True)

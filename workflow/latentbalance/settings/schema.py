@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import reprlib
 from pathlib import Path
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -60,9 +63,42 @@ def check(path: str, value) -> None:
     """Refuse a value the schema does not allow for ``path``, naming the key and the choices."""
     choices = allowed(path)
     if value not in choices:
-        raise ConfigError(
-            path, f"unknown {path} {value!r}; choose one of {', '.join(map(str, choices))}"
-        )
+        raise _unknown_value(path, value, choices)
+
+
+def _unknown_value(key: str, value, choices) -> ConfigError:
+    return ConfigError(
+        key, f"unknown {key} {value!r}; choose one of {', '.join(map(str, choices))}"
+    )
+
+
+@functools.cache
+def _validator(path: str) -> Draft202012Validator:
+    return Draft202012Validator(setting(path))
+
+
+def validate(path: str, block: dict) -> None:
+    """Refuse a config block that the schema of setting ``path`` (e.g. ``classifier``) does not
+    allow, with one ConfigError naming the key (``classifier.augment.mix``)."""
+    error = best_match(_validator(path).iter_errors(block))
+    if error is not None:
+        raise refusal(error, where=path.split("."))
+
+
+def refusal(error: ValidationError, where=()) -> ConfigError:
+    """A schema complaint (a jsonschema error in the block at config path ``where``) as a
+    ConfigError that names the key and what it takes."""
+    path = (*where, *error.absolute_path)
+    if error.validator == "additionalProperties":
+        return _unknown_key(error, path)
+    key = key_name(path)
+    if error.validator == "enum":
+        return _unknown_value(key, error.instance, error.validator_value)
+    if error.validator in ("oneOf", "anyOf"):
+        what = f"{_short(error.instance)} is none of the forms it can take"
+    else:
+        what = error.message
+    return ConfigError(key, f"'{key}': {what}; {_help(path)}")
 
 
 # sources read from image files: the only ones that resize or convert
@@ -104,3 +140,47 @@ def _fill(node: dict, block: dict) -> dict:
         if child.get("type") == "object" and isinstance(filled.get(key), dict):
             filled[key] = _fill(child, filled[key])
     return filled
+
+
+def _unknown_key(error: ValidationError, path) -> ConfigError:
+    known = sorted(error.schema.get("properties", {}))
+    unknown = sorted(map(str, set(error.instance) - set(known)))
+    parent = key_name(path)
+    key = ".".join([parent, unknown[0]]) if parent else unknown[0]
+    where = f"in '{parent}'" if parent else "at the top level"
+    return ConfigError(
+        key,
+        f"unknown key(s) {', '.join(map(repr, unknown))} {where}: misspelt? The keys there are "
+        f"{', '.join(known)} (config/README.md)",
+    )
+
+
+def key_name(path) -> str:
+    """A config path as written in messages and config/README.md: ``datasets.digits.imbalance``,
+    ``run_folds[1]``."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def _help(path) -> str:
+    """What the key is for (its schema description), which says what it takes."""
+    node = schema()
+    for part in path:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's description covers it
+        forms = node.get("oneOf", [node])
+        named = [f["properties"][part] for f in forms if part in f.get("properties", {})]
+        if named:
+            node = named[0]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]  # a dataset's block, under its own name
+    description = node.get("description")
+    return f"expected: {description}" if description else "see config/README.md"
+
+
+def _short(value) -> str:
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 40
+    return short.repr(value)
