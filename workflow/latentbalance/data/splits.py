@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
-from ..settings.schema import check
 
 
 def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[int]:
@@ -231,7 +230,6 @@ def validation_split(labels, source, n_real: int, fraction: float, validation: s
     images, once each) and fits on the rest but those images' copies (same ``source``), so that
     early stopping judges on real images the classifier has not seen (every interpolated image
     is fitted on)."""
-    check("classifier.validation", validation)
     if validation == "balanced":
         return stratified_holdout(labels, fraction, seed)
     _, val = stratified_holdout(labels[:n_real], fraction, seed)

@@ -219,7 +219,6 @@ def deepsmote_penalty(
     ``official``: as the released code does it: images permuted alike and the encoder detached, so
     it is plain reconstruction of a class subset through the decoder only.
     """
-    check("autoencoder.penalty_kind", kind)
     order = torch.roll(torch.arange(len(class_images), device=class_images.device), -1)
     with frozen_batchnorm_statistics(model):
         codes = model.encode(class_images)

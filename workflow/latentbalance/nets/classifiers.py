@@ -22,7 +22,6 @@ from .small_maps import SmallMapConv2d
 
 def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compact") -> nn.Module:
     check("classifiers", arch)
-    check("classifier.stem", stem)
     # imported here: torchvision takes seconds to import, and only classifier jobs need it
     from torchvision import models
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import torch
 
-from ..settings.schema import check
-
 
 def augmentation(crop_padding: int, flip: bool, image_size, *, batched: bool | None = None):
     """Per-image random translation (pad by ``crop_padding`` pixels, replicating the border, and
@@ -68,7 +66,6 @@ def shift_and_flip(batch: torch.Tensor, padding: int, flip: bool) -> torch.Tenso
 def batch_mixing(kind: str, alpha: float, n_classes: int):
     """MixUp / CutMix on whole training batches (``mixup_or_cutmix``: one of the two per batch,
     at random): returns ``mix(images, labels) -> (images, soft targets)``, or None for ``none``."""
-    check("classifier.augment.mix", kind)
     if kind == "none":
         return None
     from torchvision.transforms import v2

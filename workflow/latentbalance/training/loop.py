@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 from ..nets.autoencoders import autoencoder_losses, deepsmote_penalty
 from ..rebalance.losses import MethodLoss
 from ..settings.recipes import AutoencoderRecipe, ClassifierRecipe
-from ..settings.schema import check
 from .augmentation import augmentation, batch_mixing
 from .checkpoint import EpochCheckpoint, resume_training, save_progress
 from .runtime import Precision
@@ -187,7 +186,6 @@ def fit_autoencoder(
 def make_optimizer(name: str, parameters, lr: float, weight_decay: float):
     """``adam`` (fused: one kernel for all parameters, faster on small batches) or ``sgd``
     (momentum 0.9, Nesterov)."""
-    check("classifier.optimizer", name)
     if name == "adam":
         return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=True)
     return torch.optim.SGD(
@@ -200,7 +198,6 @@ def learning_rate_schedule(optimizer, schedule: str, epochs: int, steps_per_epoc
     over the first 30 % of all steps and anneals to almost 0; the others step per epoch:
     ``cosine`` anneals to 0 over ``epochs``, ``step`` divides by 10 at 1/2 and 3/4 of them,
     ``constant`` keeps the rate."""
-    check("classifier.schedule", schedule)
     if schedule == "onecycle":
         max_lr = [group["lr"] for group in optimizer.param_groups]
         total = epochs * steps_per_epoch

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..settings.schema import check
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,6 @@ def select_device(compute="auto", *, gpu_granted: bool = False) -> torch.device:
     this host has one and the job ends up on the CPU, it warns that it holds a GPU it cannot use.
     """
     requested = compute if isinstance(compute, str) else compute.device
-    check("compute.device", requested)
     if not isinstance(compute, str):
         configure_determinism(compute.deterministic, compute.tf32)
     elif not _determinism_configured:
@@ -199,7 +197,6 @@ class Precision:
     option is for. ``name`` is the precision in effect."""
 
     def __init__(self, device: torch.device, requested: str = "auto"):
-        check("compute.precision", requested)
         self.device = device
         name = requested
         if requested == "auto":
