@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
 log = logging.getLogger(__name__)
 
 # Hardware the job reads; module constants, so that tests can point them elsewhere.
