@@ -10,6 +10,7 @@ from latentbalance.data.splits import (
     imbalance_counts,
     imbalanced_test_counts,
     make_split,
+    pool_imbalance,
     save_indices,
     stratified_holdout,
     subsample_to_counts,
@@ -27,6 +28,19 @@ def test_exponential_profile_runs_from_max_to_max_over_ratio():
     assert counts[0] == 400
     assert counts[-1] == 4
     assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))
+
+
+def test_fold_training_counts_are_what_each_fold_trains_on():
+    block = {"counts": [40, 12, 5], "counts_are": "fold_training"}
+    pool = pool_imbalance(block, n_folds=5)
+    assert "counts_are" not in pool and block["counts_are"] == "fold_training"  # block kept
+    labels = np.repeat(np.arange(3), pool["counts"])
+    folds = assign_folds(labels, 5, seed=0)
+    for k in range(5):
+        trained = np.bincount(labels[folds != k], minlength=3)
+        assert np.abs(trained - [40, 12, 5]).max() <= 1, k  # within one image
+    ratio = {"ratio": 10, "max_per_class": 60, "counts_are": "training_pool"}
+    assert pool_imbalance(ratio, 5) == {"ratio": 10, "max_per_class": 60}
 
 
 def test_split_has_requested_counts_and_no_overlap():

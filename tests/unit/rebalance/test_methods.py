@@ -2,8 +2,16 @@
 
 import pytest
 
-from latentbalance.rebalance.methods import expand_methods, parse_method, valid_method_ids
-from latentbalance.settings.schema import ConfigError
+from latentbalance.rebalance.methods import (
+    HEADS,
+    LOSS_METHODS,
+    READERS,
+    expand_methods,
+    parse_method,
+    settings_read_by,
+    valid_method_ids,
+)
+from latentbalance.settings.schema import ConfigError, allowed, with_defaults
 
 
 def test_method_ids():
@@ -109,3 +117,38 @@ def test_labels_of_losses_and_heads_name_their_settings_only_when_not_the_papers
     assert method_label("smote-ae@smote-feat", {"synthetic_share": 0.25}) == (
         "smote-ae@smote-feat (25 % synthetic)"
     )
+
+
+def test_each_job_is_given_only_the_settings_it_reads():
+    """A setting reruns only the jobs that read it: the VAE's beta no plain autoencoder, la-loss's
+    tau no other method, EOS's neighbours no crt."""
+    autoencoder = with_defaults("autoencoder", {})
+    plain = settings_read_by({"ae", "nopenalty"}, "autoencoder", autoencoder)
+    assert plain.keys() == autoencoder.keys() - {
+        "kl_weight",
+        "mmd_weight",
+        "penalty_kind",
+        "penalty_weight",
+    }
+    assert settings_read_by({"vae", "penalty"}, "autoencoder", autoencoder).keys() == (
+        autoencoder.keys() - {"mmd_weight"}
+    )
+    losses = with_defaults("losses", {})
+    assert settings_read_by(parse_method("la-loss@eos").parts, "losses", losses) == {"la_tau": 1.0}
+    assert settings_read_by(parse_method("smote-ae").parts, "losses", losses) == {}
+    assert settings_read_by(parse_method("balanced-softmax").parts, "losses", losses) == {}
+    heads = with_defaults("heads", {})
+    assert settings_read_by({"crt"}, "heads", heads).keys() == heads.keys() - {
+        "eos_neighbors",
+        "smote_neighbors",
+    }
+    assert "eos_neighbors" in settings_read_by({"eos"}, "heads", heads)
+
+
+def test_the_readers_table_names_the_schemas_keys_and_parts():
+    parts = set(allowed("methods.grid.autoencoders")) | {"penalty"} | set(LOSS_METHODS) | set(HEADS)
+    for block, readers in READERS.items():
+        assert readers.keys() <= with_defaults(block, {}).keys(), block
+        assert {reader.part for reader in readers.values()} <= parts, block
+    # every loss setting belongs to one loss: a method without it is given none of them
+    assert READERS["losses"].keys() == with_defaults("losses", {}).keys()

@@ -4,7 +4,7 @@ through Snakemake: tests/workflow/test_bad_input.py.)"""
 
 import pytest
 
-from latentbalance.settings.check import check_config
+from latentbalance.settings.check import check_config, check_results_writable
 from latentbalance.settings.schema import ConfigError
 
 DIGITS = {"source": "digits", "imbalance": {"ratio": 10, "max_per_class": 60}}
@@ -72,3 +72,19 @@ def test_text_that_snakemake_config_leaves_in_a_list_is_read_as_the_type_the_sch
     assert checked["classifier"]["augment"]["flip"] is True
     assert refusal(run_folds=["one"]).key == "run_folds[0]"
     assert refusal(run_folds=["7"]).key == "run_folds"  # typed, then beyond the folds
+
+
+def test_the_old_name_of_a_renamed_key_names_the_new_one():
+    error = refusal(classifiers=["resnet18"])
+    assert error.key == "classifiers" and "'architectures'" in str(error)
+    assert check_config({"datasets": {"digits": dict(DIGITS)}})["architectures"] == ["resnet18"]
+
+
+def test_a_results_folder_that_cannot_be_written_stops_the_run(tmp_path):
+    """Before the first job, naming the folder and the fix. (A read-only folder, which root can
+    write to all the same: tests/workflow/test_bad_input.py makes one immutable.)"""
+    results = tmp_path / "results"
+    check_results_writable(results)  # not made yet: the folder that will hold it is writable
+    results.write_text("a file where the results folder goes")
+    with pytest.raises(PermissionError, match=f"cannot write results to {results}.*--directory"):
+        check_results_writable(results)

@@ -14,6 +14,7 @@ from latentbalance.settings.recipes import (
     HeadRecipe,
     LossRecipe,
     SamplerRecipe,
+    classifier_settings,
 )
 from latentbalance.settings.schema import ConfigError, with_defaults
 
@@ -96,3 +97,11 @@ def test_a_value_the_schema_refuses_stops_the_recipe_naming_the_key(recipe, bloc
 
 def test_compute_leaves_threads_to_the_rule():
     assert Compute.from_config({"threads": 4, "device": "cpu"}) == Compute("cpu", "auto")
+
+
+def test_a_methods_classifier_trains_its_own_epochs_and_sees_no_other_methods():
+    block = with_defaults("classifier", {"epochs": 30, "epochs_by_method": {"none": 40}})
+    own = classifier_settings(block, "none")
+    assert own["epochs"] == 40 and "epochs_by_method" not in own
+    assert classifier_settings(block, "smote-ae") == {**own, "epochs": 30}
+    assert ClassifierRecipe.from_config(own).epochs == 40
