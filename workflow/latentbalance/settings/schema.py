@@ -54,7 +54,7 @@ def setting(path: str) -> dict:
 
 def allowed(path: str) -> tuple:
     """The values a setting, or each item of a list setting, may take: its ``enum``, e.g.
-    ``allowed("classifier.stem")``, ``allowed("classifiers")``."""
+    ``allowed("classifier.stem")``, ``allowed("architectures")``."""
     node = setting(path)
     return tuple(node["enum"] if "enum" in node else node["items"]["enum"])
 
