@@ -133,16 +133,18 @@ def expand_methods(spec) -> list[str]:
     return ids
 
 
-# The keys of a config block that one part of a method alone reads (an autoencoder, the penalty, a
-# loss, a head; every other key of the block is read by all of its rule's jobs), and how a model's
-# label writes the key's value where it is not the default (None: the label does not name it).
-# A job is given only the keys it reads, so that a change of the VAE's beta reruns no plain
-# autoencoder and la-loss's tau no other method (workflow/rules/common.smk).
 class Reader(NamedTuple):
+    """Who alone reads a setting: a ``part`` of a method (``Method.parts``), and how a model's
+    label writes the setting's value where it is not the default (None: the label does not)."""
+
     part: str
     label: str | None = None
 
 
+# The settings of a config block that one part of a method alone reads: an autoencoder, the
+# penalty, a loss, a head (every other key of the block is read by all of its rule's jobs). A job
+# is given only the settings it reads (the rules' params), so that the VAE's beta reruns no plain
+# autoencoder, la-loss's tau no other method and EOS's neighbours no other head.
 READERS = {
     "autoencoder": {
         "kl_weight": Reader("vae"),
