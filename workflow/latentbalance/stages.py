@@ -8,8 +8,6 @@ take 3-4 s to import, paid by every training job otherwise."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 import torch
@@ -24,16 +22,17 @@ from .data.splits import (
 )
 from .io import atomic_path, write_csv, write_json
 from .nets.autoencoders import build_autoencoder
-from .nets.classifiers import build_resnet
+from .nets.classifiers import build_classifier
 from .nets.model_files import (
     check_compatible,
+    check_scorable,
     latent_size,
     load_autoencoder,
     load_classifier,
     save_model,
     training_prior,
 )
-from .rebalance.losses import CosineLinear, MethodLoss
+from .rebalance.losses import fit_set_loss
 from .rebalance.methods import LOSS_METHODS, parse_method
 from .settings.recipes import (
     AutoencoderRecipe,
@@ -44,10 +43,14 @@ from .settings.recipes import (
     LossRecipe,
     SamplerRecipe,
 )
-from .snakemake_job import gpu_out_of_memory_marker
-from .training.checkpoint import job_checkpoint
+from .training.checkpoint import compute_beyond_device, job_checkpoint
 from .training.environment import environment
 from .training.loop import fit_autoencoder, fit_classifier
+from .training.out_of_memory import (
+    autoencoder_advice,
+    classifier_advice,
+    explained_out_of_memory,
+)
 from .training.runtime import resolve, seed_everything, stage_seed
 from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
 from .verdict import plots
@@ -55,39 +58,13 @@ from .verdict.evaluation import write_evaluation
 from .verdict.prediction import logit_adjusted, predict_proba
 
 
-class OutOfMemory(RuntimeError):
-    """A training job ran out of its device's memory; the message says what to lower."""
-
-
-@contextmanager
-def explained_out_of_memory(job: str, device, advice: str, checkpoint=None):
-    """Turn running out of memory while training into one message naming the job, what the
-    network was and what to lower (``advice``), instead of torch's traceback. Running out of GPU
-    memory leaves a marker beside ``checkpoint`` (``host_memory_mb`` reads it), removed when the
-    job starts again."""
-    marker = gpu_out_of_memory_marker(checkpoint) if checkpoint else None
-    if marker:
-        marker.unlink(missing_ok=True)
-    try:
-        yield
-    except RuntimeError as error:  # torch.OutOfMemoryError is one; so is an older "out of memory"
-        if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error):
-            raise
-        where = "GPU" if device.type == "cuda" else "host"
-        if marker and where == "GPU":
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise OutOfMemory(
-            f"{job} ran out of {where} memory: {advice}, or run it with more {where} memory "
-            f"(torch: {detail})"
-        ) from None
-
-
-def compute_beyond_device(compute: Compute) -> dict:
-    """The compute settings a checkpoint is keyed on besides the device and precision, which
-    count as resolved (``job_checkpoint``), not as requested."""
-    return {k: v for k, v in compute.as_dict().items() if k not in ("device", "precision")}
+def save_fit(out: dict, model, spec: dict, history: list[dict]) -> pd.DataFrame:
+    """Write a fitted network's model file (``out["model"]``) and its history, one row per epoch
+    (``out["history"]``); returns the history as a table, for its curve."""
+    save_model(out["model"], model, spec)
+    history = pd.DataFrame(history)
+    write_csv(history, out["history"])
+    return history
 
 
 def train_autoencoder(
@@ -119,17 +96,15 @@ def train_autoencoder(
         kind, channels, image_size, latent_size(recipe.latent_dim, channels), recipe.width
     )
     device, precision = resolve(compute)
-    settings = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
-    settings["compute"] = compute_beyond_device(compute)
+    job = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
+    job["compute"] = compute_beyond_device(compute)
     resume = job_checkpoint(
-        checkpoint, settings, device, precision, dataset.images[train], dataset.labels[train]
+        checkpoint, job, device, precision, dataset.images[train], dataset.labels[train]
     )
-    job = f"train_autoencoder {kind}{'+penalty' if penalty else ''} fold {fold}"
-    advice = (
-        f"with autoencoder.batch_size {recipe.batch_size} and width {recipe.width}, lower "
-        "autoencoder.batch_size or autoencoder.width"
-    )
-    with explained_out_of_memory(job, device, advice, checkpoint):
+    name = f"{kind}{'+penalty' if penalty else ''} fold {fold}"
+    with explained_out_of_memory(
+        f"train_autoencoder {name}", device, autoencoder_advice(recipe), checkpoint
+    ):
         model, history = fit_autoencoder(
             model,
             images[fit_pos],
@@ -143,15 +118,11 @@ def train_autoencoder(
             checkpoint=resume,
             desc=f"{kind} fold {fold}",
         )
-    history = pd.DataFrame(history)
-    penalty_spec = {"kind": recipe.penalty_kind, "weight": recipe.penalty_weight}
-    spec = {
-        **model.spec(),
-        "penalty": penalty_spec if penalty else None,
-        "environment": environment(device, precision),
-    }
-    save_model(out["model"], model, spec)
-    write_csv(history, out["history"])
+    penalty_spec = (
+        {"kind": recipe.penalty_kind, "weight": recipe.penalty_weight} if penalty else None
+    )
+    spec = {**model.spec(), "penalty": penalty_spec, "environment": environment(device, precision)}
+    history = save_fit(out, model, spec, history)
     terms = [c for c in history.columns if c.startswith("train_") and c != "train_loss"]
     title = f"{kind}{' + penalty' if penalty else ''}, fold {fold}"
     plots.plot_history(history, [*terms, "val_mse"], title, out["curve"])
@@ -237,6 +208,34 @@ def oversample(
     write_json(out["check"], {"method": method_id, "fold": fold, **check})
 
 
+def classifier_spec(dataset: ImageDataset, job: dict, fit_counts: np.ndarray) -> dict:
+    """What a classifier's model file says of it: the network (what ``build_classifier`` builds),
+    the images and classes it takes, and what it was fitted under. ``job``: the training job's
+    settings (fold, method, arch, recipe, and the loss recipe of a long-tail loss)."""
+    method = parse_method(job["method"])
+    channels, height, width = dataset.image_shape
+    last_layer = {"last_layer": "linear"}
+    if method.loss == "ldam-drw":  # LDAM's margins are on cosines
+        last_layer = {"last_layer": "cosine", "cosine_scale": job["loss"].ldam_scale}
+    return {
+        "arch": job["arch"],
+        "stem": job["recipe"].stem,
+        "in_channels": channels,
+        "image_size": [height, width],
+        "n_classes": dataset.n_classes,
+        "class_names": dataset.class_names,
+        "method": method.id,
+        "fold": job["fold"],
+        "input_scaling": INPUT_SCALING,
+        # the class prior the classifier learned, for logit adjustment at evaluation
+        "fit_counts": fit_counts.tolist(),
+        "class_weighted": method.class_weighted,
+        # a long-tail loss already corrects for the training prior
+        "prior_corrected": method.loss in LOSS_METHODS,
+        **last_layer,
+    }
+
+
 def train_classifier(
     images_path,
     split_path,
@@ -256,50 +255,30 @@ def train_classifier(
     """Train one classifier on the fold's (balanced) training set; ``checkpoint`` is where the
     training state is kept between epochs, to resume after a kill. ``loss`` holds the keys of the
     ``losses`` block this method uses."""
-    method = parse_method(method_id)
-    loss_settings = LossRecipe.from_config(loss)
+    method, loss_settings = parse_method(method_id), LossRecipe.from_config(loss)
+    job = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
+    if method.loss in LOSS_METHODS:
+        job["loss"] = loss_settings
+    job["compute"] = compute_beyond_device(compute)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
     images, labels, source = training_set(dataset.images, dataset.labels, train, balanced_path)
+    holdout_seed = stage_seed(seed, fold, "classifier-holdout")
     fit_pos, val_pos = validation_split(
-        labels,
-        source,
-        len(train),
-        recipe.val_fraction,
-        recipe.validation,
-        stage_seed(seed, fold, "classifier-holdout"),
+        labels, source, len(train), recipe.val_fraction, recipe.validation, holdout_seed
     )
-    fit_counts = np.bincount(labels[fit_pos], minlength=dataset.n_classes)
-    class_weights = None
-    if method.class_weighted:
-        from sklearn.utils.class_weight import compute_class_weight
-
-        weights = compute_class_weight(
-            "balanced", classes=np.arange(dataset.n_classes), y=labels[fit_pos]
-        )
-        class_weights = torch.tensor(weights, dtype=torch.float32)
-    loss = MethodLoss(method.loss, fit_counts, loss_settings, recipe.epochs, class_weights)
+    n_classes = dataset.n_classes
+    spec = classifier_spec(dataset, job, np.bincount(labels[fit_pos], minlength=n_classes))
+    loss = fit_set_loss(method, labels[fit_pos], n_classes, loss_settings, recipe.epochs)
     x, y = to_unit_range(images), torch.from_numpy(labels)
     # the same seed for every method of a fold: all classifiers start from the same weights
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
-    channels, height, width = dataset.image_shape
-    model = build_resnet(arch, channels, dataset.n_classes, recipe.stem)
-    last_layer = {"last_layer": "linear"}
-    if method.loss == "ldam-drw":  # LDAM's margins are on cosines
-        last_layer = {"last_layer": "cosine", "cosine_scale": loss_settings.ldam_scale}
-        model.fc = CosineLinear(model.fc.in_features, dataset.n_classes, loss_settings.ldam_scale)
+    model = build_classifier(spec)
     device, precision = resolve(compute)
-    settings = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
-    if method.loss in LOSS_METHODS:
-        settings["loss"] = loss_settings
-    settings["compute"] = compute_beyond_device(compute)
-    resume = job_checkpoint(checkpoint, settings, device, precision, images, labels)
-    with explained_out_of_memory(
-        f"train_classifier {method_id} {arch} fold {fold}",
-        device,
-        classifier_advice(arch, recipe),
-        checkpoint,
-    ):
+    resume = job_checkpoint(checkpoint, job, device, precision, images, labels)
+    name = f"{method_id} {arch} fold {fold}"
+    advice = classifier_advice(arch, recipe)
+    with explained_out_of_memory(f"train_classifier {name}", device, advice, checkpoint):
         model, history = fit_classifier(
             model,
             x[fit_pos],
@@ -307,48 +286,17 @@ def train_classifier(
             x[val_pos],
             y[val_pos],
             recipe,
-            n_classes=dataset.n_classes,
+            n_classes=n_classes,
             loss=loss,
             generator=generator,
             device=device,
             precision=precision,
             checkpoint=resume,
-            desc=f"{method_id} {arch} fold {fold}",
+            desc=name,
         )
-    history = pd.DataFrame(history)
-    spec = {
-        "arch": arch,
-        "stem": recipe.stem,
-        "in_channels": channels,
-        "image_size": [height, width],
-        "n_classes": dataset.n_classes,
-        "class_names": dataset.class_names,
-        "method": method_id,
-        "fold": fold,
-        "input_scaling": INPUT_SCALING,
-        # the class prior the classifier learned, for logit adjustment at evaluation
-        "fit_counts": fit_counts.tolist(),
-        "class_weighted": method.class_weighted,
-        # a long-tail loss already corrects for the training prior
-        "prior_corrected": method.loss in LOSS_METHODS,
-        **last_layer,
-        "environment": environment(device, precision),
-    }
-    save_model(out["model"], model, spec)
-    write_csv(history, out["history"])
-    plots.plot_history(
-        history, ["train_loss", "val_loss"], f"{method_id} {arch} fold {fold}", out["curve"]
-    )
+    history = save_fit(out, model, spec | {"environment": environment(device, precision)}, history)
+    plots.plot_history(history, ["train_loss", "val_loss"], name, out["curve"])
     resume.discard()
-
-
-def classifier_advice(arch: str, recipe: ClassifierRecipe) -> str:
-    """What to lower when a classifier's training runs out of memory."""
-    return (
-        f"{arch} with classifier.batch_size {recipe.batch_size} and stem '{recipe.stem}' needs "
-        "less: lower classifier.batch_size, use classifier.stem 'compact' or 'imagenet' (smaller "
-        "feature maps) or a smaller classifier"
-    )
 
 
 def train_head(
@@ -366,7 +314,7 @@ def train_head(
 ) -> None:
     """Freeze the backbone method's classifier and train a new last layer on the features of the
     fold's real training images (``heads``); the model file holds the whole network."""
-    from .rebalance.heads import penultimate_features, train_head_layer
+    from .rebalance.heads import head_spec, penultimate_features, train_head_layer
 
     method = parse_method(method_id)
     dataset = ImageDataset.load(images_path)
@@ -388,23 +336,8 @@ def train_head(
         method_id,
         desc=f"{method_id} {spec['arch']} fold {fold}",
     )
-    counts = np.bincount(labels, minlength=dataset.n_classes)
-    spec = spec | {
-        "method": method_id,
-        "backbone": spec["method"],
-        "head": method.head,
-        "head_recipe": recipe.as_dict(),
-        "last_layer": "linear",
-        # what the new layer was fitted under: every class equally often
-        "fit_counts": [int(counts.max())] * dataset.n_classes,
-        "class_weighted": False,
-        "prior_corrected": False,
-        "environment": environment(device, precision),
-    }
-    spec.pop("cosine_scale", None)
-    save_model(out["model"], model, spec)
-    history = pd.DataFrame(history)
-    write_csv(history, out["history"])
+    spec = head_spec(spec, method, recipe, labels) | {"environment": environment(device, precision)}
+    history = save_fit(out, model, spec, history)
     plots.plot_history(history, ["train_loss"], f"{method_id} fold {fold}", out["curve"])
 
 
@@ -431,14 +364,7 @@ def evaluate(
     wanted = {testset: test_indices(split_path, folds_path, fold, testset) for testset in testsets}
     model, spec = load_classifier(model_path)
     check_compatible(spec, dataset, model_path, images_path)
-    if "holdout" in testsets and spec["fold"] != fold:
-        # another fold's holdout is part of this model's training images: its scores would be
-        # training accuracy
-        raise ValueError(
-            f"{model_path} was trained on fold {spec['fold']}: its images include fold {fold}'s "
-            f"holdout, so it cannot be scored there; evaluate it on fold {spec['fold']}'s holdout "
-            "(leave out --fold) or on test / test_imbalanced"
-        )
+    check_scorable(spec, fold, testsets, model_path)
     device, precision = resolve(compute)
     how = {**recipe.as_dict(), "environment": environment(device, precision)}
     results = []

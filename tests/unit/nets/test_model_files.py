@@ -1,7 +1,6 @@
 """Saved networks: model files that are damaged or tampered with are refused without running
 their code; what a saved classifier expects and the class prior it was fitted under."""
 
-import pickle
 import subprocess
 from types import SimpleNamespace
 
@@ -9,9 +8,10 @@ import pytest
 import torch
 
 from latentbalance.nets.autoencoders import build_autoencoder
-from latentbalance.nets.classifiers import build_resnet
+from latentbalance.nets.classifiers import CosineLinear, build_classifier, build_resnet
 from latentbalance.nets.model_files import (
     check_compatible,
+    check_scorable,
     latent_size,
     load_autoencoder,
     load_classifier,
@@ -30,6 +30,8 @@ SPEC = {
     "input_scaling": INPUT_SCALING,
     "fit_counts": [40, 10, 0],
     "class_weighted": False,
+    "prior_corrected": False,
+    "last_layer": "linear",
 }
 
 
@@ -70,14 +72,6 @@ def test_tampered_model_file_is_refused_without_running_its_code(tmp_path):
     assert not marker.exists()
 
 
-def test_plain_pickle_of_the_tampered_file_would_have_run_it(tmp_path):
-    """The control for the test above: the file really carries code."""
-    marker = tmp_path / "code-ran"
-    payload = pickle.dumps({"spec": RunsCode(marker)})
-    pickle.loads(payload)
-    assert marker.exists()
-
-
 def test_autoencoder_round_trip_and_deepsmote_latent_sizes(tmp_path):
     assert (latent_size(None, 1), latent_size(None, 3), latent_size(16, 3)) == (300, 600, 16)
     model = build_autoencoder("vae", 1, (8, 8), latent_dim=4, width=4).eval()
@@ -100,6 +94,25 @@ def test_training_prior_is_the_fit_share_or_uniform_when_class_weighted():
     assert training_prior(SPEC).tolist() == pytest.approx([40 / 60, 10 / 60, 10 / 60])
     weighted = training_prior({**SPEC, "class_weighted": True})
     assert weighted.tolist() == pytest.approx([1 / 3] * 3)
+    # a long-tail loss already learned the balanced posterior
+    corrected = training_prior({**SPEC, "prior_corrected": True})
+    assert corrected.tolist() == pytest.approx([1 / 3] * 3)
+
+
+def test_a_cosine_classifier_loads_as_it_was_trained(tmp_path):
+    """Training and loading build the network from the same spec: LDAM's cosine last layer and
+    its scale come back, and the loaded model computes what the saved one did."""
+    spec = {**SPEC, "last_layer": "cosine", "cosine_scale": 30.0}
+    model = build_classifier(spec).eval()
+    save_model(tmp_path / "model.pt", model, spec)
+    loaded, loaded_spec = load_classifier(tmp_path / "model.pt")
+    assert isinstance(loaded.fc, CosineLinear) and loaded.fc.scale == 30.0
+    assert loaded_spec == spec
+    images = torch.rand(4, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded(images), model(images))
+        # scaled cosines: no logit beyond the scale
+        assert loaded(images).abs().max() <= 30.0 + 1e-4
 
 
 def test_classifier_must_match_the_images_and_classes():
@@ -111,3 +124,11 @@ def test_classifier_must_match_the_images_and_classes():
     with pytest.raises(ValueError, match="trained on classes"):
         check_compatible(SPEC, SimpleNamespace(**{**vars(dataset), "class_names": ["a", "b"]}),
                          "model.pt", "images.npz")  # fmt: skip
+
+
+def test_a_classifier_is_not_scored_on_another_folds_holdout():
+    spec = {**SPEC, "fold": 1}
+    check_scorable(spec, 1, ["test", "holdout"], "model.pt")
+    check_scorable(spec, 0, ["test", "test_imbalanced"], "model.pt")
+    with pytest.raises(ValueError, match="trained on fold 1: its images include fold 0's holdout"):
+        check_scorable(spec, 0, ["holdout"], "model.pt")

@@ -8,13 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from latentbalance.rebalance.losses import (
-    CosineLinear,
     MethodLoss,
     class_balanced_weights,
+    fit_set_loss,
     ldam_loss,
     ldam_margins,
     logit_adjusted_cross_entropy,
 )
+from latentbalance.rebalance.methods import parse_method
 from latentbalance.settings.recipes import LossRecipe
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-0.5, 1.5, 0.0]])
@@ -104,14 +105,6 @@ def test_deferred_reweighting_starts_after_the_configured_share_of_epochs():
     assert weighted.item() != pytest.approx(plain.item())
 
 
-def test_cosine_layer_gives_scaled_cosines():
-    layer = CosineLinear(4, 2, scale=30.0)
-    with torch.no_grad():
-        layer.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 2.0, 0, 0]]))
-    out = layer(torch.tensor([[3.0, 3.0, 0, 0]]))
-    assert out.detach().numpy().ravel() == pytest.approx([30 / math.sqrt(2)] * 2, rel=1e-5)
-
-
 def test_plain_and_weighted_cross_entropy_stay_as_they_were():
     assert MethodLoss("none")(LOGITS, TARGET, 1).item() == pytest.approx(
         F.cross_entropy(LOGITS, TARGET).item()
@@ -120,3 +113,22 @@ def test_plain_and_weighted_cross_entropy_stay_as_they_were():
     assert MethodLoss("weighted", class_weights=weights)(LOGITS, TARGET, 1).item() == pytest.approx(
         F.cross_entropy(LOGITS, TARGET, weight=weights).item()
     )
+
+
+def test_the_fit_sets_loss_weighs_classes_by_its_counts():
+    """``weighted``: scikit-learn's balanced weights n / (n_classes · n_c), so that each class
+    weighs as much in total; a long-tail loss takes the fit set's counts, a class it lacks
+    included."""
+    labels = np.repeat([0, 1], [30, 10])  # class 2 absent from the fit set
+    weighted = fit_set_loss(parse_method("weighted"), labels, 2, LossRecipe.from_config({}), 10)
+    assert weighted.class_weights.tolist() == pytest.approx([40 / (2 * 30), 40 / (2 * 10)])
+    assert (np.bincount(labels) * weighted.class_weights.numpy()).tolist() == pytest.approx(
+        [20, 20]
+    )
+    settings = LossRecipe.from_config({"la_tau": 1.0})
+    la = fit_set_loss(parse_method("la-loss"), labels, 3, settings, 10)
+    assert la.class_weights is None
+    # log prior of 30 / 10 / 0 images (an absent class counts as one)
+    assert la.log_prior.exp().tolist() == pytest.approx([30 / 41, 10 / 41, 1 / 41])
+    plain = fit_set_loss(parse_method("none"), labels, 3, settings, 10)
+    assert plain(LOGITS, TARGET, 1).item() == pytest.approx(F.cross_entropy(LOGITS, TARGET).item())

@@ -35,7 +35,7 @@ def test_a_cpu_result_records_the_cpu_its_bf16_and_threads(monkeypatch, tmp_path
         "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
         "flags\t\t: fpu avx512f amx_bf16\n"
     )
-    monkeypatch.setattr(runtime, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(env_module, "CPUINFO", cpuinfo)
     runtime.configure_determinism()
     cpu = torch.device("cpu")
     record = environment(cpu, Precision(cpu, "auto"))

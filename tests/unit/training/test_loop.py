@@ -8,12 +8,14 @@ import torch
 from latentbalance.nets.autoencoders import build_autoencoder
 from latentbalance.nets.classifiers import build_resnet
 from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
-from latentbalance.training.checkpoint import EpochCheckpoint
+from latentbalance.training.checkpoint import EpochCheckpoint, TrainingState
 from latentbalance.training.loop import (
+    LoopSettings,
     fit_autoencoder,
     fit_classifier,
     learning_rate_schedule,
     run_epochs,
+    shuffled,
 )
 from latentbalance.training.runtime import Precision, seed_everything
 
@@ -154,10 +156,9 @@ def fit_line(scaler, epochs=2, batch_size=5, checkpoint=None, seen=None):
     def validate(train):
         return train["train_loss"], {}
 
-    return run_epochs(
-        model, optimizer, generator, n_items=len(x), batch_size=batch_size, epochs=epochs,
-        step=step, validate=validate, scaler=scaler, checkpoint=checkpoint,
-    )  # fmt: skip
+    state = TrainingState(model, optimizer, generator, scaler)
+    settings = LoopSettings(epochs, shuffled(len(x), batch_size))
+    return run_epochs(state, step, validate, settings, checkpoint)
 
 
 def test_epoch_means_are_the_python_float_sums_of_each_steps_loss():

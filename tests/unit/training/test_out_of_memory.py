@@ -1,5 +1,4 @@
-"""The training stages: what a job says when its device runs out of memory, and what its retry
-asks for."""
+"""What a training job says when its device runs out of memory, and what its retry asks for."""
 
 import pytest
 import torch
@@ -7,8 +6,12 @@ from torch import nn
 
 from latentbalance.settings.recipes import ClassifierRecipe
 from latentbalance.snakemake_job import gpu_out_of_memory_marker, host_memory_mb
-from latentbalance.stages import OutOfMemory, classifier_advice, explained_out_of_memory
 from latentbalance.training.loop import fit_classifier
+from latentbalance.training.out_of_memory import (
+    OutOfMemory,
+    classifier_advice,
+    explained_out_of_memory,
+)
 from latentbalance.training.runtime import Precision
 
 from helpers import images_and_labels

@@ -57,7 +57,9 @@ def test_one_seed_drives_every_generator_and_each_job_gets_its_own():
     generator = seed_everything(7)
     again = (torch.rand(3), torch.randperm(10, generator=generator))
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    assert stage_seed(7, 0, "classifier", "resnet18") == stage_seed(7, 0, "classifier", "resnet18")
+    # a job's seed is a pure function of the config seed and the job, the same in every process
+    # and release (no salted hash()): pinned, so that a rerun reproduces recorded results
+    assert stage_seed(7, 0, "classifier", "resnet18") == 2764445928
     assert stage_seed(7, 0, "classifier") != stage_seed(7, 1, "classifier")
     assert stage_seed(7, 0, "classifier") != stage_seed(8, 0, "classifier")
 
@@ -173,7 +175,7 @@ def test_auto_precision_follows_the_cards_compute_capability(monkeypatch, capabi
 def test_auto_precision_on_a_cpu_follows_its_native_bf16(monkeypatch, tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"model name\t: Some CPU\nflags\t\t: {flags}\n")
-    monkeypatch.setattr(runtime, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(environment, "CPUINFO", cpuinfo)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert Precision(select_device("auto"), "auto").name == expected
 

@@ -10,10 +10,15 @@ Stems:
 Every 3x3 and 7x7 convolution is a ``small_maps.SmallMapConv2d``: torchvision's model,
 parameters and state dict as they are, with the padding taps skipped where a map has shrunk to
 2x2 or less.
+
+Last layers: ``linear`` (torchvision's) or ``cosine`` (:class:`CosineLinear`, what LDAM's margins
+are measured on).
 """
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..settings.schema import check
@@ -21,7 +26,7 @@ from .small_maps import SmallMapConv2d
 
 
 def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compact") -> nn.Module:
-    check("classifiers", arch)
+    check("architectures", arch)
     # imported here: torchvision takes seconds to import, and only classifier jobs need it
     from torchvision import models
 
@@ -37,4 +42,29 @@ def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compa
             # a class swap keeps the parameters and draws no random numbers (as
             # torch.nn.utils.parametrize does), so seeded runs initialise exactly as before
             module.__class__ = SmallMapConv2d
+    return model
+
+
+class CosineLinear(nn.Module):
+    """The last layer LDAM trains with: ``scale`` times the cosine between the feature vector and
+    each class's weight vector."""
+
+    def __init__(self, in_features: int, out_features: int, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.normalize(features, dim=1) @ F.normalize(self.weight, dim=1).t()
+
+
+def build_classifier(spec: dict) -> nn.Module:
+    """The classifier a spec describes, untrained: for training and for loading a model file
+    alike. ``spec``: ``arch``, ``in_channels``, ``n_classes``, ``stem`` and ``last_layer``
+    (``linear``, or ``cosine`` at ``cosine_scale``)."""
+    model = build_resnet(spec["arch"], spec["in_channels"], spec["n_classes"], spec["stem"])
+    if spec["last_layer"] == "cosine":
+        # replaced after torchvision initialised its linear layer: seeded runs draw as before
+        model.fc = CosineLinear(model.fc.in_features, spec["n_classes"], spec["cosine_scale"])
     return model

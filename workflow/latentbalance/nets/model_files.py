@@ -1,6 +1,7 @@
 """Saved networks: a model file holds what it takes to rebuild the network (its spec) and its
-weights. Also what Stage 2 checks before it uses a classifier: the images it expects and the class
-prior it was fitted under."""
+weights. Also what a saved classifier tells the jobs that use it (a head re-trained on its
+features, an evaluation, ``latentbalance predict``): the images it expects and the class prior it
+was fitted under."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import numpy as np
 import torch
 
 from ..io import atomic_path
-from ..rebalance.losses import CosineLinear
 from ..training.tensors import INPUT_SCALING
 from .autoencoders import build_autoencoder
-from .classifiers import build_resnet
+from .classifiers import build_classifier
 
 
 def latent_size(latent_dim, channels: int) -> int:
@@ -60,9 +60,7 @@ def load_classifier(path):
     """A saved classifier in evaluation mode, and its spec."""
     saved = read_model_file(path)
     spec = saved["spec"]
-    model = build_resnet(spec["arch"], spec["in_channels"], spec["n_classes"], spec["stem"])
-    if spec.get("last_layer") == "cosine":  # ldam-drw
-        model.fc = CosineLinear(model.fc.in_features, spec["n_classes"], spec["cosine_scale"])
+    model = build_classifier(spec)
     model.load_state_dict(saved["state_dict"])
     if spec["input_scaling"] != INPUT_SCALING:
         raise ValueError(f"{path} expects inputs scaled as {spec['input_scaling']!r}, unknown here")
@@ -73,8 +71,7 @@ def training_prior(spec: dict) -> np.ndarray:
     """The class prior a saved classifier was fitted under: its fit set's class shares, uniform
     for a class-weighted or long-tail loss (which already weighs the classes equally)."""
     counts = np.asarray(spec["fit_counts"], dtype=float)
-    # models saved before the long-tail losses have no "prior_corrected"
-    if spec["class_weighted"] or spec.get("prior_corrected", False):
+    if spec["class_weighted"] or spec["prior_corrected"]:
         counts = (counts > 0).astype(float)
     # a class the classifier never saw gets the rarest seen class's prior, not an infinite boost
     counts = np.maximum(counts, counts[counts > 0].min())
@@ -93,4 +90,15 @@ def check_compatible(spec: dict, dataset, model_path, images_path) -> None:
         raise ValueError(
             f"{model_path} was trained on classes {spec['class_names']}, but {images_path} has "
             f"{dataset.class_names}"
+        )
+
+
+def check_scorable(spec: dict, fold: int, testsets: list[str], model_path) -> None:
+    """The classifier may be scored on these test sets of ``fold``: another fold's holdout is
+    part of its training images, where its scores would be training accuracy."""
+    if "holdout" in testsets and spec["fold"] != fold:
+        raise ValueError(
+            f"{model_path} was trained on fold {spec['fold']}: its images include fold {fold}'s "
+            f"holdout, so it cannot be scored there; evaluate it on fold {spec['fold']}'s holdout "
+            "(leave out --fold) or on test / test_imbalanced"
         )

@@ -12,15 +12,19 @@ is trained, on the penultimate-layer features of the fold's real training images
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..settings.recipes import HeadRecipe, SamplerRecipe
+from ..training.checkpoint import TrainingState
+from ..training.loop import LoopSettings, run_epochs
 from ..training.runtime import seed_everything, stage_seed
 from ..training.tensors import run_in_batches
+from .methods import Method
 from .sampling import balance
 
 
@@ -106,6 +110,18 @@ def head_training_set(head: str, features: np.ndarray, labels: np.ndarray, recip
     return features, labels, np.ones(len(labels))
 
 
+def head_batches(weights: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """One epoch of a head's batches: as many draws as there are samples, with probability ∝
+    ``weights`` (with replacement unless all are equal, then each sample once), in batches of
+    ``batch_size`` (the last one as it falls, however small)."""
+    n = len(weights)
+    if bool((weights == weights[0]).all()):
+        order = torch.randperm(n, generator=generator)
+    else:
+        order = torch.multinomial(weights, n, replacement=True, generator=generator)
+    return order.split(batch_size)
+
+
 def fit_head(
     features: torch.Tensor,
     labels: torch.Tensor,
@@ -115,30 +131,24 @@ def fit_head(
     generator: torch.Generator,
     desc: str = "head",
 ):
-    """A new linear layer trained with Adam on fixed features; each epoch draws as many samples
-    as there are, with probability ∝ ``weights`` (with replacement unless all are equal).
+    """A new linear layer trained with Adam on fixed features (``training.loop``'s epoch loop;
+    nothing is held out, so the last epoch's layer is kept); each epoch draws as many samples as
+    there are, with probability ∝ ``weights`` (``head_batches``).
     Returns the layer and the history (one row per epoch)."""
     layer = nn.Linear(features.shape[1], n_classes)
     optimizer = torch.optim.Adam(layer.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    uniform = bool((weights == weights[0]).all())
-    history = []
-    for epoch in tqdm(range(1, recipe.epochs + 1), desc=desc, unit="epoch"):
-        if uniform:
-            order = torch.randperm(len(labels), generator=generator)
-        else:
-            order = torch.multinomial(weights, len(labels), replacement=True, generator=generator)
-        total, correct = 0.0, 0
-        for batch in order.split(recipe.batch_size):
-            logits = layer(features[batch])
-            loss = F.cross_entropy(logits, labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-            correct += int((logits.argmax(1) == labels[batch]).sum())
-        n = len(labels)
-        history.append({"epoch": epoch, "train_loss": total / n, "train_accuracy": correct / n})
-    return layer.eval(), history
+
+    def step(batch, _epoch):
+        logits = layer(features[batch])
+        loss = F.cross_entropy(logits, labels[batch])
+        correct = (logits.argmax(1) == labels[batch]).sum()
+        return loss, {"train_loss": loss.detach().double() * len(batch), "train_accuracy": correct}
+
+    # a disabled gradient scaler: the optimizer steps as it is
+    state = TrainingState(layer, optimizer, generator, torch.amp.GradScaler("cpu", enabled=False))
+    batches = partial(head_batches, weights, recipe.batch_size)
+    settings = LoopSettings(recipe.epochs, batches, desc=desc)
+    return run_epochs(state, step, None, settings)
 
 
 def train_head_layer(
@@ -169,3 +179,22 @@ def train_head_layer(
         desc=desc,
     )
     return layer, history, labels
+
+
+def head_spec(backbone: dict, method: Method, recipe: HeadRecipe, fit_labels: np.ndarray) -> dict:
+    """The model file's spec of a backbone with a new head: the backbone's, with a linear last
+    layer and what that layer was fitted under (``fit_labels``)."""
+    counts = np.bincount(fit_labels, minlength=backbone["n_classes"])
+    spec = backbone | {
+        "method": method.id,
+        "backbone": backbone["method"],
+        "head": method.head,
+        "head_recipe": recipe.as_dict(),
+        "last_layer": "linear",
+        # every class equally often
+        "fit_counts": [int(counts.max())] * backbone["n_classes"],
+        "class_weighted": False,
+        "prior_corrected": False,
+    }
+    spec.pop("cosine_scale", None)
+    return spec

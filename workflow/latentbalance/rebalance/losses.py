@@ -8,8 +8,8 @@ only the loss changes. Every loss takes hard labels or the soft targets of MixUp
   softmax ignores a constant shift), kept as the paper names it.
 - ``ldam-drw`` (Cao et al., NeurIPS 2019): a margin ∝ n_c^(-1/4) (the largest 0.5) subtracted
   from the true class's cosine, scaled by s = 30, on a cosine classifier layer
-  (:class:`CosineLinear`); deferred re-weighting switches class-balanced weights (Cui et al.,
-  β = 0.9999) on for the last part of the epochs.
+  (``nets.classifiers.CosineLinear``); deferred re-weighting switches class-balanced weights
+  (Cui et al., β = 0.9999) on for the last part of the epochs.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .methods import LOSS_METHODS
+from .methods import LOSS_METHODS, Method
 
 
 def soft_targets(target: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -66,20 +65,6 @@ def ldam_loss(
     )
 
 
-class CosineLinear(nn.Module):
-    """The last layer LDAM trains with: ``scale`` times the cosine between the feature vector and
-    each class's weight vector."""
-
-    def __init__(self, in_features: int, out_features: int, scale: float):
-        super().__init__()
-        self.scale = scale
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.scale * F.normalize(features, dim=1) @ F.normalize(self.weight, dim=1).t()
-
-
 class MethodLoss:
     """The training loss of one method at a given epoch: ``loss(logits, target, epoch)``.
 
@@ -118,3 +103,18 @@ class MethodLoss:
             weights = self.drw_weights if epoch >= self.drw_from else None
             return ldam_loss(logits, target, self.margins, self.scale, weights)
         return F.cross_entropy(logits, target, weight=self.class_weights)
+
+
+def fit_set_loss(method: Method, fit_labels: np.ndarray, n_classes: int, settings, epochs: int):
+    """The training loss of ``method`` on a fit set with labels
+    ``fit_labels``: ``weighted`` weighs cross-entropy with scikit-learn's balanced class weights
+    (n / (n_classes · n_c)); the long-tail losses take the fit set's class counts."""
+    class_weights = None
+    if method.class_weighted:
+        # imported here: scikit-learn takes seconds to import, and only this method needs it
+        from sklearn.utils.class_weight import compute_class_weight
+
+        weights = compute_class_weight("balanced", classes=np.arange(n_classes), y=fit_labels)
+        class_weights = torch.tensor(weights, dtype=torch.float32)
+    counts = np.bincount(fit_labels, minlength=n_classes)
+    return MethodLoss(method.loss, counts, settings, epochs, class_weights)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,12 @@ def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
     for array in arrays:
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def compute_beyond_device(compute) -> dict:
+    """The compute settings (a ``recipes.Compute``) a checkpoint is keyed on besides the device
+    and precision, which count as resolved (``job_checkpoint``), not as requested."""
+    return {k: v for k, v in compute.as_dict().items() if k not in ("device", "precision")}
 
 
 def job_checkpoint(path, settings: dict, device, precision, *arrays) -> EpochCheckpoint:
@@ -104,27 +110,42 @@ def set_rng_state(generator: torch.Generator, state: dict) -> None:
             torch.cuda.set_rng_state(cuda_state, index)
 
 
-def resume_training(checkpoint: EpochCheckpoint | None, model, optimizer, scheduler, generator):
-    """Load a matching checkpoint into the training objects; return (epochs done, loop state)."""
-    state = checkpoint.restore() if checkpoint else None
-    if state is None:
+@dataclass
+class TrainingState:
+    """What a fit changes as it trains, all of which a checkpoint saves: the model, its optimizer,
+    gradient scaler and learning-rate schedule (stepped per batch when ``per_step``, else per
+    epoch), and the generator of the batch order."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    scaler: torch.amp.GradScaler
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    per_step: bool = False
+
+
+def resume_training(checkpoint: EpochCheckpoint | None, state: TrainingState):
+    """Load a matching checkpoint into ``state``; return (epochs done, the loop's own state)."""
+    saved = checkpoint.restore() if checkpoint else None
+    if saved is None:
         return 0, {}
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(generator, state["rng"])
-    return state["epoch"], state["loop"]
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if state.scheduler is not None:
+        state.scheduler.load_state_dict(saved["scheduler"])
+    set_rng_state(state.generator, saved["rng"])
+    return saved["epoch"], saved["loop"]
 
 
-def save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loop) -> None:
+def save_progress(checkpoint, epoch: int, state: TrainingState, loop: dict) -> None:
+    """Save the training state after ``epoch``, with the loop's own (``loop``)."""
     if checkpoint is None:
         return
     checkpoint.save(
         epoch=epoch,
-        model=model.state_dict(),
-        optimizer=optimizer.state_dict(),
-        scheduler=scheduler.state_dict() if scheduler is not None else None,
-        rng=rng_state(generator),
+        model=state.model.state_dict(),
+        optimizer=state.optimizer.state_dict(),
+        scheduler=state.scheduler.state_dict() if state.scheduler is not None else None,
+        rng=rng_state(state.generator),
         loop=loop,
     )

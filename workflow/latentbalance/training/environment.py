@@ -10,6 +10,8 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+# What the job reads of its host; module constants, so that tests can point them elsewhere.
+CPUINFO = Path("/proc/cpuinfo")
 # The NVIDIA kernel module's version line, e.g. "... Kernel Module  580.65.06  Sun Jul 27 ..."
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 
@@ -51,9 +53,22 @@ def environment(device, precision) -> dict:
     }
 
 
-def cpu_details() -> dict:
-    from .runtime import cpu_flags, cpu_has_native_bf16
+def cpu_flags() -> str:
+    """The host's /proc/cpuinfo (its model name and flags); empty where there is none."""
+    try:
+        return CPUINFO.read_text()
+    except OSError:
+        return ""
 
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where bf16 autocast is
+    faster than fp32."""
+    flags = cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_details() -> dict:
     model = re.search(r"^model name\s*:\s*(.+)$", cpu_flags(), re.MULTILINE)
     return {
         "cpu": model.group(1).strip() if model else platform.processor() or platform.machine(),

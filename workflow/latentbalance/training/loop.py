@@ -1,9 +1,13 @@
-"""Fitting networks: one epoch loop (``run_epochs``) shared by the autoencoder and the classifier.
+"""Fitting networks: one epoch loop (``run_epochs``) shared by the autoencoder, the classifier and
+the heads, in the way of torchvision's reference training script: ``train_one_epoch`` trains one
+epoch, the fit's ``validate`` evaluates it, and the loop around them resumes, keeps the best
+weights, saves its progress and stops early.
 
-Each fit sets up its optimizer and schedule, says what one training step computes and what
-validation measures, and hands both to the loop. The loop resumes from a checkpoint, shuffles the
-batches, steps the optimizer, records one history row per epoch, keeps the weights of the lowest
-validation loss, saves its progress and stops early when patience runs out.
+Each fit sets up its optimizer and schedule (a ``checkpoint.TrainingState``), says what one
+training step computes and what validation measures, and hands both to the loop with its
+``LoopSettings``. The loop resumes from a checkpoint, shuffles the batches, steps the optimizer,
+records one history row per epoch, keeps the weights of the lowest validation loss, saves its
+progress and stops early when patience runs out.
 
 The loop waits for the device once per epoch: the recorded sums stay on the device as float64
 tensors, read with one ``.tolist()`` when the epoch ends (a ``.item()`` per step would stall a GPU
@@ -13,7 +17,9 @@ until each step finished). float64 sums in the same order as Python floats give 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch.nn import functional as F
@@ -23,7 +29,7 @@ from ..nets.autoencoders import autoencoder_losses, deepsmote_penalty
 from ..rebalance.losses import MethodLoss
 from ..settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from .augmentation import augmentation, batch_mixing
-from .checkpoint import EpochCheckpoint, resume_training, save_progress
+from .checkpoint import EpochCheckpoint, TrainingState, resume_training, save_progress
 from .runtime import Precision
 from .tensors import run_in_batches, training_batches
 
@@ -31,93 +37,129 @@ from .tensors import run_in_batches, training_batches
 ONECYCLE_WARMUP = 0.3
 
 
-def run_epochs(
-    model,
-    optimizer,
-    generator: torch.Generator,
-    *,
-    n_items: int,
-    batch_size: int,
-    epochs: int,
-    step: Callable,
-    validate: Callable,
-    scaler: torch.amp.GradScaler,
-    scheduler=None,
-    per_step: bool = False,
-    patience: int | None = None,
-    counts_from: int = 0,
-    record_lr: bool = False,
-    checkpoint: EpochCheckpoint | None = None,
-    desc: str = "training",
-):
-    """Train ``model`` for ``epochs``, resuming after the last epoch ``checkpoint`` saved.
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop runs a fit: ``epochs`` of the batches ``batches(generator)`` draws (the
+    positions of the items in each). With ``patience``, training stops after that many epochs past
+    ``counts_from`` without a lower validation loss. ``record_lr``: the history has each epoch's
+    learning rate. ``desc`` names the fit in the progress bar."""
 
-    ``step(positions, epoch)`` computes one batch: it returns the loss to minimise and the
-    batch's sums of the quantities to record as tensors (``{"train_loss": loss.detach() * n}``);
-    their epoch means go into the history. ``scaler`` scales the loss for fp16 (a disabled one
-    passes everything through unchanged). ``validate(train_means)`` returns the epoch's
-    validation loss, which picks the best weights, and the columns it adds to the history.
-    ``scheduler`` steps per batch when ``per_step``, else per epoch. With ``patience``, training
-    stops after that many epochs past ``counts_from`` without a lower validation loss. The best
-    weights are restored at the end.
+    epochs: int
+    batches: Callable[[torch.Generator], Iterable[torch.Tensor]]
+    patience: int | None = None
+    counts_from: int = 0
+    record_lr: bool = False
+    desc: str = "training"
 
-    Returns the model in evaluation mode and the history (one dict per epoch)."""
-    done, loop = resume_training(checkpoint, model, optimizer, scheduler, generator)
-    history = loop.get("history", [])
-    best_loss, best_state = loop.get("best_loss", float("inf")), loop.get("best_state")
-    stale = loop.get("stale", 0)
-    if "scaler" in loop:
-        scaler.load_state_dict(loop["scaler"])
-    if patience is not None and stale >= patience:  # saved by the epoch that stopped early
-        done = epochs
-    progress = tqdm(
-        range(done + 1, epochs + 1), desc=desc, unit="epoch", initial=done, total=epochs
-    )
-    for epoch in progress:
-        model.train()
-        epoch_lr = optimizer.param_groups[0]["lr"]
-        sums, seen = {}, 0
-        for index in training_batches(n_items, batch_size, generator):
-            loss, recorded = step(index, epoch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if per_step:
-                scheduler.step()
-            for name, value in recorded.items():
-                value = value.detach().double()
-                sums[name] = sums[name] + value if name in sums else value
-            seen += len(index)
-        if scheduler is not None and not per_step:
-            scheduler.step()
-        model.eval()
-        # the epoch's one wait for the device
-        totals = torch.stack(list(sums.values())).tolist() if sums else []
-        means = {name: total / seen for name, total in zip(sums, totals, strict=True)}
-        val_loss, val_columns = validate(means)
-        history.append(
-            {"epoch": epoch, **({"lr": epoch_lr} if record_lr else {}), **means, **val_columns}
-        )
-        progress.set_postfix({name: f"{value:.4f}" for name, value in val_columns.items()})
-        if val_loss < best_loss:
-            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+
+def shuffled(n_items: int, batch_size: int) -> Callable:
+    """Every item once per epoch, in shuffled batches of ``batch_size`` (without a last batch of
+    one item: BatchNorm cannot train on a single image)."""
+    return partial(training_batches, n_items, batch_size)
+
+
+@dataclass
+class Progress:
+    """The loop's own state, saved with each epoch: the history, the lowest validation loss and
+    the weights that reached it, and the epochs since (``stale``)."""
+
+    history: list = field(default_factory=list)
+    best_loss: float = float("inf")
+    best_state: dict | None = None
+    stale: int = 0
+
+    def update(self, model, epoch: int, val_loss: float, counts_from: int) -> None:
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_state = val_loss, copy.deepcopy(model.state_dict())
+            self.stale = 0
         elif epoch > counts_from:
-            stale += 1
+            self.stale += 1
+
+    def saved(self, scaler: torch.amp.GradScaler) -> dict:
         loop = {
-            "history": history,
-            "best_loss": best_loss,
-            "best_state": best_state,
-            "stale": stale,
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "best_state": self.best_state,
+            "stale": self.stale,
         }
         if scaler.is_enabled():
             loop["scaler"] = scaler.state_dict()
-        save_progress(checkpoint, epoch, model, optimizer, scheduler, generator, loop)
-        if patience is not None and stale >= patience:
-            tqdm.write(f"{desc}: early stop after epoch {epoch} (no improvement in {patience})")
+        return loop
+
+
+def train_one_epoch(state: TrainingState, step: Callable, epoch: int, batches: Iterable) -> dict:
+    """One epoch of optimizer steps over ``batches``; the epoch means of what ``step`` records."""
+    state.model.train()
+    sums, seen = {}, 0
+    for index in batches:
+        loss, recorded = step(index, epoch)
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        if state.per_step:
+            state.scheduler.step()
+        for name, value in recorded.items():
+            value = value.detach().double()
+            sums[name] = sums[name] + value if name in sums else value
+        seen += len(index)
+    if state.scheduler is not None and not state.per_step:
+        state.scheduler.step()
+    state.model.eval()
+    # the epoch's one wait for the device
+    totals = torch.stack(list(sums.values())).tolist() if sums else []
+    return {name: total / seen for name, total in zip(sums, totals, strict=True)}
+
+
+def run_epochs(
+    state: TrainingState,
+    step: Callable,
+    validate: Callable | None,
+    settings: LoopSettings,
+    checkpoint: EpochCheckpoint | None = None,
+):
+    """Train ``state.model`` for ``settings.epochs``, resuming after the last epoch
+    ``checkpoint`` saved.
+
+    ``step(positions, epoch)`` computes one batch: it returns the loss to minimise and the
+    batch's sums of the quantities to record as tensors (``{"train_loss": loss.detach() * n}``);
+    their epoch means go into the history. ``validate(train_means)`` returns the epoch's
+    validation loss, which picks the best weights, and the columns it adds to the history; the
+    best weights are restored at the end. Without ``validate`` (nothing held out) the fit ends
+    with its last epoch's weights.
+
+    Returns the model in evaluation mode and the history (one dict per epoch)."""
+    done, loop = resume_training(checkpoint, state)
+    progress = Progress(**{k: v for k, v in loop.items() if k != "scaler"})
+    if "scaler" in loop:
+        state.scaler.load_state_dict(loop["scaler"])
+    if settings.patience is not None and progress.stale >= settings.patience:
+        done = settings.epochs  # saved by the epoch that stopped early
+    bar = tqdm(
+        range(done + 1, settings.epochs + 1),
+        desc=settings.desc,
+        unit="epoch",
+        initial=done,
+        total=settings.epochs,
+    )
+    for epoch in bar:
+        lr = {"lr": state.optimizer.param_groups[0]["lr"]} if settings.record_lr else {}
+        means = train_one_epoch(state, step, epoch, settings.batches(state.generator))
+        val_loss, val_columns = validate(means) if validate else (None, {})
+        progress.history.append({"epoch": epoch, **lr, **means, **val_columns})
+        bar.set_postfix({name: f"{value:.4f}" for name, value in val_columns.items()})
+        if validate:
+            progress.update(state.model, epoch, val_loss, settings.counts_from)
+        save_progress(checkpoint, epoch, state, progress.saved(state.scaler))
+        if settings.patience is not None and progress.stale >= settings.patience:
+            tqdm.write(
+                f"{settings.desc}: early stop after epoch {epoch} "
+                f"(no improvement in {settings.patience})"
+            )
             break
-    model.load_state_dict(best_state)
-    return model.eval(), history
+    if validate:
+        state.model.load_state_dict(progress.best_state)
+    return state.model.eval(), progress.history
 
 
 def fit_autoencoder(
@@ -168,19 +210,9 @@ def fit_autoencoder(
         val_mse = F.mse_loss(recon, val_images).item()
         return val_mse, {"val_mse": val_mse}
 
-    return run_epochs(
-        model,
-        optimizer,
-        generator,
-        n_items=len(images),
-        batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
-        step=step,
-        validate=validate,
-        scaler=precision.grad_scaler(),
-        checkpoint=checkpoint,
-        desc=desc,
-    )
+    state = TrainingState(model, optimizer, generator, precision.grad_scaler())
+    settings = LoopSettings(recipe.epochs, shuffled(len(images), recipe.batch_size), desc=desc)
+    return run_epochs(state, step, validate, settings, checkpoint)
 
 
 def make_optimizer(name: str, parameters, lr: float, weight_decay: float):
@@ -223,6 +255,17 @@ def epochs_before_patience(schedule: str, epochs: int) -> int:
     return epochs if schedule == "onecycle" else 0
 
 
+def classifier_state(model, recipe: ClassifierRecipe, n_items: int, generator, precision):
+    """A classifier's ``TrainingState``: its optimizer and learning-rate schedule as ``recipe``
+    asks, over ``n_items`` training images, and the gradient scaler of its ``precision``."""
+    optimizer = make_optimizer(recipe.optimizer, model.parameters(), recipe.lr, recipe.weight_decay)
+    steps_per_epoch = sum(1 for _ in training_batches(n_items, recipe.batch_size, None))
+    scheduler, per_step = learning_rate_schedule(
+        optimizer, recipe.schedule, recipe.epochs, steps_per_epoch
+    )
+    return TrainingState(model, optimizer, generator, precision.grad_scaler(), scheduler, per_step)
+
+
 def fit_classifier(
     model,
     x_train: torch.Tensor,
@@ -246,11 +289,7 @@ def fit_classifier(
     MixUp / CutMix, which blends its images and labels); training accuracy counts the unmixed
     label."""
     model = precision.prepare(model.to(device))
-    optimizer = make_optimizer(recipe.optimizer, model.parameters(), recipe.lr, recipe.weight_decay)
-    steps_per_epoch = sum(1 for _ in training_batches(len(x_train), recipe.batch_size, None))
-    scheduler, per_step = learning_rate_schedule(
-        optimizer, recipe.schedule, recipe.epochs, steps_per_epoch
-    )
+    state = classifier_state(model, recipe, len(x_train), generator, precision)
     augment = augmentation(
         recipe.augment.crop_padding, recipe.augment.flip, tuple(x_train.shape[-2:])
     )
@@ -278,21 +317,12 @@ def fit_classifier(
         val_accuracy = (val_logits.argmax(1) == y_val).float().mean().item()
         return val_loss, {"val_loss": val_loss, "val_accuracy": val_accuracy}
 
-    return run_epochs(
-        model,
-        optimizer,
-        generator,
-        n_items=len(x_train),
-        batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
-        step=step,
-        validate=validate,
-        scaler=precision.grad_scaler(),
-        scheduler=scheduler,
-        per_step=per_step,
+    settings = LoopSettings(
+        recipe.epochs,
+        shuffled(len(x_train), recipe.batch_size),
         patience=recipe.patience,
         counts_from=epochs_before_patience(recipe.schedule, recipe.epochs),
         record_lr=True,
-        checkpoint=checkpoint,
         desc=desc,
     )
+    return run_epochs(state, step, validate, settings, checkpoint)

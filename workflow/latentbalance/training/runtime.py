@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .environment import cpu_has_native_bf16, nvidia_driver
+
 log = logging.getLogger(__name__)
 
-# Hardware the job reads; module constants, so that tests can point them elsewhere.
-CPUINFO = Path("/proc/cpuinfo")
-# One entry per GPU the NVIDIA driver knows, whether or not this torch build can use it.
+# One entry per GPU the NVIDIA driver knows, whether or not this torch build can use it; a module
+# constant, so that tests can point it elsewhere.
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 # One fixed cuBLAS workspace makes its GEMMs deterministic. cuBLAS reads the variable when the
@@ -47,18 +48,6 @@ def stage_seed(seed: int, *parts) -> int:
     """A seed for one job, derived from the config seed and the job's identity."""
     words = [seed] + [zlib.crc32(str(p).encode()) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1)[0])
-
-
-def cpu_flags() -> str:
-    try:
-        return CPUINFO.read_text()
-    except OSError:
-        return ""
-
-
-def cpu_has_native_bf16() -> bool:
-    flags = cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def configure_determinism(deterministic: bool = True, tf32: bool = False) -> None:
@@ -98,8 +87,6 @@ def _probe_cuda(device: torch.device) -> str | None:
         return f"{build} is a CPU-only build"
     build = f"{build} built for CUDA {torch.version.cuda}"
     if not torch.cuda.is_available():
-        from .environment import nvidia_driver
-
         driver = nvidia_driver()
         driver = f"this host's NVIDIA driver is {driver}" if driver else "no NVIDIA driver found"
         return f"{build} sees no usable GPU (none visible, or a driver too old for it: {driver})"

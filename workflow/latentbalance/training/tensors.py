@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# recorded in every classifier spec, so that Stage 2 can check it feeds images the same way
+# recorded in every classifier spec, so that a job loading the classifier
+# (``model_files.load_classifier``) can check it feeds images the same way
 INPUT_SCALING = "uint8 / 127.5 - 1"
 
 

@@ -1,0 +1,45 @@
+"""What a training stage records of a classifier: the spec it builds the network from is the one its
+model file keeps, so that loading rebuilds what was trained."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from latentbalance.nets.classifiers import CosineLinear, build_classifier
+from latentbalance.settings.recipes import ClassifierRecipe, LossRecipe
+from latentbalance.stages import classifier_spec
+
+DATASET = SimpleNamespace(image_shape=(1, 8, 8), n_classes=3, class_names=["a", "b", "c"])
+
+
+def job(method: str, **loss) -> dict:
+    recipe = ClassifierRecipe.from_config({"stem": "small"})
+    return {"fold": 2, "method": method, "arch": "resnet18", "recipe": recipe} | (
+        {"loss": LossRecipe.from_config(loss)} if loss else {}
+    )
+
+
+def test_ldam_trains_and_loads_a_cosine_last_layer_at_its_scale():
+    spec = classifier_spec(DATASET, job("ldam-drw", ldam_scale=20.0), np.array([40, 10, 0]))
+    assert (spec["last_layer"], spec["cosine_scale"]) == ("cosine", 20.0)
+    model = build_classifier(spec)
+    assert isinstance(model.fc, CosineLinear) and model.fc.scale == 20.0
+    assert model(torch.rand(2, 1, 8, 8)).shape == (2, 3)
+    # a long-tail loss already learned the balanced posterior: evaluation leaves its prior alone
+    assert spec["prior_corrected"] and not spec["class_weighted"]
+
+
+def test_a_plain_classifier_records_its_fit_prior_and_where_it_was_trained():
+    spec = classifier_spec(DATASET, job("weighted"), np.array([40, 10, 0]))
+    assert spec["last_layer"] == "linear" and "cosine_scale" not in spec
+    assert isinstance(build_classifier(spec).fc, torch.nn.Linear)
+    assert spec["fit_counts"] == [40, 10, 0] and spec["class_weighted"]
+    assert not spec["prior_corrected"]
+    assert (spec["method"], spec["arch"], spec["stem"], spec["fold"]) == (
+        "weighted",
+        "resnet18",
+        "small",
+        2,
+    )
+    assert (spec["in_channels"], spec["image_size"]) == (1, [8, 8])
