@@ -75,6 +75,24 @@ def test_eos_class_far_from_the_others_still_reaches_the_majority_along_its_near
     assert (new.max(axis=0) <= 50.5).all()
 
 
+def test_eos_spreads_its_points_over_the_whole_segment_to_the_enemy():
+    """u ~ U(0, 1): new points reach from the minority point all the way to its enemy, half of
+    them beyond the midpoint."""
+    rng = np.random.default_rng(0)
+    majority = rng.normal((3.0, 0.0), 0.5, (200, 2))
+    features = np.concatenate([majority, [[0.0, 0.0]]]).astype(np.float32)
+    labels = np.repeat([0, 1], [200, 1])
+    # k = 1: the one minority point's one neighbour is its enemy, so every new point lies on
+    # that one segment
+    new, _ = eos_samples(features, labels, 1, np.random.default_rng(1))
+    base, enemy = features[200], features[np.argmin(np.linalg.norm(majority, axis=1))]
+    u = (new - base) @ (enemy - base) / np.dot(enemy - base, enemy - base)
+    assert np.allclose(base + u[:, None] * (enemy - base), new, atol=1e-5)
+    assert len(u) == 199 and u.min() >= 0 and u.max() <= 1
+    assert u.min() < 0.05 and u.max() > 0.95
+    assert 0.4 < (u > 0.5).mean() < 0.6
+
+
 def test_head_training_sets_balance_every_class():
     features, labels = overlapping_classes()
     recipe = HeadRecipe.from_config({"smote_neighbors": 3})
