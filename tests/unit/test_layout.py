@@ -7,6 +7,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
+
 from helpers import REPO
 
 LIBRARY = REPO / "workflow" / "latentbalance"
@@ -44,7 +45,9 @@ def imported_modules(path: Path) -> set[str]:
                 continue
             for alias in node.names:
                 submodule = f"{source}.{alias.name}"
-                found.add(submodule if any(module_name(p) == submodule for p in MODULES) else source)
+                found.add(
+                    submodule if any(module_name(p) == submodule for p in MODULES) else source
+                )
     return {m for m in found if m != name and not is_package(m)}
 
 
