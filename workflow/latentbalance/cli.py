@@ -168,9 +168,8 @@ def inspect(args) -> int:
     if category is None and inspection.mvtec_category(folder):
         folder, category = folder.parent, folder.name  # FOLDER is a category folder itself
         log.info("%s is laid out as an MVTec AD category: reading it as one", args.folder)
-    # the readers' and the split's own log lines repeat what the command prints
-    for name in ("latentbalance.image_sources", "latentbalance.prepare"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # the data package's own log lines (readers, split) repeat what the command prints
+    logging.getLogger("latentbalance.data").setLevel(logging.WARNING)
     try:
         found = inspection.inspect_source(folder, category)
     except (FileNotFoundError, ValueError) as error:
