@@ -10,6 +10,8 @@ from latentbalance.nets.classifiers import CosineLinear, build_classifier
 from latentbalance.settings.recipes import ClassifierRecipe, LossRecipe
 from latentbalance.stages import classifier_spec
 
+# 40, 10 and no images of the three classes
+FIT_LABELS = np.repeat([0, 1], [40, 10])
 DATASET = SimpleNamespace(image_shape=(1, 8, 8), n_classes=3, class_names=["a", "b", "c"])
 
 
@@ -21,7 +23,7 @@ def job(method: str, **loss) -> dict:
 
 
 def test_ldam_trains_and_loads_a_cosine_last_layer_at_its_scale():
-    spec = classifier_spec(DATASET, job("ldam-drw", ldam_scale=20.0), np.array([40, 10, 0]))
+    spec = classifier_spec(DATASET, job("ldam-drw", ldam_scale=20.0), FIT_LABELS)
     assert (spec["last_layer"], spec["cosine_scale"]) == ("cosine", 20.0)
     model = build_classifier(spec)
     assert isinstance(model.fc, CosineLinear) and model.fc.scale == 20.0
@@ -31,7 +33,7 @@ def test_ldam_trains_and_loads_a_cosine_last_layer_at_its_scale():
 
 
 def test_a_plain_classifier_records_its_fit_prior_and_where_it_was_trained():
-    spec = classifier_spec(DATASET, job("weighted"), np.array([40, 10, 0]))
+    spec = classifier_spec(DATASET, job("weighted"), FIT_LABELS)
     assert spec["last_layer"] == "linear" and "cosine_scale" not in spec
     assert isinstance(build_classifier(spec).fc, torch.nn.Linear)
     assert spec["fit_counts"] == [40, 10, 0] and spec["class_weighted"]

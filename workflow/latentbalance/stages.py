@@ -43,7 +43,7 @@ from .settings.recipes import (
     LossRecipe,
     SamplerRecipe,
 )
-from .training.checkpoint import compute_beyond_device, job_checkpoint
+from .training.checkpoint import job_checkpoint
 from .training.environment import environment
 from .training.loop import fit_autoencoder, fit_classifier
 from .training.out_of_memory import (
@@ -97,9 +97,8 @@ def train_autoencoder(
     )
     device, precision = resolve(compute)
     job = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
-    job["compute"] = compute_beyond_device(compute)
     resume = job_checkpoint(
-        checkpoint, job, device, precision, dataset.images[train], dataset.labels[train]
+        checkpoint, job, compute, precision, dataset.images[train], dataset.labels[train]
     )
     name = f"{kind}{'+penalty' if penalty else ''} fold {fold}"
     with explained_out_of_memory(
@@ -208,10 +207,11 @@ def oversample(
     write_json(out["check"], {"method": method_id, "fold": fold, **check})
 
 
-def classifier_spec(dataset: ImageDataset, job: dict, fit_counts: np.ndarray) -> dict:
+def classifier_spec(dataset: ImageDataset, job: dict, fit_labels: np.ndarray) -> dict:
     """What a classifier's model file says of it: the network (what ``build_classifier`` builds),
-    the images and classes it takes, and what it was fitted under. ``job``: the training job's
-    settings (fold, method, arch, recipe, and the loss recipe of a long-tail loss)."""
+    the images and classes it takes, and what it was fitted under (its fit set's labels are
+    ``fit_labels``). ``job``: the training job's settings (fold, method, arch, recipe, and the
+    loss recipe of a long-tail loss)."""
     method = parse_method(job["method"])
     channels, height, width = dataset.image_shape
     last_layer = {"last_layer": "linear"}
@@ -228,7 +228,7 @@ def classifier_spec(dataset: ImageDataset, job: dict, fit_counts: np.ndarray) ->
         "fold": job["fold"],
         "input_scaling": INPUT_SCALING,
         # the class prior the classifier learned, for logit adjustment at evaluation
-        "fit_counts": fit_counts.tolist(),
+        "fit_counts": np.bincount(fit_labels, minlength=dataset.n_classes).tolist(),
         "class_weighted": method.class_weighted,
         # a long-tail loss already corrects for the training prior
         "prior_corrected": method.loss in LOSS_METHODS,
@@ -259,7 +259,6 @@ def train_classifier(
     job = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
     if method.loss in LOSS_METHODS:
         job["loss"] = loss_settings
-    job["compute"] = compute_beyond_device(compute)
     dataset = ImageDataset.load(images_path)
     train = fold_indices(split_path, folds_path, fold)["train"]
     images, labels, source = training_set(dataset.images, dataset.labels, train, balanced_path)
@@ -267,15 +266,14 @@ def train_classifier(
     fit_pos, val_pos = validation_split(
         labels, source, len(train), recipe.val_fraction, recipe.validation, holdout_seed
     )
-    n_classes = dataset.n_classes
-    spec = classifier_spec(dataset, job, np.bincount(labels[fit_pos], minlength=n_classes))
-    loss = fit_set_loss(method, labels[fit_pos], n_classes, loss_settings, recipe.epochs)
+    spec = classifier_spec(dataset, job, labels[fit_pos])
+    loss = fit_set_loss(method, labels[fit_pos], dataset.n_classes, loss_settings, recipe.epochs)
     x, y = to_unit_range(images), torch.from_numpy(labels)
     # the same seed for every method of a fold: all classifiers start from the same weights
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
     model = build_classifier(spec)
     device, precision = resolve(compute)
-    resume = job_checkpoint(checkpoint, job, device, precision, images, labels)
+    resume = job_checkpoint(checkpoint, job, compute, precision, images, labels)
     name = f"{method_id} {arch} fold {fold}"
     advice = classifier_advice(arch, recipe)
     with explained_out_of_memory(f"train_classifier {name}", device, advice, checkpoint):
@@ -286,7 +284,7 @@ def train_classifier(
             x[val_pos],
             y[val_pos],
             recipe,
-            n_classes=n_classes,
+            n_classes=dataset.n_classes,
             loss=loss,
             generator=generator,
             device=device,

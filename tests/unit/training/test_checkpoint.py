@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import torch
 
+from latentbalance.settings.recipes import Compute
 from latentbalance.training.checkpoint import (
     EpochCheckpoint,
     job_checkpoint,
@@ -15,6 +16,8 @@ from latentbalance.training.checkpoint import (
 from latentbalance.training.runtime import Precision
 
 from helpers import assert_same_weights, train_resnet
+
+COMPUTE = Compute.from_config({"device": "cpu"})
 
 
 def test_checkpoint_of_other_settings_or_truncated_is_ignored(tmp_path, caplog):
@@ -52,16 +55,21 @@ def test_checkpoint_resumes_only_on_the_device_and_precision_it_ran_on(tmp_path,
     path, cpu, settings = tmp_path / "state.pt", torch.device("cpu"), {"fold": 0, "seed": 7}
     images, labels = np.zeros((4, 1, 2, 2), np.uint8), np.arange(4)
     fp32 = Precision(cpu, "fp32")
-    train_resnet(1, job_checkpoint(path, settings, cpu, fp32, images, labels))
+    train_resnet(1, job_checkpoint(path, settings, COMPUTE, fp32, images, labels))
 
     caplog.set_level(logging.INFO)
-    bf16 = job_checkpoint(path, settings, cpu, Precision(cpu, "bf16"), images, labels)
+    bf16 = job_checkpoint(path, settings, COMPUTE, Precision(cpu, "bf16"), images, labels)
     assert bf16.restore() is None
     assert "made on cpu/fp32 and this job runs on cpu/bf16" in caplog.text
     assert str(path) in caplog.text
     # the same job on the same kind of node resumes
-    again = job_checkpoint(path, settings, cpu, Precision(cpu, "fp32"), images, labels)
+    again = job_checkpoint(path, settings, COMPUTE, Precision(cpu, "fp32"), images, labels)
     assert again.restore()["epoch"] == 1
+    # "auto" that resolved to the same device resumes; other compute settings are another job
+    auto = Compute.from_config({"device": "auto"})
+    assert job_checkpoint(path, settings, auto, fp32, images, labels).restore()["epoch"] == 1
+    loose = Compute.from_config({"device": "cpu", "deterministic": False})
+    assert job_checkpoint(path, settings, loose, fp32, images, labels).restore() is None
 
 
 def test_rng_state_of_more_gpus_restores_on_fewer(monkeypatch, caplog):

@@ -29,19 +29,16 @@ def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def compute_beyond_device(compute) -> dict:
-    """The compute settings (a ``recipes.Compute``) a checkpoint is keyed on besides the device
-    and precision, which count as resolved (``job_checkpoint``), not as requested."""
-    return {k: v for k, v in compute.as_dict().items() if k not in ("device", "precision")}
-
-
-def job_checkpoint(path, settings: dict, device, precision, *arrays) -> EpochCheckpoint:
+def job_checkpoint(path, settings: dict, compute, precision, *arrays) -> EpochCheckpoint:
     """A training job's checkpoint, keyed on its settings, its training data and what it computes
-    with: the resolved device type and precision, never the requested ``auto``. Weights, Adam's
-    moments and their memory layout differ between them, so a job resumed on another kind of node
-    starts anew instead of pairing state from one with the other."""
-    ran_on = f"{device.type}/{precision.name}"
-    return EpochCheckpoint(path, job_fingerprint({**settings, "ran_on": ran_on}, *arrays), ran_on)
+    with: the ``compute`` settings (a ``recipes.Compute``) but the resolved device type and
+    precision, never the requested ``auto``. Weights, Adam's moments and their memory layout
+    differ between them, so a job resumed on another kind of node starts anew instead of pairing
+    state from one with the other."""
+    ran_on = f"{precision.device.type}/{precision.name}"
+    beyond_device = {k: v for k, v in compute.as_dict().items() if k not in ("device", "precision")}
+    key = {**settings, "compute": beyond_device, "ran_on": ran_on}
+    return EpochCheckpoint(path, job_fingerprint(key, *arrays), ran_on)
 
 
 class EpochCheckpoint:
