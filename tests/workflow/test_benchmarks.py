@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentbalance.training.runtime import Precision
 
-from helpers import REPO, TINY_CONFIG, copy_workflow, write_config
+from helpers import REPO, TINY_CONFIG, copy_workflow, snakemake, write_config
 
 RULES = {
     "download",
@@ -457,3 +457,15 @@ def test_recipe_screen_started_from_a_finished_run_reruns_only_what_an_overlay_c
                                "--out", str(out), "--reuse", str(tmp_path),
                                "--alternative", "recipe")  # fmt: skip
     assert unfinished.returncode != 0 and "not a finished workflow folder" in unfinished.stderr
+
+
+def test_deepsmote_autoencoder_overlay_writes_beside_the_recipe_not_over_it(tmp_path):
+    """The command in the overlay's header plans its own dataset's jobs alone: the recipe's
+    `smote-ae` under results/fmnist_lt/ is neither retrained nor overwritten."""
+    overlay = REPO / "benchmarks" / "configs" / "fmnist-lt-deepsmote-ae.yaml"
+    header = overlay.read_text().split("#   snakemake --cores all ", 1)[1].splitlines()[0]
+    workdir = copy_workflow(tmp_path)
+    shutil.copytree(overlay.parent, workdir / "benchmarks" / "configs")
+    plan = snakemake(workdir, "--dry-run", *header.split()).stdout
+    assert "rule train_autoencoder:" in plan and "rule train_classifier:" in plan
+    assert set(re.findall(r"results/[^/\s]+/", plan)) == {"results/fmnist_lt_deepsmote_ae/"}
