@@ -129,18 +129,20 @@ def seed(folder: Path, finished: Path) -> None:
     shutil.copytree(finished / ".snakemake" / "metadata", folder / ".snakemake" / "metadata")
 
 
-def run(name, overlay, configfiles, out: Path, cores: str, reuse: Path | None = None) -> Path:
-    """The workflow on the holdouts only, in ``out/name``; returns that folder."""
-    folder = out / name
+def run(name: str, overlay: Path | None, args) -> Path:
+    """The workflow on the base configs (``args.configfile``) and ``overlay``, on the holdouts
+    only, in ``args.out/name``; returns that folder."""
+    folder = args.out / name
     folder.mkdir(parents=True, exist_ok=True)
-    if reuse is not None:
-        seed(folder, reuse)
+    if args.reuse is not None:
+        seed(folder, args.reuse)
     holdout_only = folder / "holdout-only.yaml"
     holdout_only.write_text(yaml.safe_dump({"testsets": ["holdout"]}))
+    configfiles = [path.resolve() for path in args.configfile]
     files = [*configfiles, *([overlay] if overlay else []), holdout_only]
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(folder), "--cores", cores, "--configfile", *map(str, files),
+        "--directory", str(folder), "--cores", args.cores, "--configfile", *map(str, files),
     ]  # fmt: skip
     print(f"recipe_screen: {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     with open(folder / "snakemake.log", "w") as log:
@@ -289,11 +291,7 @@ def table(scores: pd.DataFrame) -> pd.DataFrame:
 
 def screen_overlays(args) -> None:
     """The ``overlays`` sub-command: run every alternative, then the table and the comparison."""
-    configfiles = [path.resolve() for path in args.configfile]
-    folders = {
-        name: run(name, overlay, configfiles, args.out, args.cores, args.reuse)
-        for name, overlay in args.alternative
-    }
+    folders = {name: run(name, overlay, args) for name, overlay in args.alternative}
     scores = pd.concat([holdout_scores(folder, name) for name, folder in folders.items()])
     scores.to_csv(args.out / "holdout.csv", index=False)
     versus = against_base(scores, folders)
