@@ -30,7 +30,7 @@ from latentbalance.nets.autoencoders import build_autoencoder
 from latentbalance.nets.classifiers import build_resnet
 from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from latentbalance.training.environment import cpu_has_native_bf16
-from latentbalance.training.loop import fit_autoencoder, fit_classifier
+from latentbalance.training.loop import FitRun, fit_autoencoder, fit_classifier
 from latentbalance.training.runtime import Precision, select_device
 from latentbalance.training.tensors import to_unit_range
 
@@ -70,21 +70,20 @@ def train_once(case, precision, data, args, device, seed):
                 "patience": args.epochs,
             }
         )
+        run = FitRun(generator, precision, desc=precision.name)
         model, history = fit_classifier(
-            model, x_train, y_train, x_test[:256], y_test[:256], recipe, n_classes=10,
-            generator=generator, device=device, precision=precision,
-            desc=precision.name,
-        )  # fmt: skip
+            model, x_train, y_train, x_test[:256], y_test[:256], recipe, run, n_classes=10
+        )
         quality = {"held_out_accuracy": held_out_accuracy(model, x_test, y_test, precision, device)}
     else:
         model = build_autoencoder("ae", 1, (28, 28), 300, width=args.width)
         recipe = AutoencoderRecipe.from_config(
             {"epochs": args.epochs, "batch_size": 100, "lr": 1e-3, "penalty_kind": "official"}
         )
+        run = FitRun(generator, precision, desc=precision.name)
         model, history = fit_autoencoder(
-            model, x_train, y_train, x_test[:256], recipe, penalty=True, generator=generator,
-            device=device, precision=precision, desc=precision.name,
-        )  # fmt: skip
+            model, x_train, y_train, x_test[:256], recipe, run, penalty=True
+        )
         quality = {"held_out_mse": held_out_mse(model, x_test, precision, device)}
     seconds = time.perf_counter() - began
     return {

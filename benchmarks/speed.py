@@ -42,7 +42,7 @@ from latentbalance.nets.small_maps import with_torch_layers
 from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from latentbalance.settings.schema import allowed
 from latentbalance.training.environment import cpu_has_native_bf16
-from latentbalance.training.loop import fit_autoencoder, fit_classifier
+from latentbalance.training.loop import FitRun, fit_autoencoder, fit_classifier
 from latentbalance.training.runtime import Precision, select_device
 from latentbalance.training.tensors import to_unit_range
 
@@ -111,25 +111,23 @@ def plain_classifier_epoch(model, images, labels, batch_size, lr, device):
     return total / seen
 
 
-def our_epoch(kind, model, images, labels, batch_size, lr, device, precision):
+def our_epoch(kind, model, images, labels, batch_size, lr, precision):
     x, y = to_unit_range(images), torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(0)
     if kind == "autoencoder":
         recipe = AutoencoderRecipe.from_config(
             {"epochs": 1, "batch_size": batch_size, "lr": lr, "penalty_kind": "official"}
         )
-        _, history = fit_autoencoder(
-            model, x, y, x[:0], recipe, penalty=True, generator=generator, device=device,
-            precision=precision, desc="ours",
-        )  # fmt: skip
+        run = FitRun(generator, precision, desc="ours")
+        _, history = fit_autoencoder(model, x, y, x[:0], recipe, run, penalty=True)
         return history[-1]["train_loss"]
     recipe = ClassifierRecipe.from_config(
         {"epochs": 1, "batch_size": batch_size, "lr": lr, "weight_decay": 0.0, "patience": 5}
     )
+    run = FitRun(generator, precision, desc="ours")
     _, history = fit_classifier(
-        model, x, y, x[:2], y[:2], recipe, n_classes=model.fc.out_features,
-        generator=generator, device=device, precision=precision, desc="ours",
-    )  # fmt: skip
+        model, x, y, x[:2], y[:2], recipe, run, n_classes=model.fc.out_features
+    )
     return history[-1]["train_loss"]
 
 
@@ -164,9 +162,7 @@ def run_case(name, n_images, repeats, device, precision):
             began = time.perf_counter()
             with counter:
                 if who == "ours":
-                    loss = our_epoch(
-                        kind, model, images, labels, batch_size, 1e-3, device, precision
-                    )
+                    loss = our_epoch(kind, model, images, labels, batch_size, 1e-3, precision)
                 else:
                     plain = (
                         plain_autoencoder_epoch if kind == "autoencoder" else plain_classifier_epoch

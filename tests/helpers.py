@@ -349,7 +349,7 @@ def train_vae(epochs, checkpoint=None):
 
     from latentbalance.nets.autoencoders import build_autoencoder
     from latentbalance.settings.recipes import AutoencoderRecipe
-    from latentbalance.training.loop import fit_autoencoder
+    from latentbalance.training.loop import FitRun, fit_autoencoder
     from latentbalance.training.runtime import Precision, seed_everything
 
     images, labels = images_and_labels()
@@ -366,11 +366,8 @@ def train_vae(epochs, checkpoint=None):
         labels[:40],
         images[40:],
         recipe,
+        FitRun(generator, Precision(cpu, "fp32"), checkpoint),
         penalty=True,
-        generator=generator,
-        device=cpu,
-        precision=Precision(cpu, "fp32"),
-        checkpoint=checkpoint,
     )
 
 
@@ -380,7 +377,7 @@ def train_resnet(epochs, checkpoint=None, patience=5):
 
     from latentbalance.nets.classifiers import build_resnet
     from latentbalance.settings.recipes import ClassifierRecipe
-    from latentbalance.training.loop import fit_classifier
+    from latentbalance.training.loop import FitRun, fit_classifier
     from latentbalance.training.runtime import Precision, seed_everything
 
     images, labels = images_and_labels()
@@ -398,11 +395,8 @@ def train_resnet(epochs, checkpoint=None, patience=5):
         images[40:],
         labels[40:],
         recipe,
+        FitRun(generator, Precision(cpu, "fp32"), checkpoint),
         n_classes=3,
-        generator=generator,
-        device=cpu,
-        precision=Precision(cpu, "fp32"),
-        checkpoint=checkpoint,
     )
 
 

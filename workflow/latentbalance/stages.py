@@ -45,7 +45,7 @@ from .settings.recipes import (
 )
 from .training.checkpoint import job_checkpoint
 from .training.environment import environment
-from .training.loop import fit_autoencoder, fit_classifier
+from .training.loop import FitRun, fit_autoencoder, fit_classifier
 from .training.out_of_memory import (
     autoencoder_advice,
     classifier_advice,
@@ -104,18 +104,9 @@ def train_autoencoder(
     with explained_out_of_memory(
         f"train_autoencoder {name}", device, autoencoder_advice(recipe), checkpoint
     ):
+        run = FitRun(generator, precision, resume, desc=f"{kind} fold {fold}")
         model, history = fit_autoencoder(
-            model,
-            images[fit_pos],
-            labels[fit_pos],
-            images[val_pos],
-            recipe,
-            penalty=penalty,
-            generator=generator,
-            device=device,
-            precision=precision,
-            checkpoint=resume,
-            desc=f"{kind} fold {fold}",
+            model, images[fit_pos], labels[fit_pos], images[val_pos], recipe, run, penalty=penalty
         )
     penalty_spec = (
         {"kind": recipe.penalty_kind, "weight": recipe.penalty_weight} if penalty else None
@@ -284,13 +275,9 @@ def train_classifier(
             x[val_pos],
             y[val_pos],
             recipe,
+            FitRun(generator, precision, resume, desc=name),
             n_classes=dataset.n_classes,
             loss=loss,
-            generator=generator,
-            device=device,
-            precision=precision,
-            checkpoint=resume,
-            desc=name,
         )
     history = save_fit(out, model, spec | {"environment": environment(device, precision)}, history)
     plots.plot_history(history, ["train_loss", "val_loss"], name, out["curve"])

@@ -10,6 +10,7 @@ from latentbalance.nets.classifiers import build_resnet
 from latentbalance.settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from latentbalance.training.checkpoint import EpochCheckpoint, TrainingState
 from latentbalance.training.loop import (
+    FitRun,
     LoopSettings,
     fit_autoencoder,
     fit_classifier,
@@ -64,10 +65,8 @@ def test_training_with_penalty_records_each_term(kind):
         labels[:32],
         images[32:],
         recipe,
+        FitRun(generator, FP32),
         penalty=True,
-        generator=generator,
-        device=CPU,
-        precision=FP32,
     )
     assert {"train_recon", "train_kl", "train_penalty", "train_loss", "val_mse"} <= set(history[0])
     assert history[0]["train_penalty"] > 0
@@ -104,10 +103,8 @@ def fit_noise(seed, n_images, n_classes, n_val, **settings):
         images[-n_val:],
         labels[-n_val:],
         recipe,
+        FitRun(generator, FP32),
         n_classes=n_classes,
-        generator=generator,
-        device=CPU,
-        precision=FP32,
     )
 
 

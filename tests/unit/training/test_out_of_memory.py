@@ -6,7 +6,7 @@ from torch import nn
 
 from latentbalance.settings.recipes import ClassifierRecipe
 from latentbalance.snakemake_job import gpu_out_of_memory_marker, host_memory_mb
-from latentbalance.training.loop import fit_classifier
+from latentbalance.training.loop import FitRun, fit_classifier
 from latentbalance.training.out_of_memory import (
     OutOfMemory,
     classifier_advice,
@@ -56,10 +56,8 @@ def test_out_of_memory_names_the_job_the_batch_and_what_to_lower(error):
                 images[40:],
                 labels[40:],
                 recipe,
+                FitRun(torch.Generator().manual_seed(0), Precision(cpu, "fp32")),
                 n_classes=3,
-                generator=torch.Generator().manual_seed(0),
-                device=cpu,
-                precision=Precision(cpu, "fp32"),
             )
     message = str(raised.value)
     for words in [

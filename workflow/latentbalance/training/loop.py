@@ -52,6 +52,18 @@ class LoopSettings:
     desc: str = "training"
 
 
+@dataclass(frozen=True)
+class FitRun:
+    """How one job runs a fit: ``generator`` draws its random numbers (the batch order first),
+    ``precision`` is what it computes in, on ``precision.device``; it resumes from and saves each
+    epoch to ``checkpoint``; ``desc`` names it in the progress bar."""
+
+    generator: torch.Generator
+    precision: Precision
+    checkpoint: EpochCheckpoint | None = None
+    desc: str = "training"
+
+
 def shuffled(n_items: int, batch_size: int) -> Callable:
     """Every item once per epoch, in shuffled batches of ``batch_size`` (without a last batch of
     one item: BatchNorm cannot train on a single image)."""
@@ -168,17 +180,14 @@ def fit_autoencoder(
     labels: torch.Tensor,
     val_images: torch.Tensor,
     recipe: AutoencoderRecipe,
+    run: FitRun,
     *,
     penalty: bool,
-    generator: torch.Generator,
-    device,
-    precision: Precision,
-    checkpoint: EpochCheckpoint | None = None,
-    desc: str = "autoencoder",
 ):
     """Adam on the autoencoder's loss terms (plus DeepSMOTE's penalty, ``recipe.penalty_kind`` at
     ``recipe.penalty_weight``, when ``penalty``); keeps the weights with the lowest held-out
     reconstruction MSE. The history has each training term's mean and the held-out MSE."""
+    generator, precision, device = run.generator, run.precision, run.precision.device
     model = precision.prepare(model.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
     # the penalty draws one class per step, uniformly, among classes with at least two images
@@ -211,8 +220,8 @@ def fit_autoencoder(
         return val_mse, {"val_mse": val_mse}
 
     state = TrainingState(model, optimizer, generator, precision.grad_scaler())
-    settings = LoopSettings(recipe.epochs, shuffled(len(images), recipe.batch_size), desc=desc)
-    return run_epochs(state, step, validate, settings, checkpoint)
+    settings = LoopSettings(recipe.epochs, shuffled(len(images), recipe.batch_size), desc=run.desc)
+    return run_epochs(state, step, validate, settings, run.checkpoint)
 
 
 def make_optimizer(name: str, parameters, lr: float, weight_decay: float):
@@ -273,23 +282,20 @@ def fit_classifier(
     x_val: torch.Tensor,
     y_val: torch.Tensor,
     recipe: ClassifierRecipe,
+    run: FitRun,
     *,
     n_classes: int,
-    generator: torch.Generator,
-    device,
-    precision: Precision,
-    checkpoint: EpochCheckpoint | None = None,
-    desc: str = "classifier",
     loss: MethodLoss | None = None,
 ):
     """Training with the method's ``loss`` and early stopping on validation loss (the loss at
     its first epoch's setting, so that deferred re-weighting does not change what "lower" means);
     best weights restored.
-    Each training batch is augmented on ``device`` (``recipe.augment``: crop and flip, then
+    Each training batch is augmented on the device (``recipe.augment``: crop and flip, then
     MixUp / CutMix, which blends its images and labels); training accuracy counts the unmixed
     label."""
+    precision, device = run.precision, run.precision.device
     model = precision.prepare(model.to(device))
-    state = classifier_state(model, recipe, len(x_train), generator, precision)
+    state = classifier_state(model, recipe, len(x_train), run.generator, precision)
     augment = augmentation(
         recipe.augment.crop_padding, recipe.augment.flip, tuple(x_train.shape[-2:])
     )
@@ -323,6 +329,6 @@ def fit_classifier(
         patience=recipe.patience,
         counts_from=epochs_before_patience(recipe.schedule, recipe.epochs),
         record_lr=True,
-        desc=desc,
+        desc=run.desc,
     )
-    return run_epochs(state, step, validate, settings, checkpoint)
+    return run_epochs(state, step, validate, settings, run.checkpoint)
