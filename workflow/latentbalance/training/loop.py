@@ -1,13 +1,12 @@
-"""Fitting networks: one epoch loop (``run_epochs``) shared by the autoencoder, the classifier and
-the heads, in the way of torchvision's reference training script: ``train_one_epoch`` trains one
-epoch, the fit's ``validate`` evaluates it, and the loop around them resumes, keeps the best
-weights, saves its progress and stops early.
+"""Fitting networks: one epoch loop shared by the autoencoder, the classifier and the heads, split
+as torchvision's reference training script is: ``train_one_epoch`` trains one epoch, the fit's
+``validate`` evaluates it, and ``run_epochs`` around them resumes from a checkpoint, records one
+history row per epoch, keeps the weights of the lowest validation loss, saves its progress and
+stops early when patience runs out.
 
-Each fit sets up its optimizer and schedule (a ``checkpoint.TrainingState``), says what one
-training step computes and what validation measures, and hands both to the loop with its
-``LoopSettings``. The loop resumes from a checkpoint, shuffles the batches, steps the optimizer,
-records one history row per epoch, keeps the weights of the lowest validation loss, saves its
-progress and stops early when patience runs out.
+Each fit sets up what steps its weights (a ``checkpoint.TrainingState``: optimizer, schedule,
+gradient scaler), says what one training step computes and what validation measures, and hands
+them to the loop with its ``LoopSettings``.
 
 The loop waits for the device once per epoch: the recorded sums stay on the device as float64
 tensors, read with one ``.tolist()`` when the epoch ends (a ``.item()`` per step would stall a GPU
