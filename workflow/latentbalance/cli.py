@@ -248,10 +248,7 @@ def evaluate(args) -> int:
         files = {name: [out / file] for name, file in EVALUATION_FILES.items()}
         try:
             (metrics,) = evaluate_stage(
-                data,
-                split,
-                folds,
-                path,
+                {"images": data, "split": split, "folds": folds, "model": path},
                 fold=fold,
                 testsets=[args.testset],
                 recipe=recipe,

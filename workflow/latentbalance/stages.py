@@ -1,7 +1,7 @@
 """The steps that train and run networks, one function per rule (the data rules are in
-``prepare``, the summary in ``summary``). The Snakemake scripts only unpack ``snakemake``, build
-the recipe from the rule's config block and call these. ``out`` maps each output's name in the
-rule to its path.
+``data.prepare``, the summary in ``verdict.summary``). The Snakemake scripts only unpack
+``snakemake``, build the recipe from the rule's config block and call these. ``inputs`` and
+``out`` map each input's and output's name in the rule to its path.
 
 scikit-learn and imbalanced-learn are imported inside the steps that use them: with SciPy they
 take 3-4 s to import, paid by every training job otherwise."""
@@ -67,10 +67,15 @@ def save_fit(out: dict, model, spec: dict, history: list[dict]) -> pd.DataFrame:
     return history
 
 
+def fold_training_data(inputs: dict, fold: int) -> tuple[ImageDataset, np.ndarray]:
+    """The cached dataset (``inputs["images"]``) and the dataset indices of the fold's training
+    images (from ``inputs["split"]`` and ``inputs["folds"]``)."""
+    dataset = ImageDataset.load(inputs["images"])
+    return dataset, fold_indices(inputs["split"], inputs["folds"], fold)["train"]
+
+
 def train_autoencoder(
-    images_path,
-    split_path,
-    folds_path,
+    inputs: dict,
     *,
     fold: int,
     kind: str,
@@ -84,8 +89,7 @@ def train_autoencoder(
     """Train one autoencoder on the fold's training images, with DeepSMOTE's permutation penalty
     when ``penalty``. ``checkpoint`` is where the training state is kept between epochs, to
     resume after a kill."""
-    dataset = ImageDataset.load(images_path)
-    train = fold_indices(split_path, folds_path, fold)["train"]
+    dataset, train = fold_training_data(inputs, fold)
     fit_pos, val_pos = stratified_holdout(
         dataset.labels[train], recipe.val_fraction, stage_seed(seed, fold, "autoencoder-holdout")
     )
@@ -142,10 +146,7 @@ def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: 
 
 
 def oversample(
-    images_path,
-    split_path,
-    folds_path,
-    autoencoder_path,
+    inputs: dict,
     *,
     fold: int,
     method_id: str,
@@ -163,12 +164,13 @@ def oversample(
     from .rebalance.synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
-    dataset = ImageDataset.load(images_path)
-    train = fold_indices(split_path, folds_path, fold)["train"]
+    dataset, train = fold_training_data(inputs, fold)
     images, labels = dataset.images[train], dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
-    features, to_images = _sampling_space(method, images, autoencoder_path, batch_size, compute)
+    features, to_images = _sampling_space(
+        method, images, inputs.get("autoencoder"), batch_size, compute
+    )
     resampled = balance(features, labels, method.sampler, recipe, sample_seed)
     new_images = to_images(resampled.features)
     new_labels, copies = resampled.labels, resampled.sources
@@ -228,10 +230,7 @@ def classifier_spec(dataset: ImageDataset, job: dict, fit_labels: np.ndarray) ->
 
 
 def train_classifier(
-    images_path,
-    split_path,
-    folds_path,
-    balanced_path,
+    inputs: dict,
     *,
     fold: int,
     method_id: str,
@@ -250,9 +249,10 @@ def train_classifier(
     job = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
     if method.loss in LOSS_METHODS:
         job["loss"] = loss_settings
-    dataset = ImageDataset.load(images_path)
-    train = fold_indices(split_path, folds_path, fold)["train"]
-    images, labels, source = training_set(dataset.images, dataset.labels, train, balanced_path)
+    dataset, train = fold_training_data(inputs, fold)
+    images, labels, source = training_set(
+        dataset.images, dataset.labels, train, inputs.get("balanced")
+    )
     holdout_seed = stage_seed(seed, fold, "classifier-holdout")
     fit_pos, val_pos = validation_split(
         labels, source, len(train), recipe.val_fraction, recipe.validation, holdout_seed
@@ -285,10 +285,7 @@ def train_classifier(
 
 
 def train_head(
-    images_path,
-    split_path,
-    folds_path,
-    backbone_path,
+    inputs: dict,
     *,
     fold: int,
     method_id: str,
@@ -302,10 +299,9 @@ def train_head(
     from .rebalance.heads import head_spec, penultimate_features, train_head_layer
 
     method = parse_method(method_id)
-    dataset = ImageDataset.load(images_path)
-    model, spec = load_classifier(backbone_path)
-    check_compatible(spec, dataset, backbone_path, images_path)
-    train = fold_indices(split_path, folds_path, fold)["train"]
+    dataset, train = fold_training_data(inputs, fold)
+    model, spec = load_classifier(inputs["backbone"])
+    check_compatible(spec, dataset, inputs["backbone"], inputs["images"])
     device, precision = resolve(compute)
     features = penultimate_features(
         model, to_unit_range(dataset.images[train]), 256, device, precision
@@ -327,10 +323,7 @@ def train_head(
 
 
 def evaluate(
-    images_path,
-    split_path,
-    folds_path,
-    model_path,
+    inputs: dict,
     *,
     fold: int,
     testsets: list[str],
@@ -345,11 +338,14 @@ def evaluate(
     ``recipe.logit_adjustment`` (tau > 0) the probabilities are divided by the classifier's
     training prior to that power before anything is scored or written. Returns the metrics of
     each test set."""
-    dataset = ImageDataset.load(images_path)
-    wanted = {testset: test_indices(split_path, folds_path, fold, testset) for testset in testsets}
-    model, spec = load_classifier(model_path)
-    check_compatible(spec, dataset, model_path, images_path)
-    check_scorable(spec, fold, testsets, model_path)
+    dataset = ImageDataset.load(inputs["images"])
+    wanted = {
+        testset: test_indices(inputs["split"], inputs["folds"], fold, testset)
+        for testset in testsets
+    }
+    model, spec = load_classifier(inputs["model"])
+    check_compatible(spec, dataset, inputs["model"], inputs["images"])
+    check_scorable(spec, fold, testsets, inputs["model"])
     device, precision = resolve(compute)
     how = {**recipe.as_dict(), "environment": environment(device, precision)}
     results = []

@@ -1,14 +1,7 @@
 from latentbalance import stages
 from latentbalance.settings.recipes import EvaluationRecipe
-from latentbalance.snakemake_job import outputs, start
+from latentbalance.snakemake_job import inputs, outputs, start
 
 params = start(snakemake, EvaluationRecipe)
 # one job evaluates every test set in params.testsets; each output is a list in that order
-stages.evaluate(
-    snakemake.input.images,
-    snakemake.input.split,
-    snakemake.input.folds,
-    snakemake.input.model,
-    **params,
-    out=outputs(snakemake),
-)
+stages.evaluate(inputs(snakemake), **params, out=outputs(snakemake))

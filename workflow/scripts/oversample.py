@@ -1,13 +1,6 @@
 from latentbalance import stages
 from latentbalance.settings.recipes import SamplerRecipe
-from latentbalance.snakemake_job import outputs, start
+from latentbalance.snakemake_job import inputs, outputs, start
 
 params = start(snakemake, SamplerRecipe)
-stages.oversample(
-    snakemake.input.images,
-    snakemake.input.split,
-    snakemake.input.folds,
-    snakemake.input.get("autoencoder"),
-    **params,
-    out=outputs(snakemake),
-)
+stages.oversample(inputs(snakemake), **params, out=outputs(snakemake))

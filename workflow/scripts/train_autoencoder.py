@@ -1,12 +1,6 @@
 from latentbalance import stages
 from latentbalance.settings.recipes import AutoencoderRecipe
-from latentbalance.snakemake_job import outputs, start
+from latentbalance.snakemake_job import inputs, outputs, start
 
 params = start(snakemake, AutoencoderRecipe)
-stages.train_autoencoder(
-    snakemake.input.images,
-    snakemake.input.split,
-    snakemake.input.folds,
-    **params,
-    out=outputs(snakemake),
-)
+stages.train_autoencoder(inputs(snakemake), **params, out=outputs(snakemake))

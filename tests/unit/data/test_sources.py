@@ -160,3 +160,8 @@ def test_a_failed_download_names_the_address_and_the_offline_way(tmp_path, monke
     assert "To run offline" in message and str(tmp_path) in message
     for text in DOWNLOADS[source]:
         assert text in message
+
+
+def test_a_misspelt_reading_setting_is_refused_not_ignored():
+    with pytest.raises(TypeError, match=r"no setting\(s\) \['local_cpy'\]"):
+        load_source("fashionmnist", local_cpy="/usr/share/datasets/fashion-mnist")

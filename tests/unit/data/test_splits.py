@@ -154,8 +154,9 @@ def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
     outputs = {"balanced": "balanced.npz", "info": "info.json", "grid": "grid.png"}
     out = {name: tmp_path / file for name, file in {**outputs, "check": "check.json"}.items()}
     paths = [tmp_path / name for name in ("images.npz", "split.npz", "folds.npz")]
+    inputs = dict(zip(("images", "split", "folds"), paths, strict=True))
     compute = Compute("cpu", "fp32")
-    oversample(*paths, None, fold=0, method_id=method_id, recipe=recipe, batch_size=16, seed=0,
+    oversample(inputs, fold=0, method_id=method_id, recipe=recipe, batch_size=16, seed=0,
                compute=compute, out=out)  # fmt: skip
     fold_train = fold_indices(paths[1], paths[2], 0)["train"]
     return images, labels, fold_train, out["balanced"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
-from ..settings.schema import check_source_settings
+from ..settings.schema import check_source_settings, with_defaults
 from .decode import BadImageError, ImageReading
 from .downloads import download_failures, integrity_failed
 from .files import load_folder, load_mvtec
@@ -199,41 +199,47 @@ def load_svhn(root: str | Path, download: bool, verify: bool) -> ImageDataset:
 
 # --- by name ----------------------------------------------------------------------------------
 
+# the keys of a dataset's config block that say where and how to read its images
+READ_SETTINGS = frozenset(
+    ("root", "download", "local_copy", "verify", "category", "url", "image_size", "channels")
+    + ("skip_bad_images",)
+)
+
 
 def load_source(
-    source: str,
-    root: str | None = None,
-    download: bool = False,
-    local_copy: str | None = None,
-    verify: bool = True,
-    category: str = "bottle",
-    url: str | None = None,
-    image_size: int | list[int] | None = None,
-    channels: int | None = None,
-    skip_bad_images: bool = False,
-    skipped: list[BadImageError] | None = None,
+    source: str, skipped: list[BadImageError] | None = None, **settings
 ) -> ImageDataset:
-    """Load a dataset by source name (the ``source`` key of a dataset in the config).
+    """Load a dataset by source name (the ``source`` key of a dataset in the config);
+    ``settings``: the dataset's other keys that say where and how to read it (``root``,
+    ``download``, ``local_copy``, ``verify``, ``category``, ``url``, ``image_size``,
+    ``channels``, ``skip_bad_images``), the schema's defaults for those not given.
 
     ``root`` defaults to ``resources/<source>``; a ``folder`` dataset must name it. Unreadable
     files skipped under ``skip_bad_images`` are appended to ``skipped``."""
-    settings = {"root": root, "image_size": image_size, "channels": channels}
-    check_source_settings(source, settings)
-    root = root or f"resources/{source}"
-    reading = ImageReading(image_size, channels, skip_bad_images)
+    unknown = sorted(settings.keys() - READ_SETTINGS)
+    if unknown:
+        raise TypeError(f"load_source takes no setting(s) {unknown}")
+    block = with_defaults("datasets.*", settings)
+    check_source_settings(source, block)
+    root, download, verify = (
+        block["root"] or f"resources/{source}",
+        block["download"],
+        block["verify"],
+    )
+    reading = ImageReading(block["image_size"], block["channels"], block["skip_bad_images"])
     skipped = [] if skipped is None else skipped
     if source == "mnist5k":
         return load_mnist5k()
     if source == "digits":
         return load_digits()
     if source == "mnist":
-        return load_idx_dataset("MNIST", root, download, local_copy)
+        return load_idx_dataset("MNIST", root, download, block["local_copy"])
     if source == "fashionmnist":
-        return load_idx_dataset("FashionMNIST", root, download, local_copy)
+        return load_idx_dataset("FashionMNIST", root, download, block["local_copy"])
     if source == "cifar10":
         return load_cifar10(root, download, verify)
     if source == "svhn":
         return load_svhn(root, download, verify)
     if source == "mvtec":
-        return load_mvtec(root, category, download, url, reading, skipped)
+        return load_mvtec(root, block["category"], download, block["url"], reading, skipped)
     return load_folder(root, reading, skipped)
