@@ -69,7 +69,7 @@ class MethodLoss:
     """The training loss of one method at a given epoch: ``loss(logits, target, epoch)``.
 
     ``counts`` are the fit set's images per class; ``settings`` the ``losses`` block's recipe
-    (:class:`~latentbalance.recipes.LossRecipe`).
+    (:class:`~latentbalance.settings.recipes.LossRecipe`).
     ``class_weights`` (``weighted``) weigh plain cross-entropy."""
 
     def __init__(self, method: str, counts=None, settings=None, epochs=0, class_weights=None):
