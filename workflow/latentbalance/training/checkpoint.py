@@ -1,10 +1,12 @@
-"""Resumable training: the whole training state saved after every epoch, keyed on the job."""
+"""Resumable training: the whole training state saved at the end of an epoch, every few minutes
+and when training ends, keyed on the job and on the device that computes it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
@@ -29,30 +31,60 @@ def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def job_checkpoint(path, settings: dict, compute, precision, *arrays) -> EpochCheckpoint:
+def cuda_card(device: torch.device) -> str:
+    """A CUDA card's name and compute capability, e.g. ``NVIDIA H100 80GB HBM3 sm_90``."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"{torch.cuda.get_device_name(device)} sm_{major}{minor}"
+
+
+def computed_on(precision, card: str | None = None) -> str:
+    """What a job computes with, as its checkpoint is keyed: the device type, on CUDA the card
+    (``card``, else ``cuda_card`` of the device), and the precision in effect, e.g.
+    ``cuda/NVIDIA H100 80GB HBM3 sm_90/bf16`` or ``cpu/fp32``."""
+    device = precision.device
+    if device.type != "cuda":
+        return f"{device.type}/{precision.name}"
+    return f"cuda/{card or cuda_card(device)}/{precision.name}"
+
+
+def job_checkpoint(
+    path, settings: dict, compute, precision, *arrays, card: str | None = None
+) -> EpochCheckpoint:
     """A training job's checkpoint, keyed on its settings, its training data and what it computes
-    with: the ``compute`` settings (a ``recipes.Compute``) but the resolved device type and
-    precision, never the requested ``auto``. Weights, Adam's moments and their memory layout
-    differ between them, so a job resumed on another kind of node starts anew instead of pairing
-    state from one with the other."""
-    ran_on = f"{precision.device.type}/{precision.name}"
-    beyond_device = {k: v for k, v in compute.as_dict().items() if k not in ("device", "precision")}
+    with: the ``compute`` settings (a ``recipes.Compute``) but the resolved device, card and
+    precision (``computed_on``), never the requested ``auto``. Weights, Adam's moments, their
+    memory layout and the kernels that produced them differ between them, so a job resumed on
+    another kind of node or card starts anew instead of pairing state from one with the other.
+    It saves every ``compute.checkpoint_minutes``, which is no part of the key."""
+    ran_on = computed_on(precision, card)
+    not_keyed = ("device", "precision", "checkpoint_minutes")
+    beyond_device = {k: v for k, v in compute.as_dict().items() if k not in not_keyed}
     key = {**settings, "compute": beyond_device, "ran_on": ran_on}
-    return EpochCheckpoint(path, job_fingerprint(key, *arrays), ran_on)
+    return EpochCheckpoint(path, job_fingerprint(key, *arrays), ran_on, compute.checkpoint_minutes)
 
 
 class EpochCheckpoint:
-    """The whole training state, saved after every epoch at a path that is not a Snakemake output,
-    so that a job killed mid-training (node failure, SIGKILL, time limit) resumes at the next epoch
-    when rerun, and ends with exactly the weights an uninterrupted run would have.
+    """The whole training state at the end of an epoch, at a path that is not a Snakemake output,
+    so that a job killed mid-training (node failure, SIGKILL, time limit) resumes after the last
+    saved epoch when rerun, and ends with exactly the weights an uninterrupted run would have.
+    The loop saves when ``every_minutes`` have passed since the last save (or since this object
+    was made; 0: after every epoch), and when training ends.
 
     ``fingerprint`` identifies the job's settings and data: a checkpoint left by different settings
-    is ignored, never resumed; ``ran_on`` (``device/precision``) names what it was computed with,
-    for the log. The file is removed once the job's outputs are written.
+    is ignored, never resumed; ``ran_on`` (``computed_on``) names what it was computed with, for
+    the log. The file is removed once the job's outputs are written.
     """
 
-    def __init__(self, path: str | Path, fingerprint: str, ran_on: str = ""):
+    def __init__(
+        self, path: str | Path, fingerprint: str, ran_on: str = "", every_minutes: float = 0.0
+    ):
         self.path, self.fingerprint, self.ran_on = Path(path), fingerprint, ran_on
+        self.every_s = 60.0 * every_minutes
+        self.saved_at = time.monotonic()
+
+    def due(self) -> bool:
+        """Whether ``every_minutes`` have passed since the last save."""
+        return time.monotonic() - self.saved_at >= self.every_s
 
     def restore(self) -> dict | None:
         if not self.path.exists():
@@ -82,6 +114,7 @@ class EpochCheckpoint:
     def save(self, **state) -> None:
         with atomic_path(self.path) as tmp:
             torch.save({"fingerprint": self.fingerprint, "ran_on": self.ran_on, **state}, tmp)
+        self.saved_at = time.monotonic()
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -89,7 +122,9 @@ class EpochCheckpoint:
 
 def rng_state(generator: torch.Generator) -> dict:
     state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    # only a job computing on CUDA has started it; reading the CUDA states would start it (and
+    # take GPU memory) in a CPU job too
+    if torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -134,10 +169,8 @@ def resume_training(checkpoint: EpochCheckpoint | None, state: TrainingState):
     return saved["epoch"], saved["loop"]
 
 
-def save_progress(checkpoint, epoch: int, state: TrainingState, loop: dict) -> None:
+def save_progress(checkpoint: EpochCheckpoint, epoch: int, state: TrainingState, loop: dict):
     """Save the training state after ``epoch``, with the loop's own (``loop``)."""
-    if checkpoint is None:
-        return
     checkpoint.save(
         epoch=epoch,
         model=state.model.state_dict(),
