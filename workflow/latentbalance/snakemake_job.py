@@ -1,6 +1,6 @@
 """What every Snakemake script does first: log to the rule's log file, take a GPU of its own,
 use the rule's threads, exit without a final garbage collection, and turn the rule's config blocks
-into recipes."""
+into recipes; and, when the workflow is read, how many GPU jobs run at once."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .settings.recipes import Compute
+from .training.environment import driver_gpus
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,19 @@ def host_memory_mb(base_mb: int, attempt: int, checkpoint) -> int:
 _gpu_slot = None
 
 
+def gpu_lock_dir() -> Path:
+    """This user's folder of GPU slot locks, ``<temp folder>/latentbalance-<uid>``, made private.
+    Not the shared temp folder itself: where ``fs.protected_regular`` is set (most Linux systems),
+    opening with O_CREAT a lock file that another user made there is denied."""
+    folder = Path(tempfile.gettempdir(), f"latentbalance-{os.getuid()}")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.lstat().st_uid != os.getuid():  # made by someone else, to share our locks
+        raise PermissionError(
+            f"{folder} belongs to another user: remove it, or set TMPDIR to a folder of yours"
+        )
+    return folder
+
+
 def claim_gpu(cards: list[str], lock_dir: str | Path) -> tuple[str, int]:
     """The first free slot among ``cards`` (CUDA_VISIBLE_DEVICES entries), locked with flock:
     the first jobs get a card each, further ones share them evenly. Returns the card and the lock's
@@ -43,8 +57,8 @@ def claim_gpu(cards: list[str], lock_dir: str | Path) -> tuple[str, int]:
     for depth in itertools.count():
         for card in cards:
             name = re.sub(r"[^A-Za-z0-9_-]", "_", card) + (f"-{depth}" if depth else "")
-            # read-only: a lock file another user created can still be locked
-            fd = os.open(Path(lock_dir, f"latentbalance-gpu-{name}.lock"), os.O_RDONLY | os.O_CREAT)
+            lock = Path(lock_dir, f"latentbalance-gpu-{name}.lock")
+            fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -57,20 +71,36 @@ def claim_gpu(cards: list[str], lock_dir: str | Path) -> tuple[str, int]:
 def visible_cards() -> list[str]:
     """The cards this job may use: CUDA_VISIBLE_DEVICES's entries when set (by SLURM, or the
     user), else every GPU the driver shows, counted through NVML: initialising CUDA to count them
-    would fix the visible devices before this job picks its own."""
+    would fix the visible devices before this job picks its own. Empty, without importing
+    torch, where the NVIDIA driver lists no GPU (in /proc/driver/nvidia/gpus, which WSL lacks)."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         entries = [e.strip() for e in os.environ["CUDA_VISIBLE_DEVICES"].split(",")]
         # CUDA stops at the first invalid entry ("-1" hides every GPU)
         return list(itertools.takewhile(lambda e: e and not e.startswith("-"), entries))
+    listed = driver_gpus()
+    if not listed:
+        return []
     import torch
 
     count = getattr(torch.cuda, "_device_count_nvml", lambda: -1)()
     if count < 0:  # no NVML: the driver's own list
-        try:
-            count = len(os.listdir("/proc/driver/nvidia/gpus"))
-        except OSError:
-            count = 0
+        count = len(listed)
     return [str(card) for card in range(count)]
+
+
+def one_job_per_card(workflow) -> int | None:
+    """Set Snakemake's ``gpu`` resource, as ``--resources gpu=N`` would, to the number of visible
+    cards, where the user set none: Snakemake counts only a resource it is given, so every job
+    that asks a GPU would otherwise start at once. Only in the process that schedules a local run:
+    on a cluster (``--jobs``) its scheduler grants the cards. Returns the number set, or None."""
+    resources = workflow.global_resources
+    if not workflow.is_main_process or "gpu" in resources or resources["_nodes"].value:
+        return None
+    cards = visible_cards()
+    if not cards:
+        return None
+    resources["gpu"] = len(cards)
+    return len(cards)
 
 
 def granted_gpus(snakemake) -> int:
@@ -90,7 +120,7 @@ def assign_gpu(snakemake, lock_dir: str | Path | None = None) -> tuple[str, int]
     if len(cards) < 2:
         return None
     try:
-        card, fd = claim_gpu(cards, lock_dir or tempfile.gettempdir())
+        card, fd = claim_gpu(cards, lock_dir or gpu_lock_dir())
     except OSError as error:
         log.warning("no GPU slot (%s): this job sees all of %s", error, ",".join(cards))
         return None

@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 from latentbalance.data.splits import pool_imbalance
 from latentbalance.rebalance.methods import (
     AUTOENCODERS,
@@ -9,7 +12,7 @@ from latentbalance.rebalance.methods import (
 from latentbalance.settings.check import check_config, check_results_writable
 from latentbalance.settings.recipes import classifier_settings
 from latentbalance.settings.schema import allowed
-from latentbalance.snakemake_job import host_memory_mb
+from latentbalance.snakemake_job import host_memory_mb, one_job_per_card
 from latentbalance.verdict.evaluation_runtime import evaluation_minutes
 
 # The schema (workflow/schemas/config.schema.yaml) with its defaults filled in, and what a schema
@@ -42,12 +45,19 @@ wildcard_constraints:
     head="|".join(HEADS),
 
 
-# One GPU per job that runs a network, unless the config says CPU: `--resources gpu=1` then runs
-# one at a time locally, and the SLURM executor requests --gpus=1.
+# One GPU per job that runs a network, unless the config says CPU: locally one such job per
+# visible card at a time, unless `--resources gpu=N` says how many; the SLURM executor requests
+# --gpus=1.
 JOB_GPUS = 0 if config["compute"]["device"] == "cpu" else 1
+if JOB_GPUS and (CARDS := one_job_per_card(workflow)):
+    print(
+        f"GPU jobs: one per visible card at a time ({CARDS}); --resources gpu=N runs N",
+        file=sys.stderr,
+    )
 # where and how networks run; threads are each rule's own
 COMPUTE = {
-    k: config["compute"][k] for k in ("device", "precision", "deterministic", "tf32")
+    k: config["compute"][k]
+    for k in ("device", "precision", "deterministic", "tf32", "checkpoint_minutes")
 }
 
 
@@ -150,11 +160,25 @@ def evaluation_figures(name, caption, subcategory):
 
 
 def print_headlines():
-    """onsuccess: each dataset's headline, where its leaderboard is, and the report command."""
+    """onsuccess: each dataset's headline, where its leaderboard is, the report command;
+    first, why `compute.device: auto` ran networks on the CPU, where it did."""
     # imported here: pandas would slow every start
     from latentbalance.verdict.pages import run_message
 
+    print_cpu_fallbacks()
     headlines = {d: f"results/{d}/summary/headline.txt" for d in config["datasets"]}
     message = run_message(headlines, workflow.overwrite_configfiles or ())
     if message:
         print(message)
+
+
+def print_cpu_fallbacks():
+    """Once per run, what the jobs' logs say: `compute.device: auto` ran networks on the CPU, and
+    why (recorded in each summary's environment.json)."""
+    from latentbalance.io import read_json
+    from latentbalance.training.environment import cpu_fallbacks
+
+    found = [Path(f"results/{d}/summary/environment.json") for d in config["datasets"]]
+    reasons = cpu_fallbacks([read_json(p) for p in found if p.exists()])
+    for reason in sorted(reasons):
+        print(f"compute.device 'auto' ran the networks on the CPU: {reason}")

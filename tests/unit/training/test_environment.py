@@ -74,6 +74,23 @@ def test_a_cuda_result_records_the_card_and_what_it_computed_with(monkeypatch, t
     json.dumps(record)
 
 
+def test_why_auto_ran_on_the_cpu_is_found_in_a_summarys_environment():
+    """environment.json: the distinct environments of the metrics files, each with its models."""
+    fallback = "torch 2.14.1+cpu is a CPU-only build"
+    summary = [
+        {"environment": {"training": {"device": "cpu"}, "evaluation": {"device": "cpu"}}},
+        {
+            "environment": {
+                "training": {"device": "cpu", "cpu_fallback": fallback},
+                "evaluation": {"device": "cpu", "cpu_fallback": fallback},
+            },
+            "models": ["fold0/none/resnet18/test"],
+        },
+    ]
+    assert env_module.cpu_fallbacks([summary, summary]) == {fallback}
+    assert env_module.cpu_fallbacks(summary[:1]) == set()
+
+
 def test_version_texts():
     assert cudnn_version(8902) == "8.9.2"
     assert cudnn_version(91002) == "9.10.2"

@@ -38,7 +38,9 @@ class OutOfMemoryAtTraining(nn.Module):
         RuntimeError("CUDA error: out of memory"),
     ],
 )
-def test_out_of_memory_names_the_job_the_batch_and_what_to_lower(error):
+def test_out_of_memory_names_the_job_the_batch_and_what_to_lower(error, monkeypatch):
+    # torch before 2.5, which pyproject allows, has no OutOfMemoryError: plain RuntimeErrors
+    monkeypatch.delattr(torch, "OutOfMemoryError")
     images, labels = images_and_labels()
     recipe = ClassifierRecipe.from_config({"stem": "small", "epochs": 1, "batch_size": 100})
     cuda = torch.device("cuda")  # only named in the message: the double never computes on it
@@ -70,6 +72,13 @@ def test_out_of_memory_names_the_job_the_batch_and_what_to_lower(error):
         "out of memory",  # torch's own line, for the numbers
     ]:
         assert words in message, (words, message)
+
+
+def test_the_hosts_memory_running_out_is_explained_too():
+    """The CPU allocator's error is a plain RuntimeError, on every torch."""
+    with pytest.raises(OutOfMemory, match="ran out of host memory: advice.*can't allocate"):
+        with explained_out_of_memory("job", torch.device("cpu"), "advice"):
+            torch.empty(2**62, dtype=torch.uint8)
 
 
 def test_other_errors_pass_through():

@@ -7,6 +7,7 @@ import torch
 
 from latentbalance.settings.recipes import Compute
 from latentbalance.training import environment, runtime
+from latentbalance.training.checkpoint import EpochCheckpoint, rng_state
 from latentbalance.training.runtime import Precision, seed_everything, select_device, stage_seed
 
 from helpers import train_resnet
@@ -22,6 +23,7 @@ def fresh_job(monkeypatch):
     monkeypatch.setattr(runtime, "_cuda_faults", {})
     monkeypatch.setattr(runtime, "_warned", set())
     monkeypatch.setattr(runtime, "_determinism_configured", False)
+    monkeypatch.setattr(environment, "_auto_on_cpu", None)
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     flags = deterministic_flags()
     yield
@@ -99,7 +101,7 @@ def test_a_granted_gpu_the_job_cannot_use_is_reported(monkeypatch, caplog, tmp_p
     """A job the scheduler gave a GPU, on a host whose driver lists one that torch cannot use,
     says so; on a host without any GPU (a laptop running the default) nothing is said."""
     a_card(monkeypatch, usable=False)
-    monkeypatch.setattr(runtime, "NVIDIA_GPUS", tmp_path)
+    monkeypatch.setattr(environment, "NVIDIA_GPUS", tmp_path)
     with caplog.at_level(logging.WARNING):
         assert select_device("auto", gpu_granted=True) == CPU
     assert caplog.text == ""
@@ -110,6 +112,33 @@ def test_a_granted_gpu_the_job_cannot_use_is_reported(monkeypatch, caplog, tmp_p
         caplog.text
     )
     assert "compute.device: cpu" in caplog.text
+
+
+def test_auto_on_the_cpu_is_recorded_with_why_and_a_device_by_name_is_not(monkeypatch):
+    """The run's end and the summary's environment.json say it, from each job's record."""
+    monkeypatch.setattr(torch.version, "cuda", None)  # a CPU-only build, wherever this runs
+    device = select_device("cpu")
+    assert "cpu_fallback" not in environment.environment(device, Precision(device))
+    device = select_device(Compute("auto", "fp32"))
+    record = environment.environment(device, Precision(device, "fp32"))
+    assert device == CPU
+    assert record["cpu_fallback"] == f"torch {torch.__version__} is a CPU-only build"
+
+
+def test_a_cpu_job_never_starts_cuda(monkeypatch, tmp_path):
+    """Seeding, the device check and a checkpoint of a CPU job, on a host whose CUDA is there:
+    starting CUDA would take memory on a GPU the job does not use."""
+    if torch.cuda.is_initialized():
+        pytest.skip("an earlier test in this process started CUDA")
+    if not HAS_GPU:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    runtime.prepare_job(Compute("cpu", "auto"), gpu_granted=False)
+    generator = seed_everything(7)
+    assert select_device("cpu") == CPU
+    state = rng_state(generator)
+    EpochCheckpoint(tmp_path / "checkpoint.pt", "job").save(epoch=1, rng=state)
+    assert not torch.cuda.is_initialized()
+    assert "cuda" not in state
 
 
 @pytest.mark.skipif(not HAS_GPU, reason="needs a GPU")

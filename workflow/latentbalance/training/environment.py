@@ -1,7 +1,8 @@
 """What a result was computed with: library versions and the device, recorded beside every model
 and every metrics file, so that a rerun months later can tell why a number moved: on CUDA the card,
 its compute capability, the CUDA, cuDNN and driver versions and whether TF32 and deterministic
-kernels were on; on a CPU its model and whether it has native bf16."""
+kernels were on; on a CPU its model, whether it has native bf16 and, where ``compute.device: auto``
+chose it, why no GPU was used."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from pathlib import Path
 CPUINFO = Path("/proc/cpuinfo")
 # The NVIDIA kernel module's version line, e.g. "... Kernel Module  580.65.06  Sun Jul 27 ..."
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+# One entry per GPU the NVIDIA driver knows, whether or not this torch build can use it
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
+
+# Why ``compute.device: auto`` runs this job on the CPU, once runtime.select_device has found it
+# out (None: it did not, or the job asked for a device by name).
+_auto_on_cpu: str | None = None
 
 PACKAGES = [
     "latentbalance",
@@ -43,14 +50,47 @@ def environment(device, precision) -> dict:
     import torch
 
     details = cuda_details(device) if device.type == "cuda" else cpu_details()
+    fallback = {"cpu_fallback": _auto_on_cpu} if device.type == "cpu" and _auto_on_cpu else {}
     return {
         **library_versions(),
         "device": str(device),
+        **fallback,
         "precision": precision.name,
         **details,
         "threads": torch.get_num_threads(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
+
+
+def note_auto_on_cpu(reason: str) -> None:
+    """Record, for this job's ``environment``, why ``compute.device: auto`` runs it on the CPU."""
+    global _auto_on_cpu
+    _auto_on_cpu = reason
+
+
+def cpu_fallbacks(record) -> set[str]:
+    """Every reason a record (an ``environment``, a metrics file's, a summary's environment.json,
+    nested at any depth) gives for ``compute.device: auto`` running networks on the CPU."""
+    if isinstance(record, dict):
+        found = {record["cpu_fallback"]} if record.get("cpu_fallback") else set()
+        return found.union(*(cpu_fallbacks(value) for value in record.values()))
+    if isinstance(record, list):
+        return set().union(*(cpu_fallbacks(value) for value in record))
+    return set()
+
+
+def driver_gpus() -> list[str]:
+    """The GPUs the NVIDIA driver lists on this host (their bus ids), whether or not torch can use
+    them; read without initialising CUDA."""
+    try:
+        return sorted(entry.name for entry in NVIDIA_GPUS.iterdir())
+    except OSError:
+        return []
+
+
+def gpu_installed() -> bool:
+    """Whether the NVIDIA driver lists a GPU on this host (whether or not torch can use it)."""
+    return bool(driver_gpus())
 
 
 def cpu_flags() -> str:

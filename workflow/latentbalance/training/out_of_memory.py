@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import torch
-
 from ..settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from ..snakemake_job import gpu_out_of_memory_marker
 
@@ -26,8 +24,8 @@ def explained_out_of_memory(job: str, device, advice: str, checkpoint=None):
         marker.unlink(missing_ok=True)
     try:
         yield
-    except RuntimeError as error:  # torch.OutOfMemoryError is one; so is an older "out of memory"
-        if not isinstance(error, torch.OutOfMemoryError) and "out of memory" not in str(error):
+    except RuntimeError as error:
+        if not is_out_of_memory(error):
             raise
         where = "GPU" if device.type == "cuda" else "host"
         if marker and where == "GPU":
@@ -38,6 +36,13 @@ def explained_out_of_memory(job: str, device, advice: str, checkpoint=None):
             f"{job} ran out of {where} memory: {advice}, or run it with more {where} memory "
             f"(torch: {detail})"
         ) from None
+
+
+def is_out_of_memory(error: RuntimeError) -> bool:
+    """Whether ``error`` is torch running out of device memory. By its message: the class
+    torch.OutOfMemoryError (a RuntimeError) is new in torch 2.5, and the CPU allocator raises a
+    plain RuntimeError."""
+    return any(words in str(error) for words in ("out of memory", "can't allocate memory"))
 
 
 def classifier_advice(arch: str, recipe: ClassifierRecipe) -> str:

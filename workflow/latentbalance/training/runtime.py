@@ -14,18 +14,13 @@ import os
 import random
 import zlib
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .environment import cpu_has_native_bf16, nvidia_driver
+from .environment import cpu_has_native_bf16, gpu_installed, note_auto_on_cpu, nvidia_driver
 
 log = logging.getLogger(__name__)
-
-# One entry per GPU the NVIDIA driver knows, whether or not this torch build can use it; a module
-# constant, so that tests can point it elsewhere.
-NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 # One fixed cuBLAS workspace makes its GEMMs deterministic. cuBLAS reads the variable when the
 # process creates its first handle (its first CUDA matmul), so it has no effect set any later.
@@ -37,7 +32,8 @@ _warned: set[str] = set()
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a generator for batch order."""
+    """Seed Python, NumPy and torch; return a generator for batch order. torch seeds CUDA only
+    once something initialises it, so a CPU job never starts CUDA here."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -122,9 +118,10 @@ def select_device(compute="auto", *, gpu_granted: bool = False) -> torch.device:
 
     ``compute``: a ``recipes.Compute`` (its device; its determinism and TF32 settings are applied)
     or a device name (``auto``, ``cpu``, ``cuda``; determinism keeps what the job set, else the
-    defaults). ``cuda`` that cannot run a kernel stops the job; ``auto`` then warns and uses the
-    CPU. ``gpu_granted``: the scheduler reserved a GPU for this job (its ``gpu`` resource): where
-    this host has one and the job ends up on the CPU, it warns that it holds a GPU it cannot use.
+    defaults). ``cuda`` that cannot run a kernel stops the job; ``auto`` then uses the CPU, and
+    the job's ``environment`` records why (warned where a GPU is there). ``gpu_granted``: the
+    scheduler reserved a GPU for this job (its ``gpu`` resource): where this host has one and the
+    job ends up on the CPU, it warns that it holds a GPU it cannot use.
     """
     requested = compute if isinstance(compute, str) else compute.device
     if not isinstance(compute, str):
@@ -142,6 +139,7 @@ def select_device(compute="auto", *, gpu_granted: bool = False) -> torch.device:
             f"compute.device is 'cuda' but {fault}. {fix}, or set 'compute.device' to 'cpu' or "
             "'auto'"
         )
+    note_auto_on_cpu(fault)
     if gpu_granted and (torch.cuda.is_available() or gpu_installed()):
         _warn_once(
             f"the scheduler holds a GPU for this job (its gpu resource) that it cannot use, so it "
@@ -160,14 +158,6 @@ def prepare_job(compute, *, gpu_granted: bool) -> None:
     configure_determinism(compute.deterministic, compute.tf32)
     if gpu_granted:
         select_device(compute, gpu_granted=True)
-
-
-def gpu_installed() -> bool:
-    """Whether the NVIDIA driver lists a GPU on this host (whether or not torch can use it)."""
-    try:
-        return any(NVIDIA_GPUS.iterdir())
-    except OSError:
-        return False
 
 
 def _warn_once(message: str) -> None:
