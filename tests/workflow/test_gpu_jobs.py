@@ -1,10 +1,15 @@
-"""Every job that runs a network reserves the device it computes on: a dry run's resources."""
+"""Every job that runs a network reserves the device it computes on (a dry run's resources);
+locally one such job runs per visible card at a time; `compute.device: auto` on the CPU is said."""
 
 import re
 
 import pytest
+import torch
 
-from helpers import copy_workflow, snakemake, write_config
+from latentbalance.io import read_json
+from latentbalance.training.environment import cpu_fallbacks
+
+from helpers import TINY_CONFIG, copy_workflow, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -53,3 +58,53 @@ def test_network_jobs_ask_for_the_gpu_and_evaluate_has_time_for_resnet152_on_a_c
     cpu = write_config(workdir / "cpu.yaml", {"compute": {"device": "cpu"}})
     output = snakemake(workdir, "--configfile", "config/paper.yaml", str(cpu), "--dry-run").stdout
     assert {r.get("gpu", "0") for _, _, r in planned_resources(output)} == {"0"}
+
+
+CAP = "GPU jobs: one per visible card at a time"
+
+
+def said(workdir, *args) -> str:
+    """What a snakemake command line prints, both streams."""
+    result = snakemake(workdir, *args)
+    return result.stdout + result.stderr
+
+
+def provided_gpus(output: str) -> int | None:
+    """The ``gpu`` resource Snakemake schedules with, from its "Provided resources" line."""
+    line = re.search(r"^Provided resources: (.*)$", output, re.M)
+    found = line and re.search(r"\bgpu=\D*(\d+)", line.group(1))
+    return int(found.group(1)) if found else None
+
+
+def test_locally_one_gpu_job_runs_per_visible_card_unless_the_user_says(tmp_path, monkeypatch):
+    workdir = copy_workflow(tmp_path)
+    tiny = str(write_config(workdir / "tiny.yaml", TINY_CONFIG))
+    # the first job only (seconds), run anew each time: Snakemake states its resources first
+    first_job = ["results/digits/data/images.npz", "--forcerun", "download", "--configfile", tiny]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    output = said(workdir, *first_job)
+    assert provided_gpus(output) == 2
+    assert f"{CAP} (2); --resources gpu=N runs N" in output
+    output = said(workdir, *first_job, "--resources", "gpu=3")
+    assert provided_gpus(output) == 3 and CAP not in output
+
+    cpu = str(write_config(workdir / "cpu.yaml", {"compute": {"device": "cpu"}}))
+    assert CAP not in said(workdir, "--configfile", tiny, cpu, "--dry-run")  # no job asks a GPU
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no card: nothing to share
+    assert CAP not in said(workdir, "--configfile", tiny, "--dry-run")
+    # on SLURM the cards are the cluster's, not the submit host's: the profile sets the cap
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    slurm = ["--workflow-profile", "profiles/slurm", "--configfile", tiny, "--dry-run"]
+    account = ["--default-resources", "slurm_account=a", "slurm_partition=p"]
+    assert CAP not in said(workdir, *slurm, *account)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto computes on this machine's GPU")
+def test_auto_on_the_cpu_is_said_once_at_the_end_and_in_the_summary(tiny_run):
+    """compute.device defaults to auto: here no GPU, so every network ran on the CPU."""
+    workdir, _, output = tiny_run
+    said = re.findall(r"^compute.device 'auto' ran the networks on the CPU: (.+)$", output, re.M)
+    assert len(said) == 1
+    assert f"torch {torch.__version__}" in said[0]
+    summary = read_json(workdir / "results/digits/summary/environment.json")
+    assert cpu_fallbacks(summary) == {said[0]}

@@ -91,10 +91,11 @@ def visible_cards() -> list[str]:
 def one_job_per_card(workflow) -> int | None:
     """Set Snakemake's ``gpu`` resource, as ``--resources gpu=N`` would, to the number of visible
     cards, where the user set none: Snakemake counts only a resource it is given, so every job
-    that asks a GPU would otherwise start at once. Only in the process that schedules a local run:
-    on a cluster (``--jobs``) its scheduler grants the cards. Returns the number set, or None."""
+    that asks a GPU would otherwise start at once. In the process that schedules, not in a job's.
+    (A cluster's scheduler grants the cards: profiles/slurm sets the resource, so the submit
+    host's own cards, where it has any, do not count.) Returns the number set, or None."""
     resources = workflow.global_resources
-    if not workflow.is_main_process or "gpu" in resources or resources["_nodes"].value:
+    if not workflow.is_main_process or "gpu" in resources:
         return None
     cards = visible_cards()
     if not cards:
