@@ -340,9 +340,7 @@ def evaluation_scores(finished: FinishedRun, taus: list[float], batch_size: int)
         indices = finished.holdout(spec["fold"])
         images = to_unit_range(finished.dataset.images[indices])
         for flip in (False, True):
-            probabilities = predict_proba(
-                model, images, batch_size, finished.device, finished.precision, flip
-            )
+            probabilities = predict_proba(model, images, batch_size, finished.device, flip)
             for tau in taus:
                 adjusted = logit_adjusted(probabilities, training_prior(spec), tau)
                 scores = finished.score(indices, adjusted)

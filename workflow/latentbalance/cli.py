@@ -110,7 +110,7 @@ def predict(args) -> int:
 
     from .io import atomic_path
     from .nets.model_files import training_prior
-    from .training.runtime import Precision, select_device
+    from .training.runtime import select_device
     from .training.tensors import to_unit_range
     from .verdict.prediction import logit_adjusted, predict_proba
 
@@ -121,15 +121,12 @@ def predict(args) -> int:
         files, tuple(spec["image_size"]), spec["in_channels"], args.skip_bad_images
     )
     device = select_device(args.device)
-    precision = Precision(device, args.precision)
     chunks = []
     for start in tqdm(
         range(0, len(images), args.batch_size), desc="classifying", unit="batch", file=sys.stderr
     ):
         batch = to_unit_range(images[start : start + args.batch_size])
-        chunks.append(
-            predict_proba(model, batch, args.batch_size, device, precision, args.test_time_flip)
-        )
+        chunks.append(predict_proba(model, batch, args.batch_size, device, args.test_time_flip))
     probabilities = np.concatenate(chunks)
     if args.logit_adjustment:
         probabilities = logit_adjusted(probabilities, prior, args.logit_adjustment)
@@ -253,7 +250,7 @@ def evaluate(args) -> int:
                 testsets=[args.testset],
                 recipe=recipe,
                 batch_size=args.batch_size,
-                compute=Compute(args.device, args.precision),
+                compute=Compute(args.device, "fp32"),  # scoring is fp32 whatever it says
                 out=files,
             )
         except (ValueError, KeyError) as error:
@@ -277,7 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--batch-size", type=int, default=100)
         sub.add_argument("--device", choices=allowed("compute.device"), default="auto")
-        sub.add_argument("--precision", choices=allowed("compute.precision"), default="auto")
         sub.add_argument("--threads", type=int, default=2, help="torch threads")
         sub.add_argument(
             "--test-time-flip",

@@ -51,11 +51,11 @@ from .training.out_of_memory import (
     classifier_advice,
     explained_out_of_memory,
 )
-from .training.runtime import resolve, seed_everything, stage_seed
+from .training.runtime import resolve, seed_everything, select_device, stage_seed
 from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
 from .verdict import plots
 from .verdict.evaluation import write_evaluation
-from .verdict.prediction import logit_adjusted, predict_proba
+from .verdict.prediction import logit_adjusted, predict_proba, scoring_precision
 
 
 def save_fit(out: dict, model, spec: dict, history: list[dict]) -> pd.DataFrame:
@@ -346,8 +346,9 @@ def evaluate(
     model, spec = load_classifier(inputs["model"])
     check_compatible(spec, dataset, inputs["model"], inputs["images"])
     check_scorable(spec, fold, testsets, inputs["model"])
-    device, precision = resolve(compute)
-    how = {**recipe.as_dict(), "environment": environment(device, precision)}
+    # scored in fp32 whatever compute.precision the classifier trained in
+    device = select_device(compute.device)
+    how = {**recipe.as_dict(), "environment": environment(device, scoring_precision(device))}
     results = []
     for i, (testset, indices) in enumerate(wanted.items()):
         # each test set classified on its own, in the same batches whatever else is configured:
@@ -357,7 +358,6 @@ def evaluate(
             to_unit_range(dataset.images[indices]),
             batch_size,
             device,
-            precision,
             recipe.test_time_flip,
         )
         if recipe.logit_adjustment:

@@ -108,8 +108,9 @@ class EvaluationRecipe(_FromConfig):
 @dataclass(frozen=True)
 class Compute(_FromConfig):
     """Where a job runs: ``device`` and ``precision`` as configured (``auto`` is resolved by the
-    job), and whether CUDA is asked for deterministic kernels and allowed TF32. Threads are the
-    rule's ``threads``, set before the stage starts."""
+    job), whether CUDA is asked for deterministic kernels and allowed TF32, and how often a
+    training job saves its checkpoint. Threads are the rule's ``threads``, set before the stage
+    starts."""
 
     BLOCK = "compute"
     RULE_KEYS = ("threads",)
@@ -117,6 +118,7 @@ class Compute(_FromConfig):
     precision: str
     deterministic: bool = True
     tf32: bool = False
+    checkpoint_minutes: float = 5.0
 
 
 @dataclass(frozen=True)

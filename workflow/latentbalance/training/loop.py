@@ -1,8 +1,8 @@
 """Fitting networks: one epoch loop shared by the autoencoder, the classifier and the heads, split
 as torchvision's reference training script is: ``train_one_epoch`` trains one epoch, the fit's
 ``validate`` evaluates it, and ``run_epochs`` around them resumes from a checkpoint, records one
-history row per epoch, keeps the weights of the lowest validation loss, saves its progress and
-stops early when patience runs out.
+history row per epoch, keeps the weights of the lowest validation loss in memory, saves its
+progress every few minutes and when training ends, and stops early when patience runs out.
 
 Each fit sets up what steps its weights (a ``checkpoint.TrainingState``: optimizer, schedule,
 gradient scaler), says what one training step computes and what validation measures, and hands
@@ -30,7 +30,7 @@ from ..settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from .augmentation import augmentation, batch_mixing
 from .checkpoint import EpochCheckpoint, TrainingState, resume_training, save_progress
 from .runtime import Precision
-from .tensors import run_in_batches, training_batches
+from .tensors import device_rows, run_in_batches, training_batches
 
 # share of a one-cycle schedule's steps that warm the learning rate up to its peak
 ONECYCLE_WARMUP = 0.3
@@ -54,8 +54,8 @@ class LoopSettings:
 @dataclass(frozen=True)
 class FitRun:
     """How one job runs a fit: ``generator`` draws its random numbers (the batch order first),
-    ``precision`` is what it computes in, on ``precision.device``; it resumes from and saves each
-    epoch to ``checkpoint``; ``desc`` names it in the progress bar."""
+    ``precision`` is what it computes in, on ``precision.device``; it resumes from and saves its
+    progress to ``checkpoint``; ``desc`` names it in the progress bar."""
 
     generator: torch.Generator
     precision: Precision
@@ -71,8 +71,9 @@ def shuffled(n_items: int, batch_size: int) -> Callable:
 
 @dataclass
 class Progress:
-    """The loop's own state, saved with each epoch: the history, the lowest validation loss and
-    the weights that reached it, and the epochs since (``stale``)."""
+    """The loop's own state, saved with each checkpoint: the history, the lowest validation loss
+    and the weights that reached it (a copy in memory, on the device, between checkpoints), and
+    the epochs since (``stale``)."""
 
     history: list = field(default_factory=list)
     best_loss: float = float("inf")
@@ -130,7 +131,8 @@ def run_epochs(
     checkpoint: EpochCheckpoint | None = None,
 ):
     """Train ``state.model`` for ``settings.epochs``, resuming after the last epoch
-    ``checkpoint`` saved.
+    ``checkpoint`` saved. The progress is saved when the checkpoint is due (its interval) and
+    after the last epoch, early stop included.
 
     ``step(positions, epoch)`` computes one batch: it returns the loss to minimise and the
     batch's sums of the quantities to record as tensors (``{"train_loss": loss.detach() * n}``);
@@ -161,8 +163,10 @@ def run_epochs(
         bar.set_postfix({name: f"{value:.4f}" for name, value in val_columns.items()})
         if validate:
             progress.update(state.model, epoch, val_loss, settings.counts_from)
-        save_progress(checkpoint, epoch, state, progress.saved(state.scaler))
-        if settings.patience is not None and progress.stale >= settings.patience:
+        stop = settings.patience is not None and progress.stale >= settings.patience
+        if checkpoint is not None and (stop or epoch == settings.epochs or checkpoint.due()):
+            save_progress(checkpoint, epoch, state, progress.saved(state.scaler))
+        if stop:
             tqdm.write(
                 f"{settings.desc}: early stop after epoch {epoch} "
                 f"(no improvement in {settings.patience})"
@@ -192,9 +196,10 @@ def fit_autoencoder(
     # the penalty draws one class per step, uniformly, among classes with at least two images
     members = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
     members = [m for m in members if len(m) >= 2]
+    (rows,) = device_rows(device, images)
 
     def step(index, _epoch):
-        batch = precision.prepare(images[index].to(device))
+        batch = precision.prepare(rows[index])
         with precision.autocast():
             terms = autoencoder_losses(
                 model, batch, kl_weight=recipe.kl_weight, mmd_weight=recipe.mmd_weight
@@ -202,7 +207,7 @@ def fit_autoencoder(
             if penalty:
                 pick = members[torch.randint(len(members), (1,), generator=generator)]
                 chosen = pick[torch.randperm(len(pick), generator=generator)[: recipe.batch_size]]
-                class_batch = precision.prepare(images[chosen].to(device))
+                class_batch = precision.prepare(rows[chosen])
                 terms["penalty"] = recipe.penalty_weight * deepsmote_penalty(
                     model, class_batch, recipe.penalty_kind
                 )
@@ -300,11 +305,12 @@ def fit_classifier(
     )
     mix = batch_mixing(recipe.augment.mix, recipe.augment.mix_alpha, n_classes)
     loss = (loss or MethodLoss("none")).to(device)
+    x_rows, y_rows = device_rows(device, x_train, y_train)
 
     def step(index, epoch):
-        batch = x_train[index].to(device)
+        batch = x_rows[index]
         batch = precision.prepare(batch if augment is None else augment(batch))
-        target = y_train[index].to(device)
+        target = y_rows[index]
         # soft targets when mixing: each row is the blend of the two labels
         fit_target = target
         if mix is not None:

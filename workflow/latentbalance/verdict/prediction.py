@@ -6,20 +6,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..training.runtime import Precision
 from ..training.tensors import run_in_batches
+
+
+def scoring_precision(device: torch.device) -> Precision:
+    """What classifiers score in, whatever they trained in: fp32. bf16 autocast keeps 8 bits of
+    mantissa in the logits, which flips near ties; scoring a test set in fp32 costs under a
+    second."""
+    return Precision(device, "fp32")
 
 
 def predict_proba(
     model: nn.Module,
     images: torch.Tensor,
     batch_size: int,
-    device,
-    precision,
+    device: torch.device,
     test_time_flip: bool = False,
 ) -> np.ndarray:
-    """Class probabilities; with ``test_time_flip``, the mean of those of each image and its
-    horizontal mirror (for classifiers trained with random flips: an image and its mirror then
-    get the same answer)."""
+    """Class probabilities, computed in fp32 (``scoring_precision``); with ``test_time_flip``,
+    the mean of those of each image and its horizontal mirror (for classifiers trained with
+    random flips: an image and its mirror then get the same answer)."""
+    precision = scoring_precision(device)
     model = precision.prepare(model.to(device)).eval()
     probabilities = torch.softmax(run_in_batches(model, images, batch_size, device, precision), 1)
     if test_time_flip:
