@@ -72,6 +72,28 @@ def test_checkpoint_resumes_only_on_the_device_and_precision_it_ran_on(tmp_path,
     assert job_checkpoint(path, settings, loose, fp32, images, labels).restore() is None
 
 
+def test_a_checkpoint_made_on_one_card_is_not_resumed_on_another(tmp_path, caplog):
+    """A job preempted on an A100 and rerun on an H100 starts anew: the key names the card and
+    its compute capability (``card`` stands in for the one CUDA would name)."""
+    path, settings = tmp_path / "state.pt", {"fold": 0, "seed": 7}
+    images, labels = np.zeros((4, 1, 2, 2), np.uint8), np.arange(4)
+    on_cuda = Compute.from_config({"device": "cuda"})
+    fp32 = Precision(torch.device("cuda"), "fp32")  # made without touching CUDA
+    a100, h100 = "NVIDIA A100-SXM4-80GB sm_80", "NVIDIA H100 80GB HBM3 sm_90"
+
+    def on(card, compute=on_cuda):
+        return job_checkpoint(path, settings, compute, fp32, images, labels, card=card)
+
+    on(a100).save(epoch=1)
+    caplog.set_level(logging.INFO)
+    assert on(h100).restore() is None
+    assert f"made on cuda/{a100}/fp32 and this job runs on cuda/{h100}/fp32" in caplog.text
+    assert on(a100).restore()["epoch"] == 1
+    # how often it saves is no part of the key
+    hourly = Compute.from_config({"device": "cuda", "checkpoint_minutes": 60})
+    assert on(a100, hourly).restore()["epoch"] == 1
+
+
 def test_rng_state_of_more_gpus_restores_on_fewer(monkeypatch, caplog):
     """A state saved on a node with 4 GPUs resumes where 2 are visible: those two are restored."""
     generator = torch.Generator().manual_seed(1)

@@ -41,7 +41,8 @@ def test_resumed_training_equals_uninterrupted_training(train, tmp_path):
 
 
 def test_run_that_stopped_early_is_not_trained_further_on_resume(tmp_path):
-    checkpoint = EpochCheckpoint(tmp_path / "state.pt", "job")
+    # an early stop saves, however long before the interval ends
+    checkpoint = EpochCheckpoint(tmp_path / "state.pt", "job", every_minutes=60)
     # patience 1 with lr 0.01 on noise: stops at the first epoch without improvement
     _, history = train_resnet(30, checkpoint, patience=1)
     assert len(history) < 30
@@ -133,16 +134,23 @@ def test_onecycle_runs_to_the_end_of_its_anneal():
     assert len(history) < 10
 
 
-def fit_line(scaler, epochs=2, batch_size=5, checkpoint=None, seen=None):
+class Killed(Exception):
+    """A job killed mid-training."""
+
+
+def fit_line(scaler, epochs=2, batch_size=5, checkpoint=None, seen=None, killed_in=None):
     """``run_epochs`` on a linear model fitted to 23 fixed points (uneven batches); ``seen``
-    collects each step's loss as the loop's caller would have read it, one ``.item()`` a step."""
+    collects each step's loss as the loop's caller would have read it, one ``.item()`` a step;
+    the job is killed as epoch ``killed_in`` starts."""
     generator = seed_everything(0)
     x = torch.linspace(-1, 1, 23)[:, None]
     y = 3 * x + 0.1 * torch.sin(40 * x)
     model = torch.nn.Linear(1, 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05, fused=True)
 
-    def step(index, _epoch):
+    def step(index, epoch):
+        if epoch == killed_in:
+            raise Killed
         prediction = model(x[index])
         loss = torch.nn.functional.mse_loss(prediction, y[index])
         hits = (prediction.detach() > 0).eq(y[index] > 0).sum()
@@ -223,5 +231,30 @@ def test_an_enabled_grad_scaler_scales_skips_overflowing_steps_and_resumes(tmp_p
     resumed_scaler = scaler()
     resumed, resumed_history = fit_line(resumed_scaler, epochs=3, checkpoint=checkpoint)
     assert resumed_scaler.get_scale() == scaled.get_scale()
+    assert resumed_history == history
+    assert_same_weights(resumed, model)
+
+
+def test_checkpoints_are_saved_on_their_interval_and_when_training_ends(tmp_path):
+    """With an interval longer than the run, only the final state is written: a run killed in
+    its third epoch leaves nothing to resume. With 0, it leaves its second epoch's, from which
+    the rerun ends where an uninterrupted run ends, best weights included."""
+    path = tmp_path / "state.pt"
+
+    def fit(every_minutes, killed_in=None):
+        checkpoint = EpochCheckpoint(path, "job", every_minutes=every_minutes)
+        return fit_line(FP32.grad_scaler(), 4, checkpoint=checkpoint, killed_in=killed_in)
+
+    with pytest.raises(Killed):
+        fit(60, killed_in=3)
+    assert not path.exists()
+    model, history = fit(60)
+    assert EpochCheckpoint(path, "job").restore()["epoch"] == 4
+
+    path.unlink()
+    with pytest.raises(Killed):
+        fit(0, killed_in=3)
+    assert EpochCheckpoint(path, "job").restore()["epoch"] == 2
+    resumed, resumed_history = fit(0)
     assert resumed_history == history
     assert_same_weights(resumed, model)

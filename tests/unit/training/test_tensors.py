@@ -6,11 +6,15 @@ import torch
 from latentbalance.training.runtime import Precision
 from latentbalance.training.tensors import (
     batches,
+    device_rows,
+    resident_on_device,
     run_in_batches,
     to_uint8,
     to_unit_range,
     training_batches,
 )
+
+MB = 2**20
 
 
 def test_uint8_images_survive_the_round_trip_through_the_unit_range():
@@ -48,3 +52,23 @@ def test_running_in_batches_gives_what_one_pass_gives():
     out = run_in_batches(net, inputs, 3, torch.device("cpu"), precision)
     with torch.no_grad():
         assert torch.allclose(out, net(inputs), atol=1e-6)
+
+
+def test_a_training_set_stays_on_the_card_where_it_fits():
+    """Kept on the card when it takes at most a quarter of its free memory, else copied batch by
+    batch; never moved on the CPU."""
+    cuda = torch.device("cuda")
+    fmnist_lt_fold = 9000 * 28 * 28 * 4  # ~27 MB of fp32 images
+    assert resident_on_device(fmnist_lt_fold, cuda, free_bytes=70_000 * MB)
+    assert resident_on_device(fmnist_lt_fold, cuda, free_bytes=4 * fmnist_lt_fold)
+    assert not resident_on_device(fmnist_lt_fold, cuda, free_bytes=4 * fmnist_lt_fold - 1)
+    assert not resident_on_device(20_000 * MB, cuda, free_bytes=70_000 * MB)
+    assert not resident_on_device(MB, torch.device("cpu"), free_bytes=70_000 * MB)
+
+
+def test_on_the_cpu_the_batches_are_the_tensors_own_rows():
+    images, labels = torch.randn(10, 1, 4, 4), torch.arange(10)
+    image_rows, label_rows = device_rows(torch.device("cpu"), images, labels)
+    for index in batches(10, 4, torch.Generator().manual_seed(0)):
+        assert torch.equal(image_rows[index], images[index])
+        assert torch.equal(label_rows[index], labels[index])

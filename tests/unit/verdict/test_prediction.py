@@ -36,9 +36,23 @@ class LeftHalf(torch.nn.Module):
 
 def test_probabilities_sum_to_one_and_test_time_flip_treats_an_image_as_its_mirror():
     images = torch.rand(5, 1, 4, 6) * 2 - 1
-    precision = Precision(CPU, "fp32")
-    plain = predict_proba(LeftHalf(), images, 2, CPU, precision)
+    plain = predict_proba(LeftHalf(), images, 2, CPU)
     assert plain.shape == (5, 2) and np.allclose(plain.sum(1), 1, atol=1e-6)
-    flipped = predict_proba(LeftHalf(), images, 2, CPU, precision, test_time_flip=True)
-    mirrored = predict_proba(LeftHalf(), images.flip(-1), 2, CPU, precision, test_time_flip=True)
+    flipped = predict_proba(LeftHalf(), images, 2, CPU, test_time_flip=True)
+    mirrored = predict_proba(LeftHalf(), images.flip(-1), 2, CPU, test_time_flip=True)
     assert np.allclose(flipped, mirrored, atol=1e-6) and not np.allclose(plain, flipped)
+
+
+def test_a_near_tie_is_scored_in_fp32_not_in_the_training_precision():
+    """Class 1's logit is 0.2 % above class 0's: bf16 (8 bits of mantissa) rounds both to 1 and
+    calls a tie, fp32 scoring picks class 1."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.eye(2))
+    image = torch.tensor([1.0, 1.002]).reshape(1, 1, 1, 2)
+    bf16 = Precision(CPU, "bf16")
+    with torch.no_grad(), bf16.autocast():
+        assert torch.equal(model(image)[0, 0], model(image)[0, 1])  # what bf16 would score
+    probabilities = predict_proba(model, image, 1, CPU)
+    assert probabilities.argmax(1).tolist() == [1]
+    assert probabilities[0, 1] == pytest.approx(torch.softmax(torch.tensor([1.0, 1.002]), 0)[1])
