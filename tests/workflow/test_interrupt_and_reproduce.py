@@ -23,7 +23,8 @@ FOLD0_SMOTE = {
     "run_folds": [0],
     "methods": ["smote-ae"],
     "testsets": ["test"],
-    "compute": ON_CPU,
+    # a checkpoint after every epoch, so that the kill lands mid-training
+    "compute": {**ON_CPU, "checkpoint_minutes": 0},
 }
 EVALUATION = "results/digits/fold0/eval/smote-ae/resnet18/test"
 

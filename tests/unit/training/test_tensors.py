@@ -1,10 +1,12 @@
 """Images as tensors and the batches every loop slices."""
 
 import numpy as np
+import pytest
 import torch
 
 from latentbalance.training.runtime import Precision
 from latentbalance.training.tensors import (
+    DeviceRows,
     batches,
     device_rows,
     resident_on_device,
@@ -72,3 +74,13 @@ def test_on_the_cpu_the_batches_are_the_tensors_own_rows():
     for index in batches(10, 4, torch.Generator().manual_seed(0)):
         assert torch.equal(image_rows[index], images[index])
         assert torch.equal(label_rows[index], labels[index])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA card")
+@pytest.mark.parametrize("resident", [True, False], ids=["kept-on-the-card", "pinned-copies"])
+def test_on_a_card_the_batches_are_the_host_tensors_rows(resident):
+    images, cuda = torch.randn(10, 1, 4, 4), torch.device("cuda")
+    rows = DeviceRows(images, cuda, resident)
+    for index in batches(10, 4, torch.Generator().manual_seed(0)):
+        batch = rows[index]
+        assert batch.device.type == "cuda" and torch.equal(batch.cpu(), images[index])

@@ -59,18 +59,17 @@ class DeviceRows:
     kernel). On the CPU, the tensor's own rows."""
 
     def __init__(self, tensor: torch.Tensor, device: torch.device, resident: bool):
-        self.device = device
-        self.on_card = device.type == "cuda"
+        self.device, self.resident = device, resident
         self.tensor = tensor.to(device) if resident else tensor
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
-        if not self.on_card:
-            return self.tensor[index]
-        if self.tensor.device == self.device:
+        if self.resident:
             # the positions go to the card without a wait too
             return self.tensor[index.pin_memory().to(self.device, non_blocking=True)]
-        # the host allocator keeps a pinned block until its copy is done
-        return self.tensor[index].pin_memory().to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            # the host allocator keeps a pinned block until its copy is done
+            return self.tensor[index].pin_memory().to(self.device, non_blocking=True)
+        return self.tensor[index]
 
 
 def device_rows(device: torch.device, *tensors: torch.Tensor) -> list[DeviceRows]:
