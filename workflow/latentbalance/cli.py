@@ -250,7 +250,7 @@ def evaluate(args) -> int:
                 testsets=[args.testset],
                 recipe=recipe,
                 batch_size=args.batch_size,
-                compute=Compute(args.device, "fp32"),  # scoring is fp32 whatever it says
+                compute=Compute(args.device, "fp32"),  # evaluation scores in fp32 anyway
                 out=files,
             )
         except (ValueError, KeyError) as error:
