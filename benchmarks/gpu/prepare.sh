@@ -29,6 +29,8 @@ MISSING=(
     annotated-types typing-inspection tenacity yte dpath
     jsonschema jsonschema-specifications referencing rpds-py
     imbalanced-learn sklearn-compat mlxtend scikit-posthocs
+    # the image has it, perhaps newer than the <26 that snakemake asks for
+    packaging
 )
 # published as source only: built here into a wheel (pure Python)
 SOURCE_ONLY=(connection-pool)

@@ -1,7 +1,7 @@
 """The benchmark scripts: the memory summary of a run, read from the files of every rule's
 ``benchmark:`` directive; the FashionMNIST-LT table; speed.py's placement of both loops on the
-device asked; gpu_check.sh's failures; the pooled verdict; recipe_screen.py's three screens on the
-holdouts (config overlays, evaluation settings, heads' settings)."""
+device asked; the GPU check in its CPU smoke mode; the pooled verdict; recipe_screen.py's three
+screens on the holdouts (config overlays, evaluation settings, heads' settings)."""
 
 import importlib.util
 import os
@@ -227,26 +227,66 @@ def test_speed_runs_both_loops_on_the_device_asked(case, monkeypatch):
     assert not off_device, f"layers that ran off the device: {off_device}"
 
 
-def test_gpu_check_stops_at_a_failed_step_and_keeps_its_log(tmp_path):
-    """Where CUDA cannot run (here: a working nvidia-smi, but torch is shown no GPU, also on a GPU
-    host), the script stops at the first step that fails, names it and its log, and the log holds
-    the whole traceback."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    smi = fake / "nvidia-smi"
-    smi.write_text("#!/bin/sh\necho 'name, memory.total [MiB]'\necho 'Some GPU, 16384 MiB'\n")
-    smi.chmod(0o755)
-    out = tmp_path / "out"
-    env = os.environ | {"PATH": f"{fake}:{os.environ['PATH']}", "OUT": str(out),
-                        "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
-    run = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=REPO, env=env,
+GPU_CHECK_STEPS = ["install", "tests", "determinism", "precision", "speed", "fmnist-lt"]
+DEBIAN_FASHIONMNIST = Path("/usr/share/datasets/fashion-mnist")
+needs_fashionmnist = pytest.mark.skipif(
+    not DEBIAN_FASHIONMNIST.exists(), reason="apt-get install dataset-fashion-mnist"
+)
+
+
+def gpu_check(tmp_path, *args, **env):
+    """benchmarks/gpu/check.sh run as the borrowed machine runs it, with its $OUT and work folder
+    under tmp_path; returns the run and its summary's step lines by step."""
+    env = os.environ | {"OUT": str(tmp_path / "out"), "CHECK_WORK": str(tmp_path / "work"),
+                        "PYTHON": sys.executable, **env}  # fmt: skip
+    run = subprocess.run(["bash", "benchmarks/gpu/check.sh", *args], cwd=REPO, env=env,
                          capture_output=True, text=True)  # fmt: skip
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert summary.strip() in run.stdout  # the block is the end of what is printed
+    steps = {line.split()[0]: line for line in summary.splitlines() if line.split()[:1]}
+    return run, steps
+
+
+@needs_fashionmnist
+def test_gpu_check_runs_every_step_in_its_cpu_smoke_mode(tmp_path):
+    """The GPU check's CPU smoke mode: every step on a tiny config, the CUDA-only ones reported as
+    skipped after their CPU part; what it leaves in $OUT is what the borrowed machine can send
+    back (at most 8 files, at most two folders down)."""
+    run, steps = gpu_check(tmp_path, "--cpu-smoke")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert set(GPU_CHECK_STEPS) <= set(steps)
+    for name in ["install", "determinism", "speed", "fmnist-lt"]:
+        assert steps[name].split()[1] == "ok", steps[name]
+    for name in ["tests", "precision"]:
+        assert "skipped (needs CUDA)" in steps[name], steps[name]
+    assert "tests collected" in steps["tests"]
+    assert "byte-identical" in steps["determinism"]
+    assert "auto -> " in steps["precision"] and "fp16 as fp32, scaler off" in steps["precision"]
+    assert re.search(r"resnet18 [\d.]+x", steps["speed"])
+    # two methods x three test sets, and their table
+    assert "6 of 6 evaluations finished" in steps["fmnist-lt"]
+    out = tmp_path / "out"
+    assert "none (resnet18, ours)" in (out / "fmnist-lt.md").read_text()
+    files = [path.relative_to(out) for path in out.rglob("*") if path.is_file()]
+    assert len(files) <= 8 and all(len(path.parts) <= 3 for path in files), files
+
+
+@needs_fashionmnist
+def test_a_failed_gpu_check_step_keeps_the_figures_before_it(tmp_path):
+    """A step that fails (here FashionMNIST is not where the check looks) is reported, and the
+    figures of the steps before it stay in the summary; the check's exit status says it failed."""
+    run, steps = gpu_check(
+        tmp_path,
+        "--cpu-smoke",
+        CHECK_STEPS="determinism fmnist-lt",
+        FASHION_MNIST=str(tmp_path / "nowhere"),
+    )
     assert run.returncode != 0
-    log = out / "logs" / "speed.log"
-    assert f"FAILED at step 'speed'; full log: {log}" in run.stderr
-    assert "Traceback" in log.read_text() and "cuda" in log.read_text()
-    assert (out / "gpu.txt").read_text().startswith("name, memory.total")
-    assert not (out / "precision.json").exists()  # nothing ran after the failure
+    assert steps["determinism"].split()[1] == "ok" and "byte-identical" in steps["determinism"]
+    assert "FAILED" in steps["fmnist-lt"] and "0 of 6 evaluations" in steps["fmnist-lt"]
+    for name in ["install", "tests", "precision", "speed"]:
+        assert "skipped: not in CHECK_STEPS" in steps[name]
+    assert (tmp_path / "out" / "determinism.json").exists()
 
 
 def run_benchmark(script, *args):
