@@ -18,7 +18,8 @@ cd "$(dirname "$0")/../.."
 
 # What the image lacks: the project's own dependencies (snakemake, imbalanced-learn, mlxtend,
 # scikit-posthocs, jsonschema) and theirs. Left out: pulp (16 MB of solver binaries), which
-# Snakemake needs only for its ILP scheduler; check.sh runs --scheduler greedy.
+# Snakemake needs only for its ILP scheduler: without it Snakemake uses its greedy one, which
+# check.sh asks for.
 MISSING=(
     snakemake snakemake-interface-common snakemake-interface-executor-plugins
     snakemake-interface-logger-plugins snakemake-interface-report-plugins
