@@ -55,9 +55,13 @@ if missing:
     sys.exit(f"not installed here: {', '.join(missing)}; run pip install -e '.[test]' first")
 EOF
 )
-binary=() source=()
+binary=() from_source=()
 for pin in "${pins[@]}"; do
-    if [[ " ${SOURCE_ONLY[*]} " == *" ${pin%%==*} "* ]]; then source+=("$pin"); else binary+=("$pin"); fi
+    if [[ " ${SOURCE_ONLY[*]} " == *" ${pin%%==*} "* ]]; then
+        from_source+=("$pin")
+    else
+        binary+=("$pin")
+    fi
 done
 
 rm -rf "$carry/wheels" "$carry/fashion-mnist"  # one version of each: two stop the install
@@ -71,8 +75,8 @@ echo "prepare: downloading ${#binary[@]} wheels for CPython $python_version, x86
 python -m pip download -q --no-deps --only-binary=:all: --python-version "$python_version" \
     --implementation cp "${platforms[@]}" \
     -d "$carry/wheels" "${binary[@]}"
-echo "prepare: building ${#source[@]} pure-Python wheels from source: ${source[*]}"
-python -m pip wheel -q --no-deps -w "$carry/wheels" "${source[@]}"
+echo "prepare: building ${#from_source[@]} pure-Python wheels from source: ${from_source[*]}"
+python -m pip wheel -q --no-deps -w "$carry/wheels" "${from_source[@]}"
 
 for name in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte \
     t10k-labels-idx1-ubyte; do
