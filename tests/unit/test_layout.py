@@ -80,3 +80,14 @@ def test_modules_and_functions_stay_short(path):
         and (path.name, node.name) not in ARGUMENT_PARSERS
     ]
     assert not long, f"{path.name}: functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize(
+    "path, limit",
+    # common.smk is Snakemake glue only (what can be unit-tested lives in the library); README is
+    # the front door: what it does, how to run it, where to read on
+    [("workflow/rules/common.smk", 160), ("README.md", 160)],
+)
+def test_the_glue_and_the_front_page_stay_short(path, limit):
+    lines = (REPO / path).read_text().splitlines()
+    assert len(lines) <= limit, f"{path}: {len(lines)} lines, more than {limit}"

@@ -93,7 +93,8 @@ def one_job_per_card(workflow) -> int | None:
     cards, where the user set none: Snakemake counts only a resource it is given, so every job
     that asks a GPU would otherwise start at once. In the process that schedules, not in a job's.
     (A cluster's scheduler grants the cards: profiles/slurm sets the resource, so the submit
-    host's own cards, where it has any, do not count.) Returns the number set, or None."""
+    host's own cards, where it has any, do not count.) Says so on the console. Returns the number
+    set, or None."""
     resources = workflow.global_resources
     if not workflow.is_main_process or "gpu" in resources:
         return None
@@ -101,6 +102,10 @@ def one_job_per_card(workflow) -> int | None:
     if not cards:
         return None
     resources["gpu"] = len(cards)
+    print(
+        f"GPU jobs: one per visible card at a time ({len(cards)}); --resources gpu=N runs N",
+        file=sys.stderr,
+    )
     return len(cards)
 
 

@@ -1,6 +1,3 @@
-import sys
-from pathlib import Path
-
 from latentbalance.data.splits import pool_imbalance
 from latentbalance.rebalance.methods import (
     AUTOENCODERS,
@@ -15,9 +12,8 @@ from latentbalance.settings.schema import allowed
 from latentbalance.snakemake_job import host_memory_mb, one_job_per_card
 from latentbalance.verdict.evaluation_runtime import evaluation_minutes
 
-# The schema (workflow/schemas/config.schema.yaml) with its defaults filled in, and what a schema
-# cannot say (method ids, run_folds within folds, ...): a config that cannot run stops here with
-# one ConfigError naming the key. The schema-fuzz test runs this same function.
+# The schema's checks and defaults, and what it cannot say (method ids, run_folds within folds):
+# a config that cannot run stops here with one ConfigError naming the key (as in the fuzz test).
 check_config(config)
 check_results_writable()
 
@@ -46,19 +42,13 @@ wildcard_constraints:
 
 
 # One GPU per job that runs a network, unless the config says CPU: locally one such job per
-# visible card at a time, unless `--resources gpu=N` says how many; the SLURM executor requests
-# --gpus=1.
+# visible card at a time unless `--resources gpu=N`; the SLURM executor requests --gpus=1.
 JOB_GPUS = 0 if config["compute"]["device"] == "cpu" else 1
-if JOB_GPUS and (CARDS := one_job_per_card(workflow)):
-    print(
-        f"GPU jobs: one per visible card at a time ({CARDS}); --resources gpu=N runs N",
-        file=sys.stderr,
-    )
+if JOB_GPUS:
+    one_job_per_card(workflow)
 # where and how networks run; threads are each rule's own
-COMPUTE = {
-    k: config["compute"][k]
-    for k in ("device", "precision", "deterministic", "tf32", "checkpoint_minutes")
-}
+COMPUTE_KEYS = ("device", "precision", "deterministic", "tf32", "checkpoint_minutes")
+COMPUTE = {k: config["compute"][k] for k in COMPUTE_KEYS}
 
 
 def oversample_gpus(wildcards):
@@ -160,25 +150,11 @@ def evaluation_figures(name, caption, subcategory):
 
 
 def print_headlines():
-    """onsuccess: each dataset's headline, where its leaderboard is, the report command;
-    first, why `compute.device: auto` ran networks on the CPU, where it did."""
+    """onsuccess: CPU fallbacks, each dataset's headline, its leaderboard, the report command."""
     # imported here: pandas would slow every start
     from latentbalance.verdict.pages import run_message
 
-    print_cpu_fallbacks()
     headlines = {d: f"results/{d}/summary/headline.txt" for d in config["datasets"]}
     message = run_message(headlines, workflow.overwrite_configfiles or ())
     if message:
         print(message)
-
-
-def print_cpu_fallbacks():
-    """Once per run, what the jobs' logs say: `compute.device: auto` ran networks on the CPU, and
-    why (recorded in each summary's environment.json)."""
-    from latentbalance.io import read_json
-    from latentbalance.training.environment import cpu_fallbacks
-
-    found = [Path(f"results/{d}/summary/environment.json") for d in config["datasets"]]
-    reasons = cpu_fallbacks([read_json(p) for p in found if p.exists()])
-    for reason in sorted(reasons):
-        print(f"compute.device 'auto' ran the networks on the CPU: {reason}")

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io import read_json
+from ..training.environment import cpu_fallbacks
 from .judging import CHECK_COLUMNS, SummarySettings, Verdict
 from .metrics import METRICS
 
@@ -156,20 +158,25 @@ def run_message(headline_files: dict, configfiles=()) -> str:
     """What the end of a run prints: for each dataset whose summary exists, its short headline
     and where the leaderboard is; then the command that builds the report (with the run's
     ``--configfile`` options, or the report would describe the default run). Empty when no
-    summary exists, as after a run of only some targets."""
-    parts = []
+    summary exists, as after a run of only some targets. First, once, why ``compute.device:
+    auto`` ran networks on the CPU where it did (from each summary's environment.json)."""
+    parts, fallbacks = [], set()
     for dataset, path in headline_files.items():
         path = Path(path)
         if not path.exists():
             continue
+        environment = path.with_name("environment.json")
+        if environment.exists():
+            fallbacks |= cpu_fallbacks(read_json(environment))
         first, *rest = path.read_text().splitlines()
         parts.append(f"{dataset}: {first}")
         parts.extend(f"    {line}" for line in rest)
         parts.append(f"    leaderboard: {path.with_name('leaderboard.md')} (and .html)")
     if not parts:
         return ""
+    said = [f"compute.device 'auto' ran the networks on the CPU: {r}" for r in sorted(fallbacks)]
     options = "".join(f" --configfile {shlex.quote(str(f))}" for f in configfiles)
-    return "\n".join([*parts, f"The report: snakemake --report report.html{options}"])
+    return "\n".join([*said, *parts, f"The report: snakemake --report report.html{options}"])
 
 
 NOT_FOR_SELECTION = (
