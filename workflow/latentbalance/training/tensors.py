@@ -56,7 +56,7 @@ class DeviceRows:
     """Rows of a training tensor, delivered on ``device`` a batch at a time without a wait for
     the device: from a copy kept there (``resident``), else gathered on the host into pinned
     memory and copied asynchronously (a copy from pageable memory would wait for every queued
-    kernel). On the CPU, the tensor's own rows."""
+    kernel). On the CPU, the tensor's own rows; on another device, a plain copy."""
 
     def __init__(self, tensor: torch.Tensor, device: torch.device, resident: bool):
         self.device, self.resident = device, resident
@@ -69,7 +69,8 @@ class DeviceRows:
         if self.device.type == "cuda":
             # the host allocator keeps a pinned block until its copy is done
             return self.tensor[index].pin_memory().to(self.device, non_blocking=True)
-        return self.tensor[index]
+        # on the CPU .to() returns the rows themselves; another device (mps, xpu) takes a copy
+        return self.tensor[index].to(self.device)
 
 
 def device_rows(device: torch.device, *tensors: torch.Tensor) -> list[DeviceRows]:
