@@ -23,7 +23,7 @@ from ..settings.recipes import HeadRecipe, SamplerRecipe
 from ..training.checkpoint import TrainingState
 from ..training.loop import LoopSettings, run_epochs
 from ..training.runtime import seed_everything, stage_seed
-from ..training.tensors import run_in_batches
+from ..training.tensors import batches, run_in_batches
 from .methods import Method
 from .sampling import balance
 
@@ -114,11 +114,9 @@ def head_batches(weights: torch.Tensor, batch_size: int, generator: torch.Genera
     """One epoch of a head's batches: as many draws as there are samples, with probability ∝
     ``weights`` (with replacement unless all are equal, then each sample once), in batches of
     ``batch_size`` (the last one as it falls, however small)."""
-    n = len(weights)
     if bool((weights == weights[0]).all()):
-        order = torch.randperm(n, generator=generator)
-    else:
-        order = torch.multinomial(weights, n, replacement=True, generator=generator)
+        return batches(len(weights), batch_size, generator)
+    order = torch.multinomial(weights, len(weights), replacement=True, generator=generator)
     return order.split(batch_size)
 
 
