@@ -39,7 +39,11 @@ CONFIG_ERRORS = {
     "unknown architecture": ({"architectures": ["vgg16"]}, ["vgg16", "resnet18"]),
     "the old name of architectures": (
         {"classifiers": ["resnet18"]},
-        ["'classifiers' is now called 'architectures'"],
+        ["'classifiers' is no longer read", "'architectures'"],
+    ),
+    "a per-network validation share of an older config": (
+        {"classifier": {"val_fraction": 0.2}},
+        ["'classifier.val_fraction' is no longer read", "'validation_fraction'"],
     ),
     "misspelt top-level key": ({"classifer": {"epochs": 2}}, ["classifer"]),
     "misspelt nested key": ({"autoencoder": {"epoch": 3}}, ["epoch"]),

@@ -8,6 +8,8 @@ take 3-4 s to import, paid by every training job otherwise."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -15,10 +17,8 @@ import torch
 from .data.image_dataset import ImageDataset
 from .data.splits import (
     fold_indices,
-    stratified_holdout,
     test_indices,
     training_set,
-    validation_split,
 )
 from .io import atomic_path, write_csv, write_json
 from .nets.autoencoders import build_autoencoder
@@ -67,11 +67,26 @@ def save_fit(out: dict, model, spec: dict, history: list[dict]) -> pd.DataFrame:
     return history
 
 
-def fold_training_data(inputs: dict, fold: int) -> tuple[ImageDataset, np.ndarray]:
-    """The cached dataset (``inputs["images"]``) and the dataset indices of the fold's training
-    images (from ``inputs["split"]`` and ``inputs["folds"]``)."""
+def fold_training_data(inputs: dict, fold: int) -> tuple[ImageDataset, dict]:
+    """The cached dataset (``inputs["images"]``) and the dataset indices of the fold's parts
+    (``fit``, ``validation``, ...; from ``inputs["split"]`` and ``inputs["folds"]``)."""
     dataset = ImageDataset.load(inputs["images"])
-    return dataset, fold_indices(inputs["split"], inputs["folds"], fold)["train"]
+    return dataset, fold_indices(inputs["split"], inputs["folds"], fold)
+
+
+def real_images_used(fitted_sources: np.ndarray, validation: np.ndarray) -> dict:
+    """What a model file records of the real images behind a fit: the dataset indices of every
+    real image fitted as itself, as a copy or as the source of a synthetic image
+    (``fitted_sources``; -1, an interpolated image, made from fit images only, is left out), and
+    of the validation images, each as a count and a digest, so that the fits of one fold can be
+    shown to share them."""
+
+    def described(indices):
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        return {"count": len(indices), "sha256": hashlib.sha256(indices.tobytes()).hexdigest()}
+
+    fitted = np.asarray(fitted_sources)
+    return {"fitted": described(fitted[fitted >= 0]), "validation": described(validation)}
 
 
 def train_autoencoder(
@@ -89,11 +104,8 @@ def train_autoencoder(
     """Train one autoencoder on the fold's training images, with DeepSMOTE's permutation penalty
     when ``penalty``. ``checkpoint`` is where the training state is kept between epochs, to
     resume after a kill."""
-    dataset, train = fold_training_data(inputs, fold)
-    fit_pos, val_pos = stratified_holdout(
-        dataset.labels[train], recipe.val_fraction, stage_seed(seed, fold, "autoencoder-holdout")
-    )
-    images, labels = to_unit_range(dataset.images[train]), torch.from_numpy(dataset.labels[train])
+    dataset, parts = fold_training_data(inputs, fold)
+    fit, validation = parts["fit"], parts["validation"]
     generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind, penalty))
     channels, *image_size = dataset.image_shape
     model = build_autoencoder(
@@ -102,7 +114,7 @@ def train_autoencoder(
     device, precision = resolve(compute)
     job = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
     resume = job_checkpoint(
-        checkpoint, job, compute, precision, dataset.images[train], dataset.labels[train]
+        checkpoint, job, compute, precision, dataset.images[fit], dataset.labels[fit]
     )
     name = f"{kind}{'+penalty' if penalty else ''} fold {fold}"
     with explained_out_of_memory(
@@ -110,12 +122,23 @@ def train_autoencoder(
     ):
         run = FitRun(generator, precision, resume, desc=f"{kind} fold {fold}")
         model, history = fit_autoencoder(
-            model, images[fit_pos], labels[fit_pos], images[val_pos], recipe, run, penalty=penalty
+            model,
+            to_unit_range(dataset.images[fit]),
+            torch.from_numpy(dataset.labels[fit]),
+            to_unit_range(dataset.images[validation]),
+            recipe,
+            run,
+            penalty=penalty,
         )
     penalty_spec = (
         {"kind": recipe.penalty_kind, "weight": recipe.penalty_weight} if penalty else None
     )
-    spec = {**model.spec(), "penalty": penalty_spec, "environment": environment(device, precision)}
+    spec = {
+        **model.spec(),
+        "penalty": penalty_spec,
+        "real_images": real_images_used(fit, validation),
+        "environment": environment(device, precision),
+    }
     history = save_fit(out, model, spec, history)
     terms = [c for c in history.columns if c.startswith("train_") and c != "train_loss"]
     title = f"{kind}{' + penalty' if penalty else ''}, fold {fold}"
@@ -164,7 +187,8 @@ def oversample(
     from .rebalance.synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
-    dataset, train = fold_training_data(inputs, fold)
+    dataset, parts = fold_training_data(inputs, fold)
+    train = parts["fit"]  # the real images a method may copy or synthesise from
     images, labels = dataset.images[train], dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
@@ -249,17 +273,15 @@ def train_classifier(
     job = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
     if method.loss in LOSS_METHODS:
         job["loss"] = loss_settings
-    dataset, train = fold_training_data(inputs, fold)
+    dataset, parts = fold_training_data(inputs, fold)
     images, labels, source = training_set(
-        dataset.images, dataset.labels, train, inputs.get("balanced")
+        dataset.images, dataset.labels, parts["fit"], inputs.get("balanced")
     )
-    holdout_seed = stage_seed(seed, fold, "classifier-holdout")
-    fit_pos, val_pos = validation_split(
-        labels, source, len(train), recipe.val_fraction, recipe.validation, holdout_seed
-    )
-    spec = classifier_spec(dataset, job, labels[fit_pos])
-    loss = fit_set_loss(method, labels[fit_pos], dataset.n_classes, loss_settings, recipe.epochs)
-    x, y = to_unit_range(images), torch.from_numpy(labels)
+    validation = parts["validation"]
+    spec = classifier_spec(dataset, job, labels) | {
+        "real_images": real_images_used(source, validation)
+    }
+    loss = fit_set_loss(method, labels, dataset.n_classes, loss_settings, recipe.epochs)
     # the same seed for every method of a fold: all classifiers start from the same weights
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
     model = build_classifier(spec)
@@ -270,10 +292,10 @@ def train_classifier(
     with explained_out_of_memory(f"train_classifier {name}", device, advice, checkpoint):
         model, history = fit_classifier(
             model,
-            x[fit_pos],
-            y[fit_pos],
-            x[val_pos],
-            y[val_pos],
+            to_unit_range(images),
+            torch.from_numpy(labels),
+            to_unit_range(dataset.images[validation]),
+            torch.from_numpy(dataset.labels[validation]),
             recipe,
             FitRun(generator, precision, resume, desc=name),
             n_classes=dataset.n_classes,
@@ -299,7 +321,8 @@ def train_head(
     from .rebalance.heads import head_spec, penultimate_features, train_head_layer
 
     method = parse_method(method_id)
-    dataset, train = fold_training_data(inputs, fold)
+    dataset, parts = fold_training_data(inputs, fold)
+    train = parts["fit"]  # the backbone's real fit images, the same for every method
     model, spec = load_classifier(inputs["backbone"])
     check_compatible(spec, dataset, inputs["backbone"], inputs["images"])
     device, precision = resolve(compute)
@@ -317,7 +340,10 @@ def train_head(
         method_id,
         desc=f"{method_id} {spec['arch']} fold {fold}",
     )
-    spec = head_spec(spec, method, recipe, labels) | {"environment": environment(device, precision)}
+    spec = head_spec(spec, method, recipe, labels) | {
+        "real_images": real_images_used(train, parts["validation"]),
+        "environment": environment(device, precision),
+    }
     history = save_fit(out, model, spec, history)
     plots.plot_history(history, ["train_loss"], f"{method_id} fold {fold}", out["curve"])
 

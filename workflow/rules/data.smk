@@ -74,6 +74,7 @@ rule folds:
         runtime=10,
     params:
         n_folds=config["folds"],
+        validation_fraction=config["validation_fraction"],
         seed=config["seed"],
     script:
         "../scripts/folds.py"

@@ -1,21 +1,20 @@
 """The split: imbalance profile, independent test set, folds, the imbalanced test subsample, and
-inside a fold the classifier's validation part."""
+inside a fold its validation images, the same for every method."""
 
 import numpy as np
 import pytest
 
 from latentbalance.data.splits import (
     assign_folds,
+    assign_validation,
     fold_indices,
     imbalance_counts,
     imbalanced_test_counts,
     make_split,
     pool_imbalance,
     save_indices,
-    stratified_holdout,
     subsample_to_counts,
     training_set,
-    validation_split,
 )
 
 
@@ -98,9 +97,13 @@ def test_fold_indices_partition_the_training_pool(tmp_path):
     )
     parts["test_imbalanced"] = subsample_to_counts(labels, parts["test"], test_counts, seed=0)
     save_indices(tmp_path / "split.npz", **parts)
-    save_indices(tmp_path / "folds.npz", fold=folds)
+    validation = assign_validation(labels[parts["train"]], folds, 0.2, seed=1)
+    save_indices(tmp_path / "folds.npz", fold=folds, validation=validation)
     for k in range(3):
         idx = fold_indices(tmp_path / "split.npz", tmp_path / "folds.npz", k)
+        # the fold's training images: fitted or validation, never both
+        assert np.intersect1d(idx["fit"], idx["validation"]).size == 0
+        assert np.array_equal(np.union1d(idx["fit"], idx["validation"]), idx["train"])
         assert np.intersect1d(idx["train"], idx["holdout"]).size == 0
         assert np.intersect1d(idx["train"], idx["test"]).size == 0
         assert np.array_equal(
@@ -119,20 +122,25 @@ def test_imbalanced_test_counts_keep_the_training_profile():
         imbalanced_test_counts(np.full(2, 10), [4, 2], explicit=[11, 3])
 
 
-def test_real_validation_keeps_repeats_of_validation_images_out_of_fitting():
-    # 10 real images per class (dataset indices 100..119), each repeated 3 times, plus synthetic
-    real = np.arange(100, 120)
-    labels_real = np.repeat([0, 1], 10)
-    repeats = np.repeat(real, 3)
-    source = np.concatenate([real, repeats, np.full(8, -1)])
-    labels = np.concatenate([labels_real, np.repeat(labels_real, 3), np.repeat([0, 1], 4)])
-    fit, val = validation_split(labels, source, len(real), 0.2, "real", seed=0)
-    assert np.isin(val, np.arange(len(real))).all()  # validation: real images only
-    assert np.bincount(labels[val]).tolist() == [2, 2]
-    assert not np.isin(source[fit], source[val]).any()  # no copy of a validation image is fitted
-    # everything else is fitted: the other real images, their repeats, every synthetic image
-    assert len(fit) + len(val) * 4 == len(labels)
-    assert (source[fit] == -1).sum() == 8
+def test_each_folds_validation_is_a_stratified_fifth_of_its_training_images():
+    labels = np.repeat(np.arange(4), [100, 40, 10, 2])
+    fold_of = assign_folds(labels, 2, seed=0)
+    validation = assign_validation(labels, fold_of, 0.2, seed=1)
+    for k in range(2):
+        training = fold_of != k
+        assert not validation[k][~training].any()  # never a holdout image of the fold
+        per_class = np.bincount(labels[validation[k]], minlength=4)
+        trained = np.bincount(labels[training], minlength=4)
+        assert per_class.tolist() == [10, 4, 1, 0]  # 20 %, rounded; one of 1 stays to fit
+        assert (per_class < trained).all()
+
+
+def test_a_folds_file_without_validation_images_names_the_rerun(tmp_path):
+    labels = np.repeat([0, 1], 10)
+    save_indices(tmp_path / "split.npz", train=np.arange(20), test=np.arange(20, 24))
+    save_indices(tmp_path / "folds.npz", fold=assign_folds(labels, 2, seed=0))
+    with pytest.raises(ValueError, match="forcerun folds"):
+        fold_indices(tmp_path / "split.npz", tmp_path / "folds.npz", 0)
 
 
 def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
@@ -149,7 +157,9 @@ def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
     test = np.arange(0, len(labels), 6)
     train = np.setdiff1d(np.arange(len(labels)), test)
     save_indices(tmp_path / "split.npz", train=train, test=test, test_imbalanced=test)
-    save_indices(tmp_path / "folds.npz", fold=assign_folds(labels[train], 2, seed=0))
+    fold_of = assign_folds(labels[train], 2, seed=0)
+    validation = assign_validation(labels[train], fold_of, 0.2, seed=1)
+    save_indices(tmp_path / "folds.npz", fold=fold_of, validation=validation)
     recipe = SamplerRecipe(3, "majority", strict=False, synthetic_share=synthetic_share)
     outputs = {"balanced": "balanced.npz", "info": "info.json", "grid": "grid.png"}
     out = {name: tmp_path / file for name, file in {**outputs, "check": "check.json"}.items()}
@@ -158,45 +168,27 @@ def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
     compute = Compute("cpu", "fp32")
     oversample(inputs, fold=0, method_id=method_id, recipe=recipe, batch_size=16, seed=0,
                compute=compute, out=out)  # fmt: skip
-    fold_train = fold_indices(paths[1], paths[2], 0)["train"]
-    return images, labels, fold_train, out["balanced"]
+    return images, labels, fold_indices(paths[1], paths[2], 0), out["balanced"]
 
 
 @pytest.mark.parametrize(
     ("method_id", "synthetic_share"), [("ros", 1.0), ("ros", 0.5), ("smote-pixel", 0.5)]
 )
-def test_real_validation_fits_on_no_copy_of_a_validation_image(
+def test_an_oversampler_fits_no_validation_image_nor_a_copy_of_one(
     tmp_path, method_id, synthetic_share
 ):
-    images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
-    all_images, all_labels, source = training_set(images, labels, train, balanced)
-    fit, val = validation_split(all_labels, source, len(train), 0.2, "real", seed=0)
+    images, labels, parts, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
+    fit_images, fit_labels, source = training_set(images, labels, parts["fit"], balanced)
     # the images are distinct random noise: equal pixels mean a copy, however it was recorded
-    flat = all_images.reshape(len(all_images), -1)
-    fitted = {row.tobytes() for row in flat[fit]}
-    assert not any(row.tobytes() in fitted for row in flat[val])
-    # everything but those copies is fitted: every real image outside validation, and more
-    assert len(fit) + len(val) < len(all_labels)
-    assert np.isin(np.setdiff1d(np.arange(len(train)), val), fit).all()
-
-
-@pytest.mark.parametrize(
-    ("method_id", "synthetic_share"), [("ros", 1.0), ("ros", 0.5), ("smote-pixel", 0.5)]
-)
-def test_balanced_validation_is_blind_to_the_sources(tmp_path, method_id, synthetic_share):
-    # `validation: balanced` reads neither the repeats' nor the copies' sources: recorded results
-    # reproduce bit for bit whatever the balanced set says about copies
-    images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
-    all_images, all_labels, source = training_set(images, labels, train, balanced)
+    fitted = {row.tobytes() for row in fit_images.reshape(len(fit_images), -1)}
+    assert not any(row.tobytes() in fitted for row in images[parts["validation"]].reshape(
+        len(parts["validation"]), -1))  # fmt: skip
+    # every real fit image is there once, first, and every copy comes from one of them
+    assert np.array_equal(source[: len(parts["fit"])], parts["fit"])
+    copied = source[source >= 0]
+    assert np.isin(copied, parts["fit"]).all()
+    assert len(fit_labels) > len(parts["fit"])  # balanced: more than the real images
     with np.load(balanced) as saved:
         repeated, synthetic = saved["repeated_indices"], saved["synthetic_images"]
-        assert np.array_equal(source[len(train) + len(repeated) :], saved["synthetic_sources"])
-    expected = np.concatenate([images[train], images[repeated], synthetic])
-    assert np.array_equal(all_images, expected)
-    assert np.array_equal(all_labels[: len(train)], labels[train])
-    blind = np.where(np.arange(len(source)) < len(train), source, -1)
-    fit, val = validation_split(all_labels, source, len(train), 0.2, "balanced", seed=0)
-    fit_blind, val_blind = validation_split(all_labels, blind, len(train), 0.2, "balanced", seed=0)
-    fit_holdout, val_holdout = stratified_holdout(all_labels, 0.2, seed=0)
-    for a, b, c in [(fit, fit_blind, fit_holdout), (val, val_blind, val_holdout)]:
-        assert np.array_equal(a, b) and np.array_equal(a, c)
+    expected = np.concatenate([images[parts["fit"]], images[repeated], synthetic])
+    assert np.array_equal(fit_images, expected)

@@ -14,6 +14,7 @@ from latentbalance.rebalance.losses import (
     ldam_loss,
     ldam_margins,
     logit_adjusted_cross_entropy,
+    weighted_cross_entropy,
 )
 from latentbalance.rebalance.methods import parse_method
 from latentbalance.settings.recipes import LossRecipe
@@ -41,21 +42,59 @@ def test_logit_adjusted_loss_matches_a_hand_computation():
     assert loss.item() == pytest.approx(expected)
 
 
-def test_balanced_softmax_is_cross_entropy_on_a_balanced_set_and_boosts_rare_classes():
+def test_la_loss_at_its_default_tau_is_balanced_softmax():
+    """Balanced Softmax (Ren et al.): each class's exponential scaled by its count; la-loss at
+    τ = 1 computes exactly that, which is why it is not trained a second time."""
     settings = LossRecipe.from_config({})
-    balanced = MethodLoss("balanced-softmax", [5, 5, 5], settings, epochs=10)
+    assert settings.la_tau == 1.0
+    balanced = MethodLoss("la-loss", [5, 5, 5], settings, epochs=10)
     assert balanced(LOGITS, TARGET, 1).item() == pytest.approx(
         F.cross_entropy(LOGITS, TARGET).item()
     )
-    skewed = MethodLoss("balanced-softmax", COUNTS, settings, epochs=10)
-    # a rare class's image costs more than under cross-entropy: its logit must win by more
-    rare = torch.tensor([2])
-    assert skewed(LOGITS[1:2], rare, 1) > F.cross_entropy(LOGITS[1:2], rare)
+    skewed = MethodLoss("la-loss", COUNTS, settings, epochs=10)
     # n_c · exp(z_c) normalised, by hand
     weighted = np.array(COUNTS) * np.exp(LOGITS[1].numpy())
-    assert skewed(LOGITS[1:2], rare, 1).item() == pytest.approx(
+    assert skewed(LOGITS[1:2], torch.tensor([2]), 1).item() == pytest.approx(
         -math.log(weighted[2] / weighted.sum()), rel=1e-5
     )
+
+
+def test_a_weighted_loss_divides_by_the_weights_for_soft_targets_as_for_hard_labels():
+    weights = torch.tensor([0.1, 1.0, 5.0])
+    one_hot = F.one_hot(TARGET, 3).float()
+    hard = weighted_cross_entropy(LOGITS, TARGET, weights)
+    assert hard.item() == pytest.approx(F.cross_entropy(LOGITS, TARGET, weight=weights).item())
+    # the same labels as soft targets (CutMix / MixUp rows) give the same loss
+    assert weighted_cross_entropy(LOGITS, one_hot, weights).item() == pytest.approx(hard.item())
+    # a blend: sum over rows and classes of w_c p_c (-log q_c), divided by the sum of w_c p_c
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.5, 0.5], [0.2, 0.0, 0.8]])
+    log_q = F.log_softmax(LOGITS, dim=1)
+    expected = -(soft * weights * log_q).sum() / (soft * weights).sum()
+    assert weighted_cross_entropy(LOGITS, soft, weights).item() == pytest.approx(expected.item())
+
+
+def test_deferred_reweighting_keeps_its_strength_under_soft_targets():
+    """With soft targets PyTorch's weighted cross-entropy divides by the batch size, not the
+    weights' sum: re-weighting shrank by the mean weight. DRW's loss on one-hot soft targets now
+    equals its loss on the hard labels."""
+    settings = LossRecipe.from_config({"drw_from": 0.0, "drw_beta": 0.999})
+    for method in ("ldam-drw", "mixup-drw", "remix-drw"):
+        loss = MethodLoss(method, COUNTS, settings, epochs=10)
+        hard = loss(LOGITS, TARGET, 5)
+        assert loss(LOGITS, F.one_hot(TARGET, 3).float(), 5).item() == pytest.approx(hard.item())
+        assert hard.item() != pytest.approx(MethodLoss(method, COUNTS, settings, 10)(
+            LOGITS, TARGET, 0).item())  # fmt: skip
+
+
+def test_mixup_and_remix_drw_are_cross_entropy_until_reweighting_starts():
+    settings = LossRecipe.from_config({"drw_from": 0.5})
+    for method in ("mixup-drw", "remix-drw"):
+        loss = MethodLoss(method, COUNTS, settings, epochs=10)
+        assert loss.mixing == method.removesuffix("-drw")
+        plain = F.cross_entropy(LOGITS, TARGET).item()
+        assert loss(LOGITS, TARGET, 5).item() == pytest.approx(plain)
+        reweighted = F.cross_entropy(LOGITS, TARGET, weight=loss.drw_weights).item()
+        assert loss(LOGITS, TARGET, 6).item() == pytest.approx(reweighted)
 
 
 def test_ldam_margins_scale_as_the_inverse_fourth_root_with_the_largest_half():

@@ -102,6 +102,9 @@ def test_loss_and_head_ids_say_what_trains_and_on_which_backbone():
     for bad in ["none@svm", "none@crt@eos", "@crt", "la-loss+penalty", "crt"]:
         with pytest.raises(ConfigError, match="valid ids|unknown head"):
             parse_method(bad)
+    # one loss is one method: Balanced Softmax is la-loss at its default tau
+    with pytest.raises(ConfigError, match="list la-loss"):
+        parse_method("balanced-softmax")
 
 
 def test_labels_of_losses_and_heads_name_their_settings_only_when_not_the_papers():
@@ -109,9 +112,12 @@ def test_labels_of_losses_and_heads_name_their_settings_only_when_not_the_papers
 
     assert method_label("la-loss", losses={"la_tau": 1.0}) == "la-loss"
     assert method_label("la-loss", losses={"la_tau": 1.5}) == "la-loss (τ 1.5)"
-    # tau means nothing to the other losses
-    assert method_label("balanced-softmax", losses={"la_tau": 1.5}) == "balanced-softmax"
+    # tau means nothing to the other losses; the re-weighting is every DRW method's
+    assert method_label("mixup-drw", losses={"la_tau": 1.5}) == "mixup-drw"
     assert method_label("ldam-drw", losses={"drw_from": 0.5}) == "ldam-drw (re-weighted from 50%)"
+    assert method_label("mixup-drw", losses={"drw_from": 0.5}) == "mixup-drw (re-weighted from 50%)"
+    assert method_label("remix-drw", losses={"remix_kappa": 2}) == "remix-drw (κ 2)"
+    assert method_label("mixup-drw", losses={"remix_kappa": 2}) == "mixup-drw"
     assert method_label("none@eos", heads={"eos_neighbors": 5}) == "none@eos (eos k = 5)"
     assert method_label("none@crt", heads={"eos_neighbors": 5}) == "none@crt"
     assert method_label("smote-ae@smote-feat", {"synthetic_share": 0.25}) == (
@@ -136,7 +142,16 @@ def test_each_job_is_given_only_the_settings_it_reads():
     losses = with_defaults("losses", {})
     assert settings_read_by(parse_method("la-loss@eos").parts, "losses", losses) == {"la_tau": 1.0}
     assert settings_read_by(parse_method("smote-ae").parts, "losses", losses) == {}
-    assert settings_read_by(parse_method("balanced-softmax").parts, "losses", losses) == {}
+    assert settings_read_by(parse_method("mixup-drw").parts, "losses", losses) == {
+        "drw_beta": 0.9999,
+        "drw_from": 0.8,
+    }
+    assert settings_read_by(parse_method("remix-drw").parts, "losses", losses).keys() == {
+        "drw_beta",
+        "drw_from",
+        "remix_kappa",
+        "remix_tau",
+    }
     heads = with_defaults("heads", {})
     assert settings_read_by({"crt"}, "heads", heads).keys() == heads.keys() - {
         "eos_neighbors",
@@ -146,7 +161,8 @@ def test_each_job_is_given_only_the_settings_it_reads():
 
 
 def test_the_readers_table_names_the_schemas_keys_and_parts():
-    parts = set(allowed("methods.grid.autoencoders")) | {"penalty"} | set(LOSS_METHODS) | set(HEADS)
+    parts = set(allowed("methods.grid.autoencoders")) | {"penalty", "drw"}
+    parts |= set(LOSS_METHODS) | set(HEADS)
     for block, readers in READERS.items():
         assert readers.keys() <= with_defaults(block, {}).keys(), block
         assert {reader.part for reader in readers.values()} <= parts, block

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from latentbalance.data.sources import load_source
-from latentbalance.data.splits import validation_split
 from latentbalance.nets.autoencoders import build_autoencoder, deepsmote_penalty
 from latentbalance.nets.classifiers import build_resnet
 from latentbalance.rebalance.methods import parse_method
@@ -86,9 +85,6 @@ DISPATCH = {
     "classifier.augment.mix": lambda v: batch_mixing(v, 1.0, 3),
     "classifier.stem": lambda v: build_resnet("resnet18", 1, 3, v),
     "architectures": lambda v: build_resnet(v, 1, 3, "small"),
-    "classifier.validation": lambda v: validation_split(
-        np.arange(20) % 2, np.arange(20), 20, 0.2, v, 0
-    ),
     "methods.grid.autoencoders": lambda v: build_autoencoder(v, 1, (8, 8), 4, width=4),
     "methods.grid.samplers": lambda v: balance(*_features(), v, SamplerRecipe.from_config(), 0),
     "autoencoder.penalty_kind": lambda v: deepsmote_penalty(
@@ -107,7 +103,6 @@ ENTRY = {
     "classifier.augment.mix": lambda v: ClassifierRecipe.from_config({"augment": {"mix": v}}),
     "classifier.stem": lambda v: ClassifierRecipe.from_config({"stem": v}),
     "architectures": lambda v: check_config({"datasets": {"d": DATASET}, "architectures": [v]}),
-    "classifier.validation": lambda v: ClassifierRecipe.from_config({"validation": v}),
     "methods.grid.autoencoders": lambda v: parse_method(f"smote-{v}"),
     "methods.grid.samplers": lambda v: parse_method(f"{v}-ae"),
     "autoencoder.penalty_kind": lambda v: AutoencoderRecipe.from_config({"penalty_kind": v}),

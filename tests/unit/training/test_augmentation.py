@@ -118,3 +118,40 @@ def test_mixing_blends_images_and_labels_in_the_same_share(kind):
         # the expected class value under the soft label is the mixed image's mean value
         expected = soft @ torch.tensor([0.0, 1.0, 2.0])
         assert torch.allclose(mixed.mean((1, 2, 3)), expected, atol=1e-5)
+
+
+def test_remix_gives_a_mixed_pair_the_minority_label_by_its_rule():
+    """Remix (Chou et al. 2020), κ = 3, τ = 0.5, on fit counts 300 / 100 / 50 / 40, by hand: a
+    pair's label goes wholly to the minority image when the other class has ≥ κ times its
+    count and the other image's share of the mix is below τ; otherwise the labels blend."""
+    from latentbalance.training.augmentation import remix_targets
+
+    counts = torch.tensor([300.0, 100.0, 50.0, 40.0])
+    labels = torch.tensor([0, 3, 1, 2])
+    partners = torch.tensor([3, 0, 2, 1])  # image i is mixed with partner i
+    # lam = 0.3: each image keeps 30 % of the pixels, its partner gives 70 %
+    targets = remix_targets(0.3, labels, partners, counts, 3.0, 0.5, 4)
+    # 0 (300) with 3 (40): ratio 7.5 ≥ 3 and the majority's share 0.3 < 0.5 -> all class 3
+    assert targets[0].tolist() == [0, 0, 0, 1]
+    # 3 (40) with 0 (300): ratio 1/7.5, but the majority image's share 0.7 ≥ 0.5 -> blend
+    assert targets[1].tolist() == pytest.approx([0.7, 0, 0, 0.3])
+    # 1 (100) with 2 (50): ratio 2 < 3 -> blend
+    assert targets[2].tolist() == pytest.approx([0, 0.3, 0.7, 0])
+    # lam = 0.8: the minority image 3 keeps 80 %, the majority's share 0.2 < 0.5 -> all class 3
+    assert remix_targets(0.8, labels, partners, counts, 3.0, 0.5, 4)[1].tolist() == [0, 0, 0, 1]
+    # ... and the majority image 0 keeping 80 % is a plain blend
+    assert remix_targets(0.8, labels, partners, counts, 3.0, 0.5, 4)[0].tolist() == pytest.approx(
+        [0.8, 0, 0, 0.2]
+    )
+
+
+def test_remix_mixes_images_as_mixup_does_and_its_targets_are_distributions():
+    from latentbalance.training.augmentation import remix
+
+    torch.manual_seed(0)
+    images = torch.rand(6, 1, 4, 4)
+    labels = torch.tensor([0, 0, 0, 0, 1, 1])
+    mixed, targets = remix(1.0, [400, 20], 3.0, 0.5, 2)(images.clone(), labels)
+    lam = (mixed[0] - images[-1]).flatten()[0] / (images[0] - images[-1]).flatten()[0]
+    assert torch.allclose(mixed, lam * images + (1 - lam) * images.roll(1, 0), atol=1e-5)
+    assert torch.allclose(targets.sum(1), torch.ones(6))

@@ -159,7 +159,7 @@ def fit_line(scaler, epochs=2, batch_size=5, checkpoint=None, seen=None, killed_
         return loss, {"train_loss": loss.detach().double() * len(index), "train_hits": hits}
 
     def validate(train):
-        return train["train_loss"], {}
+        return -train["train_loss"], {}
 
     state = TrainingState(model, optimizer, generator, scaler)
     settings = LoopSettings(epochs, shuffled(len(x), batch_size))
@@ -206,8 +206,8 @@ def test_the_loop_waits_for_the_device_per_epoch_not_per_step():
         return fit_noise(0, 28, 2, 4, epochs=1, batch_size=batch_size, lr=0.01, patience=5)
 
     fit(12)  # builds the small-map convolutions' cached tap tables: a one-time cost
-    # 2 vs 6 steps: the same reads, the validation's two (its loss and accuracy)
-    assert single_values_read(lambda: fit(12)) == single_values_read(lambda: fit(4)) == 2
+    # 2 vs 6 steps: the same reads, at most the validation's (read as one list)
+    assert single_values_read(lambda: fit(12)) == single_values_read(lambda: fit(4)) <= 2
 
 
 def test_an_enabled_grad_scaler_scales_skips_overflowing_steps_and_resumes(tmp_path):
@@ -258,3 +258,48 @@ def test_checkpoints_are_saved_on_their_interval_and_when_training_ends(tmp_path
     resumed, resumed_history = fit(0)
     assert resumed_history == history
     assert_same_weights(resumed, model)
+
+
+def test_the_restored_classifier_is_the_best_validation_acsa_with_re_weighting_in_it():
+    """A toy where deferred re-weighting matters: two overlapping Gaussians, 400 fit images of
+    one class and 12 of the other. Before re-weighting the rare class is mostly missed; once the
+    class-balanced weights switch on (epoch 6 of 10), its recall and the validation ACSA rise.
+    Every classifier is chosen by its validation ACSA, so the restored weights are a DRW epoch's,
+    although the validation loss (at the first epoch's, unweighted setting) is lowest before."""
+    from latentbalance.rebalance.losses import MethodLoss
+    from latentbalance.settings.recipes import LossRecipe
+
+    generator = seed_everything(0)
+    counts, val_counts = [400, 12], [400, 12]
+
+    def points(per_class):
+        labels = torch.repeat_interleave(torch.arange(2), torch.tensor(per_class))
+        x = torch.randn(len(labels), 2, generator=generator) + 1.5 * labels[:, None]
+        return x.reshape(-1, 1, 1, 2), labels
+
+    x_fit, y_fit = points(counts)
+    x_val, y_val = points(val_counts)
+    settings = LossRecipe.from_config(
+        {"ldam_max_margin": 0.01, "ldam_scale": 1.0, "drw_from": 0.5, "drw_beta": 0.9999}
+    )
+    loss = MethodLoss("ldam-drw", counts, settings, epochs=10)
+    recipe = ClassifierRecipe.from_config(
+        {"epochs": 10, "batch_size": 32, "lr": 0.05, "patience": 10, "weight_decay": 0.0}
+    )
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    model, history = fit_classifier(
+        model, x_fit, y_fit, x_val, y_val, recipe, FitRun(generator, FP32), n_classes=2, loss=loss
+    )
+    selected = [row for row in history if row["selected"]]
+    assert len(selected) == 1 and selected[0]["epoch"] >= loss.drw_from == 6
+    before = max(row["val_acsa"] for row in history if row["epoch"] < loss.drw_from)
+    assert selected[0]["val_acsa"] > before + 0.05
+    assert selected[0]["val_acsa"] == max(row["val_acsa"] for row in history)
+    # the restored weights are that epoch's: they score its ACSA again
+    with torch.no_grad():
+        correct = (model(x_val).argmax(1) == y_val).float()
+    recall = [correct[y_val == c].mean().item() for c in (0, 1)]
+    assert np.mean(recall) == pytest.approx(selected[0]["val_acsa"], abs=1e-6)
+    # what the old rule (lowest validation loss) would have kept: an epoch before DRW
+    lowest_loss = min(history, key=lambda row: row["val_loss"])
+    assert lowest_loss["epoch"] < loss.drw_from

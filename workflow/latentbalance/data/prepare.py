@@ -16,6 +16,7 @@ from .image_dataset import ImageDataset
 from .sources import load_source
 from .splits import (
     assign_folds,
+    assign_validation,
     imbalance_counts,
     imbalanced_test_counts,
     load_indices,
@@ -89,9 +90,13 @@ def split(images_path, *, test_fraction: float, imbalance: dict, seed: int, out:
         plots.plot_class_counts(summary, out["plot"])
 
 
-def folds(images_path, split_path, *, n_folds: int, seed: int, out: dict) -> None:
-    """Assign each training image of the split to one of ``n_folds`` stratified folds
-    (``out["folds"]``)."""
+def folds(
+    images_path, split_path, *, n_folds: int, validation_fraction: float, seed: int, out: dict
+) -> None:
+    """Assign each training image of the split to one of ``n_folds`` stratified folds, and draw
+    each fold's validation images among its training images (``out["folds"]``)."""
     labels = ImageDataset.load(images_path).labels
-    train = load_indices(split_path)["train"]
-    save_indices(out["folds"], fold=assign_folds(labels[train], n_folds, seed))
+    train_labels = labels[load_indices(split_path)["train"]]
+    fold_of = assign_folds(train_labels, n_folds, seed)
+    validation = assign_validation(train_labels, fold_of, validation_fraction, seed + 1)
+    save_indices(out["folds"], fold=fold_of, validation=validation)

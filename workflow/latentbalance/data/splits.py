@@ -152,24 +152,52 @@ def load_indices(path: str | Path) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+def assign_validation(labels: np.ndarray, fold_of: np.ndarray, fraction: float, seed: int):
+    """Each fold's validation images, drawn once for every method: row k marks, among the
+    training images outside fold k (labels ``labels``, fold numbers ``fold_of``), a stratified
+    ``fraction`` of each class (``stratified_holdout``: a class keeps at least one image to fit).
+    Returns a bool array (folds, training images)."""
+    n_folds = int(fold_of.max()) + 1
+    validation = np.zeros((n_folds, len(labels)), dtype=bool)
+    for k in range(n_folds):
+        training = np.flatnonzero(fold_of != k)
+        _, val = stratified_holdout(labels[training], fraction, seed + k)
+        validation[k, training[val]] = True
+    return validation
+
+
 def fold_indices(split_path, folds_path, fold: int) -> dict[str, np.ndarray]:
-    """Dataset indices for one fold: its training part, its holdout, the independent test set
-    and its imbalanced subsample ``test_imbalanced``."""
+    """Dataset indices for one fold: its training images ``train``, split into ``fit`` (all that
+    any method fits, copies or synthesises from) and ``validation`` (real images that pick every
+    network's epoch); its ``holdout``, the independent ``test`` set and its imbalanced
+    subsample ``test_imbalanced``."""
     split = load_indices(split_path)
-    fold_of = load_indices(folds_path)["fold"]
+    saved = load_indices(folds_path)
+    if "validation" not in saved:
+        raise ValueError(
+            f"{folds_path} has no validation images per fold (it was written by an older "
+            "latentbalance); delete it and rerun (snakemake --forcerun folds)"
+        )
+    fold_of, validation = saved["fold"], saved["validation"][fold]
     return {
         "train": split["train"][fold_of != fold],
+        "fit": split["train"][(fold_of != fold) & ~validation],
+        "validation": split["train"][validation],
         "holdout": split["train"][fold_of == fold],
         "test": split["test"],
         "test_imbalanced": split["test_imbalanced"],
     }
 
 
+# parts of a fold's training images: never scored as a test set
+FITTED = {"train", "fit", "validation"}
+
+
 def test_indices(split_path, folds_path, fold: int, testset: str) -> np.ndarray:
     """The dataset indices of one test set (``test``, ``test_imbalanced`` or ``holdout``)."""
     parts = fold_indices(split_path, folds_path, fold)
-    if testset not in parts or testset == "train":
-        known = sorted(set(parts) - {"train"})
+    if testset not in parts or testset in FITTED:
+        known = sorted(set(parts) - FITTED)
         raise ValueError(
             f"{split_path} has no test set {testset!r} (it has {', '.join(known)}); "
             "delete it and rerun the split rule, or choose another test set"
@@ -195,43 +223,25 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def training_set(images: np.ndarray, labels: np.ndarray, train: np.ndarray, balanced_path):
-    """The fold's real training images (dataset indices ``train``) plus, for generating methods,
-    the real images the balanced set repeats (``sampler.synthetic_share`` < 1) and its synthetic
-    images. ``source`` is the dataset index of each real image, repeat and synthetic image that is
-    a copy of one (``ros``; -1 for an interpolated one), so that a validation split can keep every
-    copy of an image out of fitting; the fold's own images come first, once each.
+def training_set(images: np.ndarray, labels: np.ndarray, fit: np.ndarray, balanced_path):
+    """A method's fit set: the fold's real fit images (dataset indices ``fit``) plus, for
+    oversampling methods, the real images the balanced set repeats and its synthetic images.
+    ``source`` is the dataset index of each real image and of each repeat or synthetic image that
+    copies one (``ros``; -1 for an interpolated one); the real images come first, once each.
 
     Returns (images, labels, source)."""
-    fold_images, fold_labels, source = images[train], labels[train], train
+    fit_images, fit_labels, source = images[fit], labels[fit], fit
     if not balanced_path:
-        return fold_images, fold_labels, source
+        return fit_images, fit_labels, source
     with np.load(balanced_path, allow_pickle=False) as balanced:
-        if not np.array_equal(balanced["real_indices"], train):
-            raise ValueError(f"{balanced_path} was made for another fold; rerun oversample")
-        repeated = balanced["repeated_indices"]
-        synthetic_labels = balanced["synthetic_labels"]
-        if "synthetic_sources" not in balanced.files:
+        if not np.array_equal(balanced["real_indices"], fit):
             raise ValueError(
-                f"{balanced_path} does not record which samples copy a real image; rerun "
+                f"{balanced_path} was made from other images than this fold's fit part; rerun "
                 "oversample (snakemake --forcerun oversample)"
             )
-        copied = balanced["synthetic_sources"]
+        repeated = balanced["repeated_indices"]
         return (
-            np.concatenate([fold_images, images[repeated], balanced["synthetic_images"]]),
-            np.concatenate([fold_labels, labels[repeated], synthetic_labels]),
-            np.concatenate([train, repeated, copied]),
+            np.concatenate([fit_images, images[repeated], balanced["synthetic_images"]]),
+            np.concatenate([fit_labels, labels[repeated], balanced["synthetic_labels"]]),
+            np.concatenate([fit, repeated, balanced["synthetic_sources"]]),
         )
-
-
-def validation_split(labels, source, n_real: int, fraction: float, validation: str, seed: int):
-    """Stratified (fit, validation) positions: ``balanced`` draws validation from the whole
-    balanced set (DeepSMOTE's protocol); ``real`` only from the first ``n_real`` (the fold's real
-    images, once each) and fits on the rest but those images' copies (same ``source``), so that
-    early stopping judges on real images the classifier has not seen (every interpolated image
-    is fitted on)."""
-    if validation == "balanced":
-        return stratified_holdout(labels, fraction, seed)
-    _, val = stratified_holdout(labels[:n_real], fraction, seed)
-    fit = np.flatnonzero(~np.isin(source, source[val]))
-    return fit, val

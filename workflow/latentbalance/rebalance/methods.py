@@ -3,8 +3,8 @@
 ``<sampler>-<autoencoder>[+penalty]`` oversamples in the latent space of that autoencoder (e.g.
 ``smote-ae``, ``adasyn-vae+penalty``); ``<sampler>-pixel`` oversamples flattened pixels; ``ros``
 duplicates real images; ``none`` trains on the imbalanced set as is; ``weighted`` trains on it with
-a class-weighted loss; ``la-loss``, ``balanced-softmax`` and ``ldam-drw`` train on it with a
-long-tail loss (``losses``). ``<backbone>@<head>`` re-trains the last layer of the backbone
+a class-weighted loss; ``la-loss`` and ``ldam-drw`` train on it with a long-tail loss, and
+``mixup-drw`` and ``remix-drw`` with deferred re-weighting on mixed batches (``losses``). ``<backbone>@<head>`` re-trains the last layer of the backbone
 method's finished classifier on its frozen features (``heads``), e.g. ``none@crt``,
 ``smote-ae+penalty@eos``.
 """
@@ -24,7 +24,11 @@ SAMPLERS = allowed("methods.grid.samplers")
 PIXEL_SAMPLERS = tuple(s for s in SAMPLERS if s != "ros")  # ros in pixel space is `ros` itself
 BASELINES = ("none", "weighted", "ros")
 # kept here rather than imported from .losses (torch)
-LOSS_METHODS = ("la-loss", "balanced-softmax", "ldam-drw")
+LOSS_METHODS = ("la-loss", "ldam-drw", "mixup-drw", "remix-drw")
+# the losses that switch class-balanced weights on late (deferred re-weighting)
+DRW_METHODS = ("ldam-drw", "mixup-drw", "remix-drw")
+# the batch mixing a method trains with, in place of classifier.augment.mix
+MIXING = {"mixup-drw": "mixup", "remix-drw": "remix"}
 HEADS = ("crt", "smote-feat", "eos")
 
 
@@ -54,8 +58,9 @@ class Method:
     @property
     def parts(self) -> set[str]:
         """What this method is made of, as ``READERS`` names them: its autoencoder, ``penalty``,
-        its loss and its head."""
-        named = (self.autoencoder, "penalty" if self.penalty else None, self.loss, self.head)
+        its loss, ``drw`` and its head."""
+        drw = "drw" if self.loss in DRW_METHODS else None
+        named = (self.autoencoder, "penalty" if self.penalty else None, self.loss, drw, self.head)
         return {part for part in named if part}
 
     @property
@@ -88,6 +93,12 @@ def parse_method(method_id: str) -> Method:
 
 def parse_backbone(method_id: str) -> Method:
     """A method without a head."""
+    if method_id == "balanced-softmax":
+        raise ConfigError(
+            "methods",
+            "'balanced-softmax' is la-loss at tau = 1 (losses.la_tau, the default): the same loss "
+            "on the same logits, so it is not trained twice; list la-loss in 'methods'",
+        )
     if method_id in LOSS_METHODS:
         return Method(method_id, loss=method_id)
     if method_id in ("none", "weighted"):
@@ -157,8 +168,10 @@ READERS = {
         "la_tau": Reader("la-loss", "τ {:g}"),
         "ldam_max_margin": Reader("ldam-drw", "margin {:g}"),
         "ldam_scale": Reader("ldam-drw", "s {:g}"),
-        "drw_beta": Reader("ldam-drw", "β {:g}"),
-        "drw_from": Reader("ldam-drw", "re-weighted from {:.0%}"),
+        "drw_beta": Reader("drw", "β {:g}"),
+        "drw_from": Reader("drw", "re-weighted from {:.0%}"),
+        "remix_kappa": Reader("remix-drw", "κ {:g}"),
+        "remix_tau": Reader("remix-drw", "Remix τ {:g}"),
     },
     "heads": {
         "eos_neighbors": Reader("eos", "eos k = {}"),

@@ -48,19 +48,28 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema())
 
 
-# keys that were renamed: old name -> new name
-RENAMED = {"classifiers": "architectures"}
+# keys an older latentbalance read: old name (a dotted path) -> what to write instead
+RENAMED = {
+    "classifiers": "'architectures' (the ResNets to train; 'classifier' is how they train)",
+    "classifier.val_fraction": "the top-level 'validation_fraction'",
+    "classifier.validation": "the top-level 'validation_fraction' (validation is always the "
+    "fold's own real images, the same for every method)",
+    "autoencoder.val_fraction": "the top-level 'validation_fraction' (the autoencoders pick "
+    "their epoch on the same real validation images as the classifiers)",
+}
 
 
 def check_renamed_keys(config: dict) -> None:
-    """A config written for an older latentbalance: the old name of a key stops with the new one
-    (the schema would only call it unknown)."""
+    """A config written for an older latentbalance: a key it no longer reads stops with what
+    replaced it (the schema would only call it unknown)."""
     for old, new in RENAMED.items():
-        if old in config:
+        *parents, key = old.split(".")
+        block = config
+        for parent in parents:
+            block = block.get(parent) if isinstance(block, dict) else None
+        if isinstance(block, dict) and key in block:
             raise ConfigError(
-                old,
-                f"'{old}' is now called '{new}' (the ResNets to train; 'classifier' is how they "
-                f"train): rename '{old}:' to '{new}:' in your config",
+                old, f"'{old}' is no longer read: use {new} instead, and remove '{old}'"
             )
 
 

@@ -41,7 +41,6 @@ class AutoencoderRecipe(_FromConfig):
     epochs: int
     batch_size: int
     lr: float
-    val_fraction: float
     kl_weight: float
     mmd_weight: float
     penalty_kind: str
@@ -90,8 +89,6 @@ class ClassifierRecipe(_FromConfig):
     weight_decay: float
     patience: int
     augment: Augment
-    val_fraction: float
-    validation: str
 
     @classmethod
     def _nested(cls, values: dict) -> dict:
@@ -129,6 +126,8 @@ class LossRecipe(_FromConfig):
     ldam_scale: float
     drw_beta: float
     drw_from: float
+    remix_kappa: float
+    remix_tau: float
 
 
 @dataclass(frozen=True)

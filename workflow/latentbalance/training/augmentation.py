@@ -73,3 +73,46 @@ def batch_mixing(kind: str, alpha: float, n_classes: int):
     mixers = {"mixup": v2.MixUp, "cutmix": v2.CutMix}
     names = ["mixup", "cutmix"] if kind == "mixup_or_cutmix" else [kind]
     return v2.RandomChoice([mixers[name](alpha=alpha, num_classes=n_classes) for name in names])
+
+
+def remix(alpha: float, counts, kappa: float, tau: float, n_classes: int):
+    """Remix (Chou et al., ECCV-W 2020): MixUp's images (share λ ~ Beta(α, α) of each image,
+    1 - λ of its neighbour in the batch, as torchvision's MixUp pairs them), but the label of a
+    pair whose classes' fit counts differ by a factor of at least ``kappa`` goes wholly to the
+    minority image when the majority image's share of the mix is below ``tau``; other pairs
+    blend their labels by λ. ``counts``: the fit set's images per class. Returns
+    ``mix(images, labels) -> (images, soft targets)``."""
+    counts = torch.as_tensor(counts, dtype=torch.float32)
+    share = torch.distributions.Beta(torch.tensor([float(alpha)]), torch.tensor([float(alpha)]))
+
+    def mix(images: torch.Tensor, labels: torch.Tensor):
+        lam = float(share.sample())
+        partners = labels.roll(1, 0)
+        mixed = images.mul(lam).add_(images.roll(1, 0), alpha=1 - lam)
+        return mixed, remix_targets(lam, labels, partners, counts, kappa, tau, n_classes)
+
+    return mix
+
+
+def remix_targets(lam: float, labels, partners, counts, kappa: float, tau: float, n_classes: int):
+    """Remix's soft targets for images mixed as ``lam`` · image + (1 - ``lam``) · partner: the
+    label share of each image is 0 when its class has ≥ ``kappa`` times its partner's count
+    and ``lam`` < ``tau`` (the partner, a minority image, takes the label), 1 in the mirror
+    case, else ``lam``."""
+    ratio = counts.to(labels.device)[labels] / counts.to(labels.device)[partners]
+    label_share = torch.full(labels.shape, lam, device=labels.device)
+    label_share[(ratio >= kappa) & (lam < tau)] = 0.0
+    label_share[(ratio <= 1 / kappa) & (1 - lam < tau)] = 1.0
+    one_hot = torch.nn.functional.one_hot
+    own, other = one_hot(labels, n_classes).float(), one_hot(partners, n_classes).float()
+    return label_share[:, None] * own + (1 - label_share[:, None]) * other
+
+
+def method_mixing(loss, kind: str, alpha: float, n_classes: int):
+    """The batch mixing of a classifier's training: the method's own (``loss.mixing``:
+    ``mixup-drw``'s MixUp, ``remix-drw``'s Remix on the fit counts), else ``kind``
+    (classifier.augment.mix), the same for every other method."""
+    if loss.mixing == "remix":
+        kappa, tau = loss.remix
+        return remix(alpha, loss.counts, kappa, tau, n_classes)
+    return batch_mixing(loss.mixing or kind, alpha, n_classes)

@@ -1,8 +1,10 @@
 """Fitting networks: one epoch loop shared by the autoencoder, the classifier and the heads, split
 as torchvision's reference training script is: ``train_one_epoch`` trains one epoch, the fit's
 ``validate`` evaluates it, and ``run_epochs`` around them resumes from a checkpoint, records one
-history row per epoch, keeps the weights of the lowest validation loss in memory, saves its
-progress every few minutes and when training ends, and stops early when patience runs out.
+history row per epoch, keeps the weights of the best validation score in memory (ties: the later
+epoch), saves its progress every few minutes and when training ends, and stops early when
+patience runs out. Every classifier, whatever its method, is scored by its validation ACSA (the
+metric the verdict ranks by), every autoencoder by its validation reconstruction error.
 
 Each fit sets up what steps its weights (a ``checkpoint.TrainingState``: optimizer, schedule,
 gradient scaler), says what one training step computes and what validation measures, and hands
@@ -27,7 +29,7 @@ from tqdm.auto import tqdm
 from ..nets.autoencoders import autoencoder_losses, deepsmote_penalty
 from ..rebalance.losses import MethodLoss
 from ..settings.recipes import AutoencoderRecipe, ClassifierRecipe
-from .augmentation import augmentation, batch_mixing
+from .augmentation import augmentation, method_mixing
 from .checkpoint import EpochCheckpoint, TrainingState, resume_training, save_progress
 from .runtime import Precision
 from .tensors import device_rows, run_in_batches, training_batches
@@ -71,26 +73,34 @@ def shuffled(n_items: int, batch_size: int) -> Callable:
 
 @dataclass
 class Progress:
-    """The loop's own state, saved with each checkpoint: the history, the lowest validation loss
-    and the weights that reached it (a copy in memory, on the device, between checkpoints), and
-    the epochs since (``stale``)."""
+    """The loop's own state, saved with each checkpoint: the history, the best validation score
+    and the epoch and weights that reached it (a copy in memory, on the device, between
+    checkpoints), and the epochs since it last rose (``stale``)."""
 
     history: list = field(default_factory=list)
-    best_loss: float = float("inf")
+    best_score: float = float("-inf")
+    best_epoch: int = 0
     best_state: dict | None = None
     stale: int = 0
 
-    def update(self, model, epoch: int, val_loss: float, counts_from: int) -> None:
-        if val_loss < self.best_loss:
-            self.best_loss, self.best_state = val_loss, copy.deepcopy(model.state_dict())
-            self.stale = 0
-        elif epoch > counts_from:
+    def update(self, model, epoch: int, score: float, counts_from: int) -> None:
+        """A score as high as the best moves the choice to this later epoch (the rule is the same
+        for every method); only a higher one resets patience."""
+        if score >= self.best_score:
+            improved = score > self.best_score
+            self.best_score, self.best_epoch = score, epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+            if improved:
+                self.stale = 0
+                return
+        if epoch > counts_from:
             self.stale += 1
 
     def saved(self, scaler: torch.amp.GradScaler) -> dict:
         loop = {
             "history": self.history,
-            "best_loss": self.best_loss,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
             "best_state": self.best_state,
             "stale": self.stale,
         }
@@ -137,9 +147,10 @@ def run_epochs(
     ``step(positions, epoch)`` computes one batch: it returns the loss to minimise and the
     batch's sums of the quantities to record as tensors (``{"train_loss": loss.detach() * n}``);
     their epoch means go into the history. ``validate(train_means)`` returns the epoch's
-    validation loss, which picks the best weights, and the columns it adds to the history; the
-    best weights are restored at the end. Without ``validate`` (nothing held out) the fit ends
-    with its last epoch's weights.
+    validation score (higher is better), which picks the best weights, and the columns it adds
+    to the history; the best weights are restored at the end, and the history's ``selected``
+    column marks their epoch. Without ``validate`` (nothing held out) the fit ends with its last
+    epoch's weights.
 
     Returns the model in evaluation mode and the history (one dict per epoch)."""
     done, loop = resume_training(checkpoint, state)
@@ -158,11 +169,11 @@ def run_epochs(
     for epoch in bar:
         lr = {"lr": state.optimizer.param_groups[0]["lr"]} if settings.record_lr else {}
         means = train_one_epoch(state, step, epoch, settings.batches(state.generator))
-        val_loss, val_columns = validate(means) if validate else (None, {})
+        score, val_columns = validate(means) if validate else (None, {})
         progress.history.append({"epoch": epoch, **lr, **means, **val_columns})
         bar.set_postfix({name: f"{value:.4f}" for name, value in val_columns.items()})
         if validate:
-            progress.update(state.model, epoch, val_loss, settings.counts_from)
+            progress.update(state.model, epoch, score, settings.counts_from)
         stop = settings.patience is not None and progress.stale >= settings.patience
         if checkpoint is not None and (stop or epoch == settings.epochs or checkpoint.due()):
             save_progress(checkpoint, epoch, state, progress.saved(state.scaler))
@@ -174,7 +185,9 @@ def run_epochs(
             break
     if validate:
         state.model.load_state_dict(progress.best_state)
-    return state.model.eval(), progress.history
+    selected = progress.best_epoch if validate else progress.history[-1]["epoch"]
+    history = [{**row, "selected": row["epoch"] == selected} for row in progress.history]
+    return state.model.eval(), history
 
 
 def fit_autoencoder(
@@ -189,7 +202,8 @@ def fit_autoencoder(
 ):
     """Adam on the autoencoder's loss terms (plus DeepSMOTE's penalty, ``recipe.penalty_kind`` at
     ``recipe.penalty_weight``, when ``penalty``); keeps the weights with the lowest held-out
-    reconstruction MSE. The history has each training term's mean and the held-out MSE."""
+    reconstruction MSE (score: its negative). The history has each training term's mean and the
+    held-out MSE."""
     generator, precision, device = run.generator, run.precision, run.precision.device
     model = precision.prepare(model.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
@@ -218,10 +232,10 @@ def fit_autoencoder(
 
     def validate(train):
         if not len(val_images):
-            return train["train_recon"], {"val_mse": train["train_recon"]}
+            return -train["train_recon"], {"val_mse": train["train_recon"]}
         recon = run_in_batches(model, val_images, recipe.batch_size, device, precision)
         val_mse = F.mse_loss(recon, val_images).item()
-        return val_mse, {"val_mse": val_mse}
+        return -val_mse, {"val_mse": val_mse}
 
     state = TrainingState(model, optimizer, generator, precision.grad_scaler())
     settings = LoopSettings(recipe.epochs, shuffled(len(images), recipe.batch_size), desc=run.desc)
@@ -279,6 +293,14 @@ def classifier_state(model, recipe: ClassifierRecipe, n_items: int, generator, p
     return TrainingState(model, optimizer, generator, precision.grad_scaler(), scheduler, per_step)
 
 
+def class_average_accuracy(correct: torch.Tensor, labels: torch.Tensor, n_classes: int):
+    """ACSA as a tensor: the mean over the classes present in ``labels`` of the share of their
+    images classified right (``correct``: 1 or 0 per image)."""
+    per_class = torch.bincount(labels, weights=correct, minlength=n_classes)
+    present = torch.bincount(labels, minlength=n_classes)
+    return (per_class[present > 0] / present[present > 0]).mean().float()
+
+
 def fit_classifier(
     model,
     x_train: torch.Tensor,
@@ -291,20 +313,20 @@ def fit_classifier(
     n_classes: int,
     loss: MethodLoss | None = None,
 ):
-    """Training with the method's ``loss`` and early stopping on validation loss (the loss at
-    its first epoch's setting, so that deferred re-weighting does not change what "lower" means);
-    best weights restored.
-    Each training batch is augmented on the device (``recipe.augment``: crop and flip, then
-    MixUp / CutMix, which blends its images and labels); training accuracy counts the unmixed
-    label."""
+    """Training with the method's ``loss``; the weights of the epoch with the highest validation
+    ACSA (mean per-class recall, the verdict's metric; ties: the later epoch) are restored, and
+    patience counts epochs without a higher one. The history also has the validation loss (at the
+    loss's first-epoch setting) and accuracy. Each training batch is augmented on the device
+    (``recipe.augment``: crop and flip, then the method's mixing or ``recipe.augment.mix``, which
+    blends images and labels); training accuracy counts the unmixed label."""
     precision, device = run.precision, run.precision.device
     model = precision.prepare(model.to(device))
     state = classifier_state(model, recipe, len(x_train), run.generator, precision)
     augment = augmentation(
         recipe.augment.crop_padding, recipe.augment.flip, tuple(x_train.shape[-2:])
     )
-    mix = batch_mixing(recipe.augment.mix, recipe.augment.mix_alpha, n_classes)
     loss = (loss or MethodLoss("none")).to(device)
+    mix = method_mixing(loss, recipe.augment.mix, recipe.augment.mix_alpha, n_classes)
     x_rows, y_rows = device_rows(device, x_train, y_train)
 
     def step(index, epoch):
@@ -324,9 +346,12 @@ def fit_classifier(
 
     def validate(_):
         val_logits = run_in_batches(model, x_val, recipe.batch_size, device, precision)
-        val_loss = loss(val_logits.to(device), y_val.to(device), 1).item()
-        val_accuracy = (val_logits.argmax(1) == y_val).float().mean().item()
-        return val_loss, {"val_loss": val_loss, "val_accuracy": val_accuracy}
+        val_loss = loss(val_logits.to(device), y_val.to(device), 1).cpu()
+        correct = (val_logits.argmax(1) == y_val).float()
+        acsa = class_average_accuracy(correct, y_val, n_classes)
+        # one read of the three
+        val_loss, accuracy, acsa = torch.stack([val_loss, correct.mean(), acsa]).tolist()
+        return acsa, {"val_loss": val_loss, "val_accuracy": accuracy, "val_acsa": acsa}
 
     settings = LoopSettings(
         recipe.epochs,
