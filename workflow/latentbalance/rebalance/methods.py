@@ -4,9 +4,9 @@
 ``smote-ae``, ``adasyn-vae+penalty``); ``<sampler>-pixel`` oversamples flattened pixels; ``ros``
 duplicates real images; ``none`` trains on the imbalanced set as is; ``weighted`` trains on it with
 a class-weighted loss; ``la-loss`` and ``ldam-drw`` train on it with a long-tail loss, and
-``mixup-drw`` and ``remix-drw`` with deferred re-weighting on mixed batches (``losses``). ``<backbone>@<head>`` re-trains the last layer of the backbone
-method's finished classifier on its frozen features (``heads``), e.g. ``none@crt``,
-``smote-ae+penalty@eos``.
+``mixup-drw`` and ``remix-drw`` with deferred re-weighting on mixed batches (``losses``).
+``<backbone>@<head>`` re-trains the last layer of the backbone method's finished classifier on
+its frozen features (``heads``), e.g. ``none@crt``, ``smote-ae+penalty@eos``.
 """
 
 from __future__ import annotations
