@@ -405,3 +405,22 @@ def assert_same_weights(a, b):
 
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(x, y), name
+
+
+# --- ImageNet weights in torchvision's format -----------------------------------------------------
+
+
+def write_imagenet_weights(torch_home: Path, arch: str = "resnet18", seed: int = 0) -> dict:
+    """A real torchvision ``arch`` (ImageNet's 1000 classes, seeded random weights) saved as
+    torchvision's weights file in the torch hub cache under ``torch_home``, where
+    ``classifier.weights: imagenet`` reads it. Returns its state dict."""
+    import torch
+    from torchvision import models
+
+    torch.manual_seed(seed)
+    state = getattr(models, arch)(weights=None).state_dict()
+    weights = models.get_model_weights(arch).IMAGENET1K_V1
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / Path(weights.url).name)
+    return state

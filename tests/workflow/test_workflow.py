@@ -1,6 +1,7 @@
 """Real snakemake runs of the whole workflow on a tiny config."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,21 @@ def test_run_produces_summary_and_sane_metrics(tiny_run):
             assert len(report) == 10
             predictions = pd.read_csv(evaluation / "predictions.csv")
             assert len(predictions) == metrics["n_images"]
+
+
+def test_training_logs_show_the_progress_inside_each_epoch(tiny_run):
+    workdir, _, _ = tiny_run
+    logs = workdir / "results" / "digits" / "logs" / "fold0"
+    epochs = {
+        "train_autoencoder/ae-nopenalty.log": TINY_CONFIG["autoencoder"]["epochs"],
+        "train_classifier/smote-ae-resnet18.log": TINY_CONFIG["classifier"]["epochs"],
+    }
+    for log, count in epochs.items():
+        # each epoch leaves its last line: images done of all, images/s, batches done of all
+        last = re.compile(r"epoch (\d+): 100%.* (\d+)/\2 \[.* img/s, batch (\d+)/\3\]")
+        lines = re.split(r"[\r\n]", (logs / log).read_text())
+        ended = {int(match[1]) for line in lines if (match := last.match(line))}
+        assert ended == set(range(1, count + 1)), log
 
 
 def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):

@@ -32,6 +32,7 @@ from .nets.model_files import (
     save_model,
     training_prior,
 )
+from .nets.pretrained import WEIGHTS, imagenet_input, load_pretrained
 from .rebalance.losses import fit_set_loss
 from .rebalance.methods import LOSS_METHODS, parse_method
 from .settings.recipes import (
@@ -234,6 +235,9 @@ def classifier_spec(dataset: ImageDataset, job: dict, fit_labels: np.ndarray) ->
     last_layer = {"last_layer": "linear"}
     if method.loss == "ldam-drw":  # LDAM's margins are on cosines
         last_layer = {"last_layer": "cosine", "cosine_scale": job["loss"].ldam_scale}
+    start = {}  # from ImageNet weights: the input transform evaluation and predict rebuild
+    if job["recipe"].weights == "imagenet":
+        start = {"pretrained": WEIGHTS, "input_transform": imagenet_input(job["arch"])}
     return {
         "arch": job["arch"],
         "stem": job["recipe"].stem,
@@ -250,6 +254,7 @@ def classifier_spec(dataset: ImageDataset, job: dict, fit_labels: np.ndarray) ->
         # a long-tail loss already corrects for the training prior
         "prior_corrected": method.loss in LOSS_METHODS,
         **last_layer,
+        **start,
     }
 
 
@@ -285,6 +290,8 @@ def train_classifier(
     # the same seed for every method of a fold: all classifiers start from the same weights
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
     model = build_classifier(spec)
+    if recipe.weights == "imagenet":
+        load_pretrained(model, arch, recipe.weights_file)
     device, precision = resolve(compute)
     resume = job_checkpoint(checkpoint, job, compute, precision, images, labels)
     name = f"{method_id} {arch} fold {fold}"

@@ -1,6 +1,9 @@
 """The epoch loop shared by both fits: it resumes from its per-epoch checkpoint and ends where an
 uninterrupted run ends, stops early, records each loss term; and the classifier's schedules."""
 
+import re
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -17,8 +20,10 @@ from latentbalance.training.loop import (
     learning_rate_schedule,
     run_epochs,
     shuffled,
+    train_one_epoch,
 )
 from latentbalance.training.runtime import Precision, seed_everything
+from latentbalance.training.tensors import training_batches
 
 from helpers import assert_same_weights, train_resnet, train_vae
 
@@ -303,3 +308,24 @@ def test_the_restored_classifier_is_the_best_validation_acsa_with_re_weighting_i
     # what the old rule (lowest validation loss) would have kept: an epoch before DRW
     lowest_loss = min(history, key=lambda row: row["val_loss"])
     assert lowest_loss["epoch"] < loss.drw_from
+
+
+def test_a_log_shows_each_epochs_progress_while_it_runs(capsys):
+    """In a job's log (stderr is a file there, as under pytest's capture): batches done of all,
+    images/s and the time left, every few seconds within the epoch and once at its end."""
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = TrainingState(model, optimizer, None, torch.amp.GradScaler("cpu", enabled=False))
+    inputs = torch.randn(120, 4)
+
+    def slow_step(index, _epoch):
+        time.sleep(0.05)  # a step long enough for the log's interval to pass within the epoch
+        loss = model(inputs[index]).square().mean()
+        return loss, {"train_loss": loss.detach() * len(index)}
+
+    train_one_epoch(state, slow_step, 3, training_batches(120, 10, None), progress_seconds=0.15)
+    updates = [line for line in re.split("[\r\n]", capsys.readouterr().err) if "epoch 3" in line]
+    during = [line for line in updates if re.search(r"batch ([1-9]|1[01])/12\b", line)]
+    assert len(during) >= 2, updates  # lines within the epoch, not only at its end
+    assert all(re.search(r"\d img/s", line) and re.search(r"<00:0\d", line) for line in during)
+    assert "120/120" in updates[-1] and "batch 12/12" in updates[-1]  # left at the end

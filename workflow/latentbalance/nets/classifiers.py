@@ -13,6 +13,9 @@ parameters and state dict as they are, with the padding taps skipped where a map
 
 Last layers: ``linear`` (torchvision's) or ``cosine`` (:class:`CosineLinear`, what LDAM's margins
 are measured on).
+
+A classifier that starts from ImageNet weights (``pretrained``) takes the same [-1, 1] images as
+the others: its first module, :class:`ImageNetInput`, turns them into what the weights expect.
 """
 
 from __future__ import annotations
@@ -45,6 +48,28 @@ def build_resnet(arch: str, in_channels: int, n_classes: int, stem: str = "compa
     return model
 
 
+class ImageNetInput(nn.Module):
+    """Images in [-1, 1] as torchvision's ImageNet weights take them: in [0, 1], grey repeated to
+    three channels, normalised by torchvision's ``Normalize`` with the weights' ``mean`` and
+    ``std``. Holds no state: the spec that rebuilds the network carries the numbers."""
+
+    def __init__(self, mean: list[float], std: list[float]):
+        super().__init__()
+        from torchvision.transforms import Normalize
+
+        self.normalize = Normalize(mean, std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = (images + 1) / 2
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        return self.normalize(images)
+
+
+def _transform_input(model: nn.Module, args: tuple) -> tuple:
+    return (model.input_transform(args[0]),)
+
+
 class CosineLinear(nn.Module):
     """The last layer LDAM trains with: ``scale`` times the cosine between the feature vector and
     each class's weight vector."""
@@ -62,8 +87,16 @@ class CosineLinear(nn.Module):
 def build_classifier(spec: dict) -> nn.Module:
     """The classifier a spec describes, untrained: for training and for loading a model file
     alike. ``spec``: ``arch``, ``in_channels``, ``n_classes``, ``stem`` and ``last_layer``
-    (``linear``, or ``cosine`` at ``cosine_scale``)."""
-    model = build_resnet(spec["arch"], spec["in_channels"], spec["n_classes"], spec["stem"])
+    (``linear``, or ``cosine`` at ``cosine_scale``); with ``input_transform`` (a classifier that
+    started from ImageNet weights: ``pretrained.imagenet_input``), three input channels and an
+    :class:`ImageNetInput` before them. Model files written before it have none."""
+    transform = spec.get("input_transform")
+    channels = 3 if transform else spec["in_channels"]
+    model = build_resnet(spec["arch"], channels, spec["n_classes"], spec["stem"])
+    if transform:
+        # a submodule without parameters or buffers: the state dict keeps torchvision's keys
+        model.input_transform = ImageNetInput(transform["mean"], transform["std"])
+        model.register_forward_pre_hook(_transform_input)
     if spec["last_layer"] == "cosine":
         # replaced after torchvision initialised its linear layer: seeded runs draw as before
         model.fc = CosineLinear(model.fc.in_features, spec["n_classes"], spec["cosine_scale"])

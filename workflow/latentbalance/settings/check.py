@@ -24,6 +24,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from ..nets.pretrained import check_pretrained
 from ..rebalance.methods import expand_methods, valid_method_ids
 from .schema import ConfigError, check_source_settings, key_name, refusal, schema
 
@@ -231,6 +232,12 @@ def check_fold_training_counts(config) -> None:
             )
 
 
+def check_pretrained_weights(config) -> None:
+    """``classifier.weights: imagenet`` with its stem, and its weights file there (``pretrained``):
+    a missing file stops here, not in every classifier job."""
+    check_pretrained(config["classifier"], config["architectures"])
+
+
 SEMANTIC_CHECKS = (
     check_numbers_finite,
     check_dataset_names,
@@ -239,6 +246,7 @@ SEMANTIC_CHECKS = (
     check_epochs_by_method,
     check_run_folds,
     check_fold_training_counts,
+    check_pretrained_weights,
 )
 
 

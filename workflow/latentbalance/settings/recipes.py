@@ -81,6 +81,8 @@ class ClassifierRecipe(_FromConfig):
     # the rule passes a method's own epochs as `epochs` (classifier_settings)
     RULE_KEYS = ("epochs_by_method",)
     stem: str
+    weights: str
+    weights_file: str | None
     epochs: int
     batch_size: int
     optimizer: str

@@ -18,6 +18,7 @@ until each step finished). float64 sums in the same order as Python floats give 
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,6 +34,10 @@ from .augmentation import augmentation, method_mixing
 from .checkpoint import EpochCheckpoint, TrainingState, resume_training, save_progress
 from .runtime import Precision
 from .tensors import device_rows, run_in_batches, training_batches
+
+# how often a training job's log (a file) gets a line of the epoch's progress: a day-long epoch
+# writes a few thousand lines, not a line per step
+LOG_PROGRESS_SECONDS = 20
 
 # share of a one-cycle schedule's steps that warm the learning rate up to its peak
 ONECYCLE_WARMUP = 0.3
@@ -109,22 +114,52 @@ class Progress:
         return loop
 
 
-def train_one_epoch(state: TrainingState, step: Callable, epoch: int, batches: Iterable) -> dict:
-    """One epoch of optimizer steps over ``batches``; the epoch means of what ``step`` records."""
+def epoch_bar(batches: list, epoch: int, seconds: float | None = None) -> tqdm:
+    """The progress of one epoch: images done of all, images/s, the time left, and batches done.
+
+    On a terminal, a bar under the fit's epoch bar that clears when the epoch ends. In a job's
+    log (a file) a line every ``seconds`` (``LOG_PROGRESS_SECONDS``), and one per epoch left at its
+    end with its time and speed; at the epoch bar's position: a line below it would write cursor
+    moves into the file."""
+    stream = sys.stderr
+    terminal = getattr(stream, "isatty", lambda: False)()
+    seconds = seconds or (0.1 if terminal else LOG_PROGRESS_SECONDS)
+    return tqdm(
+        total=sum(len(index) for index in batches),
+        desc=f"epoch {epoch}",
+        unit=" img",
+        file=stream,
+        leave=not terminal,
+        position=None if terminal else 0,
+        mininterval=seconds,
+        maxinterval=max(seconds, 10),
+    )
+
+
+def train_one_epoch(
+    state: TrainingState, step: Callable, epoch: int, batches: Iterable, progress_seconds=None
+) -> dict:
+    """One epoch of optimizer steps over ``batches``; the epoch means of what ``step`` records.
+    Its progress goes to stderr (``epoch_bar``, every ``progress_seconds`` in a log file)."""
     state.model.train()
     sums, seen = {}, 0
-    for index in batches:
-        loss, recorded = step(index, epoch)
-        state.optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        state.scaler.step(state.optimizer)
-        state.scaler.update()
-        if state.per_step:
-            state.scheduler.step()
-        for name, value in recorded.items():
-            value = value.detach().double()
-            sums[name] = sums[name] + value if name in sums else value
-        seen += len(index)
+    # listed first, for the bar's total: the positions were drawn before the first step anyway
+    batches = list(batches)
+    with epoch_bar(batches, epoch, progress_seconds) as bar:
+        for done, index in enumerate(batches, 1):
+            loss, recorded = step(index, epoch)
+            state.optimizer.zero_grad(set_to_none=True)
+            state.scaler.scale(loss).backward()
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+            if state.per_step:
+                state.scheduler.step()
+            for name, value in recorded.items():
+                value = value.detach().double()
+                sums[name] = sums[name] + value if name in sums else value
+            seen += len(index)
+            bar.set_postfix_str(f"batch {done}/{len(batches)}", refresh=False)
+            bar.update(len(index))
     if state.scheduler is not None and not state.per_step:
         state.scheduler.step()
     state.model.eval()
