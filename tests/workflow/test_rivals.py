@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from latentbalance.nets.model_files import load_classifier
+from latentbalance.nets.model_files import load_classifier, read_model_file
 
 from helpers import (
     TINY_CONFIG,
@@ -23,7 +23,7 @@ from helpers import (
 
 pytestmark = pytest.mark.workflow
 
-LOSSES = ["la-loss", "balanced-softmax", "ldam-drw"]
+LOSSES = ["la-loss", "ldam-drw", "mixup-drw", "remix-drw"]
 HEADED = ["none@crt", "none@smote-feat", "none@eos", "ros@crt", "ldam-drw@eos", "smote-ae@eos"]
 RIVALS = {
     **TINY_CONFIG,
@@ -55,6 +55,41 @@ def test_every_rival_is_a_model_of_the_leaderboard(rivals_run):
     # one balanced set per generating backbone, none for a head
     balanced = sorted(p.name for p in (results / "fold0/balanced").glob("*.npz"))
     assert balanced == ["ros.npz", "smote-ae.npz"]
+
+
+def test_every_method_of_a_fold_fits_the_same_real_images_and_picks_its_epoch_on_the_same(
+    rivals_run,
+):
+    """One real-image budget: every model of a fold (classifiers, heads, the autoencoder) fitted
+    exactly the fold's fit images (as themselves, as copies or as sources of synthetic images)
+    and chose its epoch on the fold's validation images, which none of them fitted."""
+    import hashlib
+
+    from latentbalance.data.splits import fold_indices
+
+    results = rivals_run / "results" / "digits"
+    parts = fold_indices(results / "split/split.npz", results / "split/folds.npz", 0)
+    assert np.intersect1d(parts["fit"], parts["validation"]).size == 0
+    assert len(parts["validation"]) > 0
+
+    def described(indices):
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        return {"count": len(indices), "sha256": hashlib.sha256(indices.tobytes()).hexdigest()}
+
+    expected = {"fitted": described(parts["fit"]), "validation": described(parts["validation"])}
+    models = sorted((results / "fold0").glob("*/*/*/model.pt"))
+    models += sorted((results / "fold0" / "autoencoder").glob("*/model.pt"))
+    methods = {path.parent.parent.name for path in models}
+    assert methods >= {"none", "ros", "smote-ae", *LOSSES, *HEADED}, methods
+    for path in models:
+        assert read_model_file(path)["spec"]["real_images"] == expected, path
+    # the balanced sets were made from the fit images alone
+    for balanced in (results / "fold0" / "balanced").glob("*.npz"):
+        with np.load(balanced) as saved:
+            assert np.array_equal(saved["real_indices"], parts["fit"])
+            assert np.isin(saved["repeated_indices"], parts["fit"]).all()
+            copies = saved["synthetic_sources"]
+            assert np.isin(copies[copies >= 0], parts["fit"]).all()
 
 
 def test_a_method_given_epochs_of_its_own_trains_them_and_its_models_say_so(rivals_run):
