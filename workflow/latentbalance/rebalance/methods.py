@@ -161,6 +161,7 @@ READERS = {
         "drw_from": Reader("ldam-drw", "re-weighted from {:.0%}"),
     },
     "heads": {
+        "crt_lr": Reader("crt", "crt lr {:g}"),
         "eos_neighbors": Reader("eos", "eos k = {}"),
         "smote_neighbors": Reader("smote-feat", "smote-feat k = {}"),
     },
