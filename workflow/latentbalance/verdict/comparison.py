@@ -183,9 +183,16 @@ def against(
 ) -> pd.DataFrame:
     """Every model against ``reference`` (default: the highest mean): the mean difference over
     folds with the corrected t, the paired bootstrap (``resampled``: model -> resampled scores
-    of this metric) and the decision of both."""
+    of this metric) and the decision of both. A ``reference`` without scores here is an error:
+    putting the best one in its place would compare against a model chosen on these scores."""
     means = table.mean().sort_values(ascending=False)
-    reference = reference if reference in table.columns else means.index[0]
+    if reference is None:
+        reference = means.index[0]
+    elif reference not in table.columns:
+        raise ValueError(
+            f"the reference model {reference!r} has no scores on this test set; "
+            f"the models here: {', '.join(map(repr, table.columns))}"
+        )
     rows = []
     for model in [m for m in means.index if m != reference]:
         row = {"reference": reference, "model": model}

@@ -127,11 +127,23 @@ def selected_model(per_fold: pd.DataFrame, metric: str) -> str | None:
     return str(holdout.groupby("model", sort=True)[metric].mean().idxmax())
 
 
+def missing_reference(selected: str, testset: str) -> str:
+    """Why a test set cannot be judged: the model selected on the holdouts has no scores there
+    (the best one there in its place would be a choice made on the test set), and the fix."""
+    return (
+        f"{selected}, the model selected on the folds' holdouts, has no scores on test set "
+        f"{testset!r}, so nothing there can be compared with it. Evaluate it there: keep "
+        f"{testset!r} in 'testsets' and rerun the workflow (its evaluate jobs for {testset!r}), "
+        f"or pass the summary its metrics.json files for {testset!r}"
+    )
+
+
 def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictions: dict):
     """Friedman test, and every model against the reference model by the corrected t and the
     paired bootstrap, for every test set (in the config's order) and metric; plus the full
     result (ranks, Nemenyi) per test set and metric. The reference is the model selected on
-    the holdouts, or without holdouts the best on ``settings.metric`` of each test set.
+    the holdouts (a test set without its scores is an error, ``missing_reference``), or without
+    holdouts the best on ``settings.metric`` of each test set.
     ``predictions``: testset -> model -> fold -> frame (index, true, predicted)."""
     alpha, testsets, metric = settings.alpha, settings.testsets, settings.metric
     significance, versus, results = [], [], {}
@@ -139,6 +151,8 @@ def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictio
     selected = selected_model(per_fold, metric)
     for testset in [t for t in testsets if t in present] + sorted(present - set(testsets)):
         group = per_fold[per_fold["testset"] == testset]
+        if selected is not None and selected not in set(group["model"]):
+            raise ValueError(missing_reference(selected, testset))
         reference = selected or str(group.groupby("model")[metric].mean().idxmax())
         resampled = bootstrap.resampled_scores(
             predictions.get(testset, {}), settings.bootstrap_resamples, settings.seed
