@@ -138,6 +138,24 @@ def missing_reference(selected: str, testset: str) -> str:
     )
 
 
+def test_images(models: dict, reference: str) -> int:
+    """How many test images the reference was scored on, over all folds (``models``: model ->
+    fold -> predictions); 0 without its predictions."""
+    frames = models.get(reference, {}).values()
+    return len(set().union(*(set(frame["index"]) for frame in frames)))
+
+
+def with_resolution(against: pd.DataFrame, images: int) -> pd.DataFrame:
+    """The comparisons with the smallest difference each could tell apart (``resolution``, in
+    the metric's units), the test that sets it (``resolution_by``) and the test images."""
+    widths = [comparison.resolution(row) for _, row in against.iterrows()]
+    return against.assign(
+        resolution=[width for width, _ in widths],
+        resolution_by=[test for _, test in widths],
+        test_images=images,
+    )
+
+
 def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictions: dict):
     """Friedman test, and every model against the reference model by the corrected t and the
     paired bootstrap, for every test set (in the config's order) and metric; plus the full
@@ -154,6 +172,7 @@ def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictio
         if selected is not None and selected not in set(group["model"]):
             raise ValueError(missing_reference(selected, testset))
         reference = selected or str(group.groupby("model")[metric].mean().idxmax())
+        images = test_images(predictions.get(testset, {}), reference)
         resampled = bootstrap.resampled_scores(
             predictions.get(testset, {}), settings.bootstrap_resamples, settings.seed
         )
@@ -171,7 +190,9 @@ def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictio
                     "best": result["ranks"].index[0],
                 }
             )
-            versus.append(result["against"].assign(testset=testset, metric=name))
+            versus.append(
+                with_resolution(result["against"], images).assign(testset=testset, metric=name)
+            )
     versus = pd.concat(versus, ignore_index=True)
     versus = versus[["testset", "metric", *[c for c in versus if c not in ("testset", "metric")]]]
     return pd.DataFrame(significance), versus, results
