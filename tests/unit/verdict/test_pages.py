@@ -165,9 +165,9 @@ def test_not_significant_says_the_smallest_difference_the_folds_could_tell_apart
     assert bootstrap_half < half
     assert ": not significant at 0.05 (" in versus
     assert versus.endswith(
-        f"; no difference smaller than about {100 * half:.1f} ACSA points could be told apart "
-        "with these 3 folds and 100 test images (half the corrected t's interval, the wider of "
-        "the two tests: more folds would narrow it)."
+        f"; no difference under {100 * half:.1f} ACSA points could be told apart with these 3 "
+        "folds and 100 test images (the corrected t's half-width, the wider: more folds would "
+        "narrow it)."
     )
     assert row["resolution"] == pytest.approx(half) and row["resolution_by"] == "corrected t"
     assert row["test_images"] == 100
@@ -211,7 +211,7 @@ def test_where_the_test_images_limit_more_images_would_help():
     assert bootstrap_half > (row["t_ci95_high"] - row["t_ci95_low"]) / 2
     assert ": not significant at 0.05 (" in versus
     assert versus.endswith(
-        f"; no difference smaller than about {100 * bootstrap_half:.1f} ACSA points could be "
-        "told apart with these 5 folds and 100 test images (half the bootstrap's interval, the "
-        "wider of the two tests: more test images would narrow it)."
+        f"; no difference under {100 * bootstrap_half:.1f} ACSA points could be told apart "
+        "with these 5 folds and 100 test images (the bootstrap's half-width, the wider: more "
+        "test images would narrow it)."
     )

@@ -83,9 +83,8 @@ def resolution_text(row) -> str:
     data = f"these {row['folds']} folds" + (f" and {images} test images" if images else "")
     more = "folds" if widest == "corrected t" else "test images"
     return (
-        f"; no difference smaller than about {100 * width:.1f} {metric} points could be told "
-        f"apart with {data} (half the {widest}'s interval, the wider of the two tests: more "
-        f"{more} would narrow it)"
+        f"; no difference under {100 * width:.1f} {metric} points could be told apart with "
+        f"{data} (the {widest}'s half-width, the wider: more {more} would narrow it)"
     )
 
 
