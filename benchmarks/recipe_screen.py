@@ -44,7 +44,8 @@ over the models.
 
 ``heads``: for every finished backbone classifier of a run, each head (crt, smote-feat, eos)
 trained as the workflow's ``train_head`` does (same features, seeds and sampling) under each
-candidate of ``heads.epochs`` and ``heads.lr`` (and, for EOS, ``heads.eos_neighbors``), and
+candidate of ``heads.epochs`` and ``heads.lr`` (cRT's own rate stays ``heads.crt_lr``; for
+EOS, ``heads.eos_neighbors`` too), and
 scored on the backbone's own fold's holdout (with test-time flip when asked, as ``evaluate``
 would). The features are computed once per backbone, so a grid takes seconds per candidate.
 Prints holdout ACSA in % per backbone, head and candidate; each epochs/lr candidate's mean over

@@ -8,6 +8,8 @@ from latentbalance.nets.classifiers import build_resnet
 from latentbalance.rebalance.heads import (
     eos_samples,
     fit_head,
+    head_batches,
+    head_optimizer,
     head_training_set,
     penultimate_features,
 )
@@ -97,13 +99,11 @@ def test_head_training_sets_balance_every_class():
     features, labels = overlapping_classes()
     recipe = HeadRecipe.from_config({"smote_neighbors": 3})
     for head in ("smote-feat", "eos"):
-        _, fit_labels, weights = head_training_set(head, features, labels, recipe, seed=0)
+        _, fit_labels = head_training_set(head, features, labels, recipe, seed=0)
         assert np.bincount(fit_labels).tolist() == [60, 60, 60], head
-        assert (weights == 1).all()
-    crt_features, crt_labels, weights = head_training_set("crt", features, labels, recipe, 0)
+    # cRT fits the real features alone: its draws balance them
+    crt_features, crt_labels = head_training_set("crt", features, labels, recipe, 0)
     assert np.array_equal(crt_features, features) and np.array_equal(crt_labels, labels)
-    # class-balanced sampling: every class carries the same total weight
-    assert np.bincount(labels, weights=weights) == pytest.approx([1, 1, 1])
 
 
 def test_smote_neighbours_no_class_can_reach_are_refused_naming_the_key():
@@ -114,20 +114,70 @@ def test_smote_neighbours_no_class_can_reach_are_refused_naming_the_key():
         )
 
 
+def test_crt_draws_the_largest_class_count_from_every_class_each_epoch():
+    """Kang et al.'s class-aware sampling: max-count x classes draws per epoch (60 x 3 here,
+    not the 80 real points), each class drawn equally often and each image of a class about
+    equally often."""
+    _, labels = overlapping_classes()
+    labels = torch.from_numpy(labels).long()
+    generator = torch.Generator().manual_seed(0)
+    for _epoch in range(3):
+        batches = list(head_batches("crt", labels, 16, generator))
+        drawn = torch.cat(batches)
+        assert len(drawn) == 60 * 3
+        assert all(len(batch) == 16 for batch in batches[:-1])
+        assert torch.bincount(labels[drawn]).tolist() == [60, 60, 60]
+        # the rarest class's 5 images, 12 times each; the majority's 60, once each
+        assert torch.bincount(drawn, minlength=80)[75:].tolist() == [12] * 5
+        assert torch.bincount(drawn, minlength=80)[:60].tolist() == [1] * 60
+    # smote-feat and eos draw their (already balanced) set once per epoch
+    assert len(torch.cat(list(head_batches("eos", labels, 16, generator)))) == 80
+
+
+def test_crt_trains_by_sgd_with_momentum_and_a_cosine_decay_to_zero():
+    recipe = HeadRecipe.from_config({})
+    layer = torch.nn.Linear(2, 3)
+    optimizer, schedule = head_optimizer("crt", layer, recipe, steps=50)
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    assert optimizer.param_groups[0]["lr"] == recipe.crt_lr == 0.05
+    for _ in range(50):
+        optimizer.step()
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    adam, constant = head_optimizer("eos", layer, recipe, steps=50)
+    assert isinstance(adam, torch.optim.Adam) and constant is None
+
+    features, labels = overlapping_classes()
+    recipe = HeadRecipe.from_config({"epochs": 10, "batch_size": 16})
+    _, history = fit_head(
+        "crt",
+        torch.from_numpy(features),
+        torch.from_numpy(labels).long(),
+        3,
+        recipe,
+        torch.Generator().manual_seed(0),
+    )
+    rates = [row["lr"] for row in history]
+    assert rates[0] == 0.05 and all(b < a for a, b in zip(rates, rates[1:], strict=False))
+    # the last epoch starts at (1 + cos(0.9 pi)) / 2 = 2.4 % of the peak and ends at 0
+    assert rates[-1] == pytest.approx(0.05 * (1 + np.cos(0.9 * np.pi)) / 2, rel=1e-6)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
 def test_class_balanced_sampling_fits_a_head_that_finds_the_rare_class():
     features, labels = overlapping_classes()
     recipe = HeadRecipe.from_config({"epochs": 60, "lr": 0.05, "batch_size": 16})
     f, y = torch.from_numpy(features), torch.from_numpy(labels).long()
     recall = {}
-    for name, weights in (("uniform", np.ones(len(y))), ("crt", 1.0 / np.bincount(labels)[labels])):
+    # smote-feat's draws (each point once) on the imbalanced points, against cRT's
+    for head in ("smote-feat", "crt"):
         torch.manual_seed(0)
-        layer, history = fit_head(
-            f, y, torch.tensor(weights), 3, recipe, torch.Generator().manual_seed(0)
-        )
+        layer, history = fit_head(head, f, y, 3, recipe, torch.Generator().manual_seed(0))
         predicted = layer(f).argmax(1)
-        recall[name] = (predicted[y == 2] == 2).float().mean().item()
+        recall[head] = (predicted[y == 2] == 2).float().mean().item()
         assert len(history) == 60 and history[-1]["train_loss"] < history[0]["train_loss"]
-    assert recall["crt"] > recall["uniform"]
+    assert recall["crt"] > recall["smote-feat"]
 
 
 def test_penultimate_features_are_the_last_layers_inputs_and_leave_the_model_whole():

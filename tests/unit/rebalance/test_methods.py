@@ -120,6 +120,8 @@ def test_labels_of_losses_and_heads_name_their_settings_only_when_not_the_papers
     assert method_label("mixup-drw", losses={"remix_kappa": 2}) == "mixup-drw"
     assert method_label("none@eos", heads={"eos_neighbors": 5}) == "none@eos (eos k = 5)"
     assert method_label("none@crt", heads={"eos_neighbors": 5}) == "none@crt"
+    assert method_label("none@crt", heads={"crt_lr": 0.1}) == "none@crt (crt lr 0.1)"
+    assert method_label("none@eos", heads={"crt_lr": 0.1}) == "none@eos"
     assert method_label("smote-ae@smote-feat", {"synthetic_share": 0.25}) == (
         "smote-ae@smote-feat (25 % synthetic)"
     )
@@ -158,6 +160,9 @@ def test_each_job_is_given_only_the_settings_it_reads():
         "smote_neighbors",
     }
     assert "eos_neighbors" in settings_read_by({"eos"}, "heads", heads)
+    # cRT's SGD rate reruns cRT alone
+    assert "crt_lr" not in settings_read_by({"eos"}, "heads", heads)
+    assert "crt_lr" not in settings_read_by({"smote-feat"}, "heads", heads)
 
 
 def test_the_readers_table_names_the_schemas_keys_and_parts():

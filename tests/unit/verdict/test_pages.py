@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
+from scipy import stats
 
 from latentbalance.verdict.judging import (
     CHECK_COLUMNS,
@@ -147,3 +149,69 @@ def test_page_labels_the_test_sets_that_do_not_select():
     assert page.index("<h2>Verdict</h2>") < page.index("<h2>Test set: test</h2>")
     assert "<h2>Test set: test</h2><p><em>information, not for selection</em></p>" in page
     assert "<h2>Test set: holdout</h2><p><em>selects the model</em></p>" in page
+
+
+def test_not_significant_says_the_smallest_difference_the_folds_could_tell_apart():
+    """3 folds, scores that wander from fold to fold: the corrected t's interval is the wider,
+    and the headline says how large a difference these folds could have told apart."""
+    errors = {("test", "none"): [2, 4, 3], ("test", "smote-ae"): [3, 2, 2]}
+    judged = comparison(errors)
+    versus = short_headline(*judged).splitlines()[1]
+    # ACSA = 1 - errors / 20: smote-ae - none per fold
+    d = np.array([-1, 2, 1]) / 20
+    half = stats.t.ppf(0.975, 2) * np.sqrt((1 / 3 + 1 / 2) * d.var(ddof=1))
+    row = judged[0].against.query("metric == 'acsa'").iloc[0]
+    bootstrap_half = (row["bootstrap_ci95_high"] - row["bootstrap_ci95_low"]) / 2
+    assert bootstrap_half < half
+    assert ": not significant at 0.05 (" in versus
+    assert versus.endswith(
+        f"; no difference under {100 * half:.1f} ACSA points could be told apart with these 3 "
+        "folds and 100 test images (the corrected t's half-width, the wider: more folds would "
+        "narrow it)."
+    )
+    assert row["resolution"] == pytest.approx(half) and row["resolution_by"] == "corrected t"
+    assert row["test_images"] == 100
+
+
+def swapped(errors_per_class: int, start: int) -> np.ndarray:
+    """Predictions that miss ``errors_per_class`` images of every class from position
+    ``start`` on."""
+    predicted = TRUE.copy()
+    wrong = np.concatenate(
+        [np.flatnonzero(TRUE == c)[start : start + errors_per_class] for c in range(5)]
+    )
+    predicted[wrong] = (TRUE[wrong] + 1) % 5
+    return predicted
+
+
+def test_where_the_test_images_limit_more_images_would_help():
+    """Five folds that agree closely, two models that miss different images: the folds pin the
+    difference down, the 100 test images do not, so the bootstrap sets the resolution."""
+    rows, predictions = [], {}
+    for method, misses in (("none", [4, 4, 4, 4, 5]), ("ros", [4, 4, 4, 4, 4])):
+        model = f"{method} / resnet18"
+        for fold, n in enumerate(misses):
+            predicted = swapped(n, 0 if method == "none" else 10)
+            frame = pd.DataFrame({"index": np.arange(100), "true": TRUE, "predicted": predicted})
+            predictions.setdefault("test", {}).setdefault(model, {})[fold] = frame
+            rows.append(
+                {"testset": "test", "method": method, "classifier": "resnet18", "fold": fold}
+                | {"model": model}
+                | compute_metrics(TRUE, predicted, 5)
+            )
+    per_fold = pd.DataFrame(rows)
+    checks = pd.DataFrame(columns=["method", "fold", *CHECK_COLUMNS])
+    board = leaderboard_table(per_fold, checks, "acsa", ["test"])
+    settings = SummarySettings("digits", testsets=["test"], bootstrap_resamples=200)
+    significance, against, results = run_comparisons(per_fold, settings, predictions)
+    verdict = Verdict({}, per_fold, checks, board, significance, against, results)
+    versus = short_headline(verdict, settings).splitlines()[1]
+    row = against.query("metric == 'acsa'").iloc[0]
+    bootstrap_half = (row["bootstrap_ci95_high"] - row["bootstrap_ci95_low"]) / 2
+    assert bootstrap_half > (row["t_ci95_high"] - row["t_ci95_low"]) / 2
+    assert ": not significant at 0.05 (" in versus
+    assert versus.endswith(
+        f"; no difference under {100 * bootstrap_half:.1f} ACSA points could be told apart "
+        "with these 5 folds and 100 test images (the bootstrap's half-width, the wider: more "
+        "test images would narrow it)."
+    )

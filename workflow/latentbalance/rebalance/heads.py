@@ -1,8 +1,10 @@
 """Two-stage methods: a finished classifier's backbone is frozen and only a new last linear layer
 is trained, on the penultimate-layer features of the fold's real training images.
 
-- ``crt``: classifier re-training with class-balanced sampling (Kang et al., ICLR 2020): each
-  batch draws every class equally often.
+- ``crt``: classifier re-training (Kang et al., ICLR 2020): a new layer trained with
+  class-aware sampling (every class drawn as often as the largest class has images, so
+  max-count × classes draws per epoch) by SGD with momentum 0.9 and a cosine decay of the
+  learning rate to 0, as the authors' configs do (their departures from ours: config/README.md).
 - ``smote-feat``: imbalanced-learn's SMOTE on the features, every class up to the majority.
 - ``eos``: EOS (Dablain, Bellinger, Krawczyk, Chawla, arXiv 2207.06080): new points between a
   minority feature vector with an enemy (a point of another class among its k nearest
@@ -26,6 +28,9 @@ from ..training.runtime import seed_everything, stage_seed
 from ..training.tensors import batches, run_in_batches
 from .methods import Method
 from .sampling import balance
+
+# SGD's momentum in every cRT config of Kang et al. (ImageNet-LT, Places-LT, iNaturalist)
+CRT_MOMENTUM = 0.9
 
 
 def penultimate_features(model, images: torch.Tensor, batch_size: int, device, precision):
@@ -83,12 +88,11 @@ def eos_samples(
 
 
 def head_training_set(head: str, features: np.ndarray, labels: np.ndarray, recipe, seed: int):
-    """The features and labels the new layer trains on, and each one's sampling weight: the real
-    ones plus EOS's or SMOTE's new ones (uniform weights), or the real ones weighted 1 / n_class
-    for ``crt``'s class-balanced sampling."""
+    """The features and labels the new layer trains on: the real ones plus EOS's or SMOTE's new
+    ones, or the real ones alone for ``crt`` (its balance comes from how it draws them,
+    ``class_balanced_draws``)."""
     if head == "crt":
-        counts = np.bincount(labels)
-        return features, labels, 1.0 / counts[labels]
+        return features, labels
     if head == "eos":
         extra, extra_labels = eos_samples(
             features, labels, recipe.eos_neighbors, np.random.default_rng(seed)
@@ -107,34 +111,77 @@ def head_training_set(head: str, features: np.ndarray, labels: np.ndarray, recip
         extra, extra_labels = added.features, added.labels
     features = np.concatenate([features, extra.astype(features.dtype)])
     labels = np.concatenate([labels, extra_labels.astype(labels.dtype)])
-    return features, labels, np.ones(len(labels))
+    return features, labels
 
 
-def head_batches(weights: torch.Tensor, batch_size: int, generator: torch.Generator):
-    """One epoch of a head's batches: as many draws as there are samples, with probability ∝
-    ``weights`` (with replacement unless all are equal, then each sample once), in batches of
-    ``batch_size`` (the last one as it falls, however small)."""
-    if bool((weights == weights[0]).all()):
-        return batches(len(weights), batch_size, generator)
-    order = torch.multinomial(weights, len(weights), replacement=True, generator=generator)
-    return order.split(batch_size)
+def class_balanced_draws(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One epoch of cRT's class-aware sampling: the positions of as many draws from every class
+    present as the largest class has images (max-count × classes in all), in shuffled order.
+    A class's images are drawn in passes over a fresh shuffle of them, so that each recurs
+    max-count / n_c times, give or take one, rather than as a multinomial would scatter them."""
+    draws = []
+    members_of = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
+    largest = max(len(members) for members in members_of)
+    for members in members_of:
+        passes = -(-largest // len(members))
+        shuffles = [torch.randperm(len(members), generator=generator) for _ in range(passes)]
+        draws.append(members[torch.cat(shuffles)[:largest]])
+    draws = torch.cat(draws)
+    return draws[torch.randperm(len(draws), generator=generator)]
+
+
+def draws_per_epoch(head: str, labels: torch.Tensor) -> int:
+    """How many samples one epoch of ``head_batches`` draws."""
+    if head == "crt":
+        counts = torch.bincount(labels)
+        return int(counts.max()) * int((counts > 0).sum())
+    return len(labels)
+
+
+def head_batches(head: str, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """One epoch of a head's batches of ``batch_size`` (the last one as it falls, however small):
+    ``crt``'s class-balanced draws, or every sample once (``smote-feat`` and ``eos``, whose
+    sets are balanced already) in the shared shuffle."""
+    if head == "crt":
+        return class_balanced_draws(labels, generator).split(batch_size)
+    return batches(len(labels), batch_size, generator)
+
+
+def head_optimizer(head: str, layer: nn.Module, recipe: HeadRecipe, steps: int):
+    """The new layer's optimizer and its per-step schedule (None: a constant rate): for ``crt``,
+    SGD (momentum 0.9) from ``heads.crt_lr`` down a cosine to 0 at the last of ``steps``, as
+    Kang et al. train it; for the others, Adam at ``heads.lr``."""
+    if head != "crt":
+        optimizer = torch.optim.Adam(
+            layer.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+        )
+        return optimizer, None
+    optimizer = torch.optim.SGD(
+        layer.parameters(),
+        lr=recipe.crt_lr,
+        momentum=CRT_MOMENTUM,
+        weight_decay=recipe.weight_decay,
+    )
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=0.0)
 
 
 def fit_head(
+    head: str,
     features: torch.Tensor,
     labels: torch.Tensor,
-    weights: torch.Tensor,
     n_classes: int,
     recipe: HeadRecipe,
     generator: torch.Generator,
     desc: str = "head",
 ):
-    """A new linear layer trained with Adam on fixed features (``training.loop``'s epoch loop;
-    nothing is held out, so the last epoch's layer is kept); each epoch draws as many samples as
-    there are, with probability ∝ ``weights`` (``head_batches``).
-    Returns the layer and the history (one row per epoch)."""
+    """A new linear layer trained on fixed features for ``recipe.epochs`` (``training.loop``'s
+    epoch loop; nothing is held out, so the last epoch's layer is kept), with ``head``'s batches
+    (``head_batches``) and optimizer (``head_optimizer``).
+    Returns the layer and the history (one row per epoch, with the rate the epoch started at)."""
     layer = nn.Linear(features.shape[1], n_classes)
-    optimizer = torch.optim.Adam(layer.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    epoch_batches = partial(head_batches, head, labels, recipe.batch_size)
+    steps_per_epoch = -(-draws_per_epoch(head, labels) // recipe.batch_size)
+    optimizer, scheduler = head_optimizer(head, layer, recipe, recipe.epochs * steps_per_epoch)
 
     def step(batch, _epoch):
         logits = layer(features[batch])
@@ -143,9 +190,9 @@ def fit_head(
         return loss, {"train_loss": loss.detach().double() * len(batch), "train_accuracy": correct}
 
     # a disabled gradient scaler: the optimizer steps as it is
-    state = TrainingState(layer, optimizer, generator, torch.amp.GradScaler("cpu", enabled=False))
-    batches = partial(head_batches, weights, recipe.batch_size)
-    settings = LoopSettings(recipe.epochs, batches, desc=desc)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    state = TrainingState(layer, optimizer, generator, scaler, scheduler, scheduler is not None)
+    settings = LoopSettings(recipe.epochs, epoch_batches, record_lr=True, desc=desc)
     return run_epochs(state, step, None, settings)
 
 
@@ -163,14 +210,14 @@ def train_head_layer(
     """``head``'s new last layer on a backbone's features of the fold's training images, with the
     seeds of the ``train_head`` job of ``method_id`` (so that a grid over settings reproduces the
     workflow's heads). Returns the layer, its history and the labels it was fitted on."""
-    features, labels, weights = head_training_set(
+    features, labels = head_training_set(
         head, features, labels, recipe, stage_seed(seed, fold, method_id)
     )
     generator = seed_everything(stage_seed(seed, fold, "head", method_id))
     layer, history = fit_head(
+        head,
         torch.from_numpy(features),
         torch.from_numpy(labels).long(),
-        torch.from_numpy(weights).double(),
         n_classes,
         recipe,
         generator,

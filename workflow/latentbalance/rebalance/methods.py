@@ -174,6 +174,7 @@ READERS = {
         "remix_tau": Reader("remix-drw", "Remix τ {:g}"),
     },
     "heads": {
+        "crt_lr": Reader("crt", "crt lr {:g}"),
         "eos_neighbors": Reader("eos", "eos k = {}"),
         "smote_neighbors": Reader("smote-feat", "smote-feat k = {}"),
     },

@@ -138,6 +138,7 @@ class HeadRecipe(_FromConfig):
     epochs: int
     batch_size: int
     lr: float
+    crt_lr: float
     weight_decay: float
     eos_neighbors: int
     smote_neighbors: int

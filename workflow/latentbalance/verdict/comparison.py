@@ -156,6 +156,26 @@ def decide(row: dict, alpha: float) -> tuple[bool, str]:
     return False, f"only the {'corrected t' if t_says else 'bootstrap'} says so"
 
 
+def resolution(row) -> tuple[float, str | None]:
+    """The smallest difference these folds and test images could tell apart from none, and the
+    test that sets it: the half-width of the wider of the two 95 % intervals of the difference
+    (the corrected t's over folds, the bootstrap's over test images). A difference is called
+    significant only when both intervals leave out 0, so one smaller than the wider half-width
+    cannot be. (nan, None) where neither interval exists (one fold and no predictions)."""
+    halves = {
+        "corrected t": (row["t_ci95_high"] - row["t_ci95_low"]) / 2,
+        "bootstrap": (
+            row.get("bootstrap_ci95_high", np.nan) - row.get("bootstrap_ci95_low", np.nan)
+        )
+        / 2,
+    }
+    halves = {test: float(half) for test, half in halves.items() if not np.isnan(half)}
+    if not halves:
+        return float("nan"), None
+    widest = max(halves, key=halves.get)
+    return halves[widest], widest
+
+
 AGAINST_COLUMNS = [
     "reference",
     "model",
@@ -183,9 +203,16 @@ def against(
 ) -> pd.DataFrame:
     """Every model against ``reference`` (default: the highest mean): the mean difference over
     folds with the corrected t, the paired bootstrap (``resampled``: model -> resampled scores
-    of this metric) and the decision of both."""
+    of this metric) and the decision of both. A ``reference`` without scores here is an error:
+    putting the best one in its place would compare against a model chosen on these scores."""
     means = table.mean().sort_values(ascending=False)
-    reference = reference if reference in table.columns else means.index[0]
+    if reference is None:
+        reference = means.index[0]
+    elif reference not in table.columns:
+        raise ValueError(
+            f"the reference model {reference!r} has no scores on this test set; "
+            f"the models here: {', '.join(map(repr, table.columns))}"
+        )
     rows = []
     for model in [m for m in means.index if m != reference]:
         row = {"reference": reference, "model": model}

@@ -127,11 +127,41 @@ def selected_model(per_fold: pd.DataFrame, metric: str) -> str | None:
     return str(holdout.groupby("model", sort=True)[metric].mean().idxmax())
 
 
+def missing_reference(selected: str, testset: str) -> str:
+    """Why a test set cannot be judged: the model selected on the holdouts has no scores there
+    (the best one there in its place would be a choice made on the test set), and the fix."""
+    return (
+        f"{selected}, the model selected on the folds' holdouts, has no scores on test set "
+        f"{testset!r}, so nothing there can be compared with it. Evaluate it there: keep "
+        f"{testset!r} in 'testsets' and rerun the workflow (its evaluate jobs for {testset!r}), "
+        f"or pass the summary its metrics.json files for {testset!r}"
+    )
+
+
+def test_images(models: dict, reference: str) -> int:
+    """How many test images the reference was scored on, over all folds (``models``: model ->
+    fold -> predictions); 0 without its predictions."""
+    frames = models.get(reference, {}).values()
+    return len(set().union(*(set(frame["index"]) for frame in frames)))
+
+
+def with_resolution(against: pd.DataFrame, images: int) -> pd.DataFrame:
+    """The comparisons with the smallest difference each could tell apart (``resolution``, in
+    the metric's units), the test that sets it (``resolution_by``) and the test images."""
+    widths = [comparison.resolution(row) for _, row in against.iterrows()]
+    return against.assign(
+        resolution=[width for width, _ in widths],
+        resolution_by=[test for _, test in widths],
+        test_images=images,
+    )
+
+
 def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictions: dict):
     """Friedman test, and every model against the reference model by the corrected t and the
     paired bootstrap, for every test set (in the config's order) and metric; plus the full
     result (ranks, Nemenyi) per test set and metric. The reference is the model selected on
-    the holdouts, or without holdouts the best on ``settings.metric`` of each test set.
+    the holdouts (a test set without its scores is an error, ``missing_reference``), or without
+    holdouts the best on ``settings.metric`` of each test set.
     ``predictions``: testset -> model -> fold -> frame (index, true, predicted)."""
     alpha, testsets, metric = settings.alpha, settings.testsets, settings.metric
     significance, versus, results = [], [], {}
@@ -139,7 +169,10 @@ def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictio
     selected = selected_model(per_fold, metric)
     for testset in [t for t in testsets if t in present] + sorted(present - set(testsets)):
         group = per_fold[per_fold["testset"] == testset]
+        if selected is not None and selected not in set(group["model"]):
+            raise ValueError(missing_reference(selected, testset))
         reference = selected or str(group.groupby("model")[metric].mean().idxmax())
+        images = test_images(predictions.get(testset, {}), reference)
         resampled = bootstrap.resampled_scores(
             predictions.get(testset, {}), settings.bootstrap_resamples, settings.seed
         )
@@ -157,7 +190,9 @@ def run_comparisons(per_fold: pd.DataFrame, settings: SummarySettings, predictio
                     "best": result["ranks"].index[0],
                 }
             )
-            versus.append(result["against"].assign(testset=testset, metric=name))
+            versus.append(
+                with_resolution(result["against"], images).assign(testset=testset, metric=name)
+            )
     versus = pd.concat(versus, ignore_index=True)
     versus = versus[["testset", "metric", *[c for c in versus if c not in ("testset", "metric")]]]
     return pd.DataFrame(significance), versus, results

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..io import read_json
 from ..training.environment import cpu_fallbacks
+from .comparison import resolution
 from .judging import CHECK_COLUMNS, SummarySettings, Verdict
 from .metrics import METRICS
 
@@ -63,9 +64,27 @@ def comparison_line(row, alpha: float) -> str:
     else:
         boot_text = "no bootstrap"
     verdict = "significant" if row["significant"] else "not significant"
+    resolved = "" if row["significant"] else resolution_text(row)
     return (
         f"vs {row['model']} on {row['testset']}: {row['difference']:+.4f}; {t_text}; "
-        f"{boot_text}: {verdict} at {alpha} ({row['decision']})."
+        f"{boot_text}: {verdict} at {alpha} ({row['decision']}){resolved}."
+    )
+
+
+def resolution_text(row) -> str:
+    """What a comparison that found nothing could have found: the smallest difference its folds
+    and test images could tell apart (``comparison.resolution``, in points: the metric x 100),
+    and whether more folds or more test images would narrow it; empty without an interval."""
+    width, widest = resolution(row)
+    if widest is None:
+        return ""
+    metric = {"acsa": "ACSA"}.get(row.get("metric"), row.get("metric", ""))
+    images = row.get("test_images", 0)
+    data = f"these {row['folds']} folds" + (f" and {images} test images" if images else "")
+    more = "folds" if widest == "corrected t" else "test images"
+    return (
+        f"; no difference under {100 * width:.1f} {metric} points could be told apart with "
+        f"{data} (the {widest}'s half-width, the wider: more {more} would narrow it)"
     )
 
 
