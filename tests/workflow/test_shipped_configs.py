@@ -17,6 +17,7 @@ SHIPPED = [
     ("my-images.yaml",),
     ("fmnist-lt.yaml",),
     ("fmnist-lt.yaml", "fmnist-lt-gpu.yaml"),
+    ("fmnist-lt-small.yaml",),
 ]
 
 
@@ -52,6 +53,10 @@ RIVALS = {
     "none@eos",
     *OVERSAMPLED,
 }
+SMALL = {
+    "none", "weighted", "ros", "smote-pixel", "smote-ae", "smote-ae+penalty", "smote-vae",
+    "la-loss", "ldam-drw", "mixup-drw", "remix-drw", "none@crt", "none@eos", "smote-ae@eos",
+}  # fmt: skip
 # config/fmnist-lt.yaml alone, with its GPU overlay, and under every benchmarks/configs/ overlay,
 # layered as benchmarks/RESULTS.md runs them: the shipped configs, the overlays, and which
 # classifiers the stack trains (method, fold)
@@ -90,6 +95,9 @@ BENCHMARK_STACKS = [
     (FMNIST_LT, ["fmnist-lt-screen-target-2000"], {(m, 0) for m in FOUR}),
     # both datasets' none: the ceiling's and fmnist_lt's (the README names the ceiling's target)
     (FMNIST_LT, ["fmnist-lt-ceiling"], {("none", 0)}),
+    # the small long tail: every method on five folds; its ceiling overlay trains none alone
+    (["config/fmnist-lt-small.yaml"], [], {(m, f) for m in SMALL for f in FOLDS}),
+    (["config/fmnist-lt-small.yaml"], ["fmnist-lt-small-ceiling"], {("none", f) for f in FOLDS}),
 ]
 
 

@@ -49,6 +49,7 @@ rule split:
         runtime=10,
     params:
         test_fraction=dataset_setting("test_fraction"),
+        validation_per_class=dataset_setting("validation_per_class"),
         imbalance=lambda w: pool_imbalance(
             config["datasets"][w.dataset]["imbalance"], config["folds"]
         ),

@@ -192,3 +192,30 @@ def test_an_oversampler_fits_no_validation_image_nor_a_copy_of_one(
         repeated, synthetic = saved["repeated_indices"], saved["synthetic_images"]
     expected = np.concatenate([images[parts["fit"]], images[repeated], synthetic])
     assert np.array_equal(fit_images, expected)
+
+
+def test_a_balanced_validation_set_comes_from_outside_the_pool_and_chooses_for_every_fold(
+    tmp_path,
+):
+    from latentbalance.data.splits import balanced_validation
+
+    labels = balanced_labels(n_classes=4, per_class=100)
+    parts = make_split(labels, 0.2, [60, 20, 6, 2], seed=0)
+    parts["test_imbalanced"] = parts["test"]
+    parts["validation"] = balanced_validation(labels, parts, 10, seed=3)
+    assert np.bincount(labels[parts["validation"]]).tolist() == [10] * 4
+    for other in ("train", "test"):
+        assert np.intersect1d(parts["validation"], parts[other]).size == 0
+    save_indices(tmp_path / "split.npz", **parts)
+    fold_of = assign_folds(labels[parts["train"]], 2, seed=0)
+    validation = assign_validation(labels[parts["train"]], fold_of, 0.2, seed=1)
+    save_indices(tmp_path / "folds.npz", fold=fold_of, validation=validation)
+    for k in range(2):
+        idx = fold_indices(tmp_path / "split.npz", tmp_path / "folds.npz", k)
+        # the fold fits all its training images; the balanced set picks epochs and the model
+        assert np.array_equal(idx["fit"], idx["train"])
+        assert np.array_equal(idx["validation"], parts["validation"])
+        assert np.array_equal(idx["holdout"], parts["validation"])
+    # more than the source holds outside the test set and the pool: the key and the fix
+    with pytest.raises(ValueError, match="'validation_per_class' asks for 79"):
+        balanced_validation(labels, parts, 79, seed=3)

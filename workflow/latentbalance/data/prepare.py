@@ -17,6 +17,7 @@ from .sources import load_source
 from .splits import (
     assign_folds,
     assign_validation,
+    balanced_validation,
     imbalance_counts,
     imbalanced_test_counts,
     load_indices,
@@ -55,10 +56,19 @@ def download(source: str, *, out: dict, **settings) -> None:
     dataset.save(out["images"])
 
 
-def split(images_path, *, test_fraction: float, imbalance: dict, seed: int, out: dict) -> None:
+def split(
+    images_path,
+    *,
+    test_fraction: float,
+    validation_per_class: int | None,
+    imbalance: dict,
+    seed: int,
+    out: dict,
+) -> None:
     """Draw the independent test set and the imbalanced training set (``out["split"]``, indices),
-    and the imbalanced test subsample; count each part per class (``out["summary"]``, plotted to
-    ``out["plot"]`` when given)."""
+    the imbalanced test subsample and, with ``validation_per_class``, a balanced validation set
+    outside both; count each part per class (``out["summary"]``, plotted to ``out["plot"]`` when
+    given)."""
     dataset = ImageDataset.load(images_path)
     if imbalance.get("counts"):
         counts = list(imbalance["counts"])
@@ -74,12 +84,17 @@ def split(images_path, *, test_fraction: float, imbalance: dict, seed: int, out:
     parts["test_imbalanced"] = subsample_to_counts(
         dataset.labels, parts["test"], test_counts, seed + 2, dataset.class_names
     )
+    if validation_per_class:
+        parts["validation"] = balanced_validation(
+            dataset.labels, parts, validation_per_class, seed + 3, dataset.class_names
+        )
     summary = pd.DataFrame(
         {
             "class": dataset.class_names,
             **{
                 name: np.bincount(dataset.labels[parts[name]], minlength=dataset.n_classes)
-                for name in ("train", "test", "test_imbalanced")
+                for name in ("train", "test", "test_imbalanced", "validation")
+                if name in parts
             },
         }
     )

@@ -97,6 +97,22 @@ def make_split(
     return {"test": test, "train": train}
 
 
+def balanced_validation(labels, parts: dict, per_class: int, seed: int, class_names=None):
+    """A balanced validation set: ``per_class`` images of every class drawn from the images in
+    neither ``parts["test"]`` nor ``parts["train"]``; sorted dataset indices."""
+    outside = np.setdiff1d(np.arange(len(labels)), np.union1d(parts["test"], parts["train"]))
+    available = np.bincount(labels[outside], minlength=int(labels.max()) + 1)
+    if available.min() < per_class:
+        short = int(available.argmin())
+        name = class_names[short] if class_names else short
+        raise ValueError(
+            f"'validation_per_class' asks for {per_class} images of class {name!r} outside the "
+            f"test set and the training pool, but only {available.min()} are left; lower "
+            "'validation_per_class', 'test_fraction' or the imbalance counts"
+        )
+    return subsample_to_counts(labels, outside, [per_class] * len(available), seed, class_names)
+
+
 def imbalanced_test_counts(
     test_per_class: np.ndarray, train_counts: list[int], explicit: list[int] | None = None
 ) -> list[int]:
@@ -170,7 +186,9 @@ def fold_indices(split_path, folds_path, fold: int) -> dict[str, np.ndarray]:
     """Dataset indices for one fold: its training images ``train``, split into ``fit`` (all that
     any method fits, copies or synthesises from) and ``validation`` (real images that pick every
     network's epoch); its ``holdout``, the independent ``test`` set and its imbalanced
-    subsample ``test_imbalanced``."""
+    subsample ``test_imbalanced``. With a balanced validation set in the split
+    (``validation_per_class``), every fold fits all its training images and both its
+    ``validation`` and its ``holdout`` are that set."""
     split = load_indices(split_path)
     saved = load_indices(folds_path)
     if "validation" not in saved:
@@ -179,6 +197,16 @@ def fold_indices(split_path, folds_path, fold: int) -> dict[str, np.ndarray]:
             "latentbalance); delete it and rerun (snakemake --forcerun folds)"
         )
     fold_of, validation = saved["fold"], saved["validation"][fold]
+    if "validation" in split:  # a balanced validation set outside the pool chooses everything
+        train = split["train"][fold_of != fold]
+        return {
+            "train": train,
+            "fit": train,
+            "validation": split["validation"],
+            "holdout": split["validation"],
+            "test": split["test"],
+            "test_imbalanced": split["test_imbalanced"],
+        }
     return {
         "train": split["train"][fold_of != fold],
         "fit": split["train"][(fold_of != fold) & ~validation],

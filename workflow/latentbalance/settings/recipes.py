@@ -89,6 +89,7 @@ class ClassifierRecipe(_FromConfig):
     schedule: str
     lr: float
     weight_decay: float
+    images_seen: int | None
     patience: int
     augment: Augment
 
