@@ -9,7 +9,6 @@ take 3-4 s to import, paid by every training job otherwise."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -284,8 +283,7 @@ def train_classifier(
         dataset.images, dataset.labels, parts["fit"], inputs.get("balanced")
     )
     validation = parts["validation"]
-    if recipe.images_seen:  # the equal budget: as many draws whatever the fit set's size
-        recipe = replace(recipe, epochs=max(1, round(recipe.images_seen / len(labels))))
+    recipe = recipe.for_fit_set(len(labels))
     spec = classifier_spec(dataset, job, labels) | {
         "real_images": real_images_used(source, validation)
     }

@@ -49,7 +49,7 @@ def test_given_keys_are_kept_and_nested_blocks_filled():
          "augment": {"crop_padding": 1, "flip": True, "mix": "mixup_or_cutmix"}}
     )  # fmt: skip
     assert (recipe.epochs, recipe.optimizer, recipe.lr) == (3, "sgd", 0.01)
-    assert recipe.stem == "compact" and recipe.validation == "balanced"  # defaults
+    assert recipe.stem == "compact" and recipe.images_seen is None  # defaults
     assert recipe.augment == Augment(1, True, "mixup_or_cutmix", 1.0)
     assert recipe.as_dict()["augment"] == {
         "crop_padding": 1, "flip": True, "mix": "mixup_or_cutmix", "mix_alpha": 1.0,
@@ -105,3 +105,14 @@ def test_a_methods_classifier_trains_its_own_epochs_and_sees_no_other_methods():
     assert own["epochs"] == 40 and "epochs_by_method" not in own
     assert classifier_settings(block, "smote-ae") == {**own, "epochs": 30}
     assert ClassifierRecipe.from_config(own).epochs == 40
+
+
+def test_an_equal_image_budget_gives_a_small_fit_set_more_epochs():
+    """``images_seen``: every method draws as many images, so `none` on 1,242 imbalanced images
+    trains as many optimiser steps as `ros` on 5,000."""
+    budget = ClassifierRecipe.from_config({"images_seen": 40000, "epochs": 3})
+    assert budget.for_fit_set(1242).epochs == 32
+    assert budget.for_fit_set(5000).epochs == 8
+    assert budget.for_fit_set(100000).epochs == 1  # at least one
+    plain = ClassifierRecipe.from_config({"epochs": 3})
+    assert plain.for_fit_set(1242) is plain

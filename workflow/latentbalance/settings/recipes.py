@@ -7,7 +7,7 @@ recipe takes its values as allowed. Kept free of torch."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .schema import validate, with_defaults
 
@@ -96,6 +96,14 @@ class ClassifierRecipe(_FromConfig):
     @classmethod
     def _nested(cls, values: dict) -> dict:
         return {**values, "augment": Augment(**values["augment"])}  # checked with its block
+
+    def for_fit_set(self, n_images: int) -> ClassifierRecipe:
+        """The recipe on a fit set of ``n_images``: with ``images_seen`` (the equal budget),
+        that many draws, ``images_seen / n_images`` epochs rounded (at least one), whatever the
+        set's size; else as configured."""
+        if not self.images_seen:
+            return self
+        return replace(self, epochs=max(1, round(self.images_seen / n_images)))
 
 
 @dataclass(frozen=True)
