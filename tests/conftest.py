@@ -6,6 +6,7 @@ import tempfile
 import pytest
 
 from helpers import (
+    RIVALS,
     TINY_CONFIG,
     restart_our_stopped_slurm,
     run_once_per_session,
@@ -42,3 +43,9 @@ def tiny_run(tmp_path_factory, worker_id):
     """The tiny workflow, run once per test session (all workers together) for every test that
     inspects its results: (workdir, config path, snakemake's output)."""
     return run_once_per_session(tmp_path_factory, worker_id, "tiny", TINY_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def rivals_run(tmp_path_factory, worker_id):
+    """The rivals' tiny run (helpers.RIVALS), once per test session: its workdir."""
+    return run_once_per_session(tmp_path_factory, worker_id, "rivals", RIVALS)[0]

@@ -48,6 +48,22 @@ TINY_CONFIG = {
 }
 
 
+# the rivals on the tiny workflow's fold 0 (tests/workflow/test_rivals.py)
+LOSSES = ["la-loss", "ldam-drw", "mixup-drw", "remix-drw"]
+HEADED = ["none@crt", "none@smote-feat", "none@eos", "ros@crt", "ldam-drw@eos", "smote-ae@eos"]
+RIVALS = {
+    **TINY_CONFIG,
+    "run_folds": [0],
+    "methods": ["none", *LOSSES, *HEADED],
+    "testsets": ["test", "holdout"],
+    # none trains epochs of its own, as the FashionMNIST-LT rivals' overlay gives the methods
+    # that train on the imbalanced set
+    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2, "epochs_by_method": {"none": 3}},
+    "heads": {"epochs": 3},
+    "evaluate": {"logit_adjustment": 1},
+}
+
+
 def unreachable_address() -> str:
     """An address on this machine where nothing listens: a download from it fails at once, the
     way it does without internet."""

@@ -509,3 +509,34 @@ def test_deepsmote_autoencoder_overlay_writes_beside_the_recipe_not_over_it(tmp_
     plan = snakemake(workdir, "--dry-run", *header.split()).stdout
     assert "rule train_autoencoder:" in plan and "rule train_classifier:" in plan
     assert set(re.findall(r"results/[^/\s]+/", plan)) == {"results/fmnist_lt_deepsmote_ae/"}
+
+
+def test_each_method_chooses_its_recipe_on_the_holdouts_of_the_folds_all_candidates_ran(
+    tiny_run, rivals_run
+):
+    """recipe_choice.py: `none` under two recipes (the tiny run's, and the rivals' with logit
+    adjustment at evaluation, fold 0 only): the choice is the higher holdout ACSA over the folds
+    both ran (fold 0), a tie keeping the first, and the test score printed is the chosen run's."""
+    tiny, rivals = tiny_run[0] / "results" / "digits", rivals_run / "results" / "digits"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "recipe_choice.py"),
+         f"shared={tiny}", f"adjusted={rivals}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    runs = {
+        name: pd.read_csv(path / "summary" / "metrics_per_fold.csv").query(
+            "method == 'none' and fold == 0"
+        )
+        for name, path in (("shared", tiny), ("adjusted", rivals))
+    }
+    holdout = {name: run.query("testset == 'holdout'")["acsa"].item() for name, run in runs.items()}
+    chosen = "adjusted" if holdout["adjusted"] > holdout["shared"] else "shared"
+    test = runs[chosen].query("testset == 'test'")["acsa"].item()
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| none "))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:3] == ["1", chosen]  # one common fold
+    assert float(cells[3]) == pytest.approx(100 * holdout["shared"], abs=0.01)
+    assert float(cells[4]) == pytest.approx(100 * holdout["adjusted"], abs=0.01)
+    assert f"{100 * test:.2f}" in row
+    # the methods only one candidate ran choose among what ran: smote-ae keeps the shared recipe
+    assert re.search(r"^\| smote-ae +\| +2 \| shared ", result.stdout, re.M)

@@ -12,35 +12,17 @@ from PIL import Image
 from latentbalance.nets.model_files import load_classifier, read_model_file
 
 from helpers import (
-    TINY_CONFIG,
+    HEADED,
+    LOSSES,
+    RIVALS,
     copy_workflow,
     latentbalance,
     planned_jobs,
-    run_once_per_session,
     snakemake,
     write_config,
 )
 
 pytestmark = pytest.mark.workflow
-
-LOSSES = ["la-loss", "ldam-drw", "mixup-drw", "remix-drw"]
-HEADED = ["none@crt", "none@smote-feat", "none@eos", "ros@crt", "ldam-drw@eos", "smote-ae@eos"]
-RIVALS = {
-    **TINY_CONFIG,
-    "run_folds": [0],
-    "methods": ["none", *LOSSES, *HEADED],
-    "testsets": ["test", "holdout"],
-    # none trains epochs of its own, as the FashionMNIST-LT rivals' overlay gives the methods
-    # that train on the imbalanced set
-    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2, "epochs_by_method": {"none": 3}},
-    "heads": {"epochs": 3},
-    "evaluate": {"logit_adjustment": 1},
-}
-
-
-@pytest.fixture(scope="session")
-def rivals_run(tmp_path_factory, worker_id):
-    return run_once_per_session(tmp_path_factory, worker_id, "rivals", RIVALS)[0]
 
 
 def test_every_rival_is_a_model_of_the_leaderboard(rivals_run):

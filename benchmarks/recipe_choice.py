@@ -1,0 +1,76 @@
+"""An equal tuning budget: every method chooses its training recipe among the same candidates, by
+one rule fixed before the runs, on the validation data, never on a test set.
+
+Each candidate is a finished run of the same protocol under one recipe (an overlay), named
+``name=results/<dataset>``; the first is the shared recipe. The rule: per method, the candidate
+with the highest mean ACSA on the holdout test set (with ``validation_per_class``, the balanced
+validation set), over the folds every candidate ran for it; a tie keeps the earlier candidate.
+Test-set scores are printed for the chosen recipe only, once.
+
+    python benchmarks/recipe_choice.py shared=results/fmnist_lt_small \
+        half=results/fmnist_lt_small_half double=results/fmnist_lt_small_double
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+RULE = "highest mean holdout ACSA over the common folds; ties keep the earlier candidate"
+
+
+def read_candidates(named: list[str]) -> pd.DataFrame:
+    """The per-fold metrics of every candidate run, with a ``candidate`` column, in the given
+    order."""
+    frames = []
+    for order, item in enumerate(named):
+        name, _, folder = item.partition("=")
+        if not folder:
+            raise SystemExit(f"give each candidate as name=results/<dataset>, got {item!r}")
+        path = Path(folder) / "summary" / "metrics_per_fold.csv"
+        if not path.is_file():
+            raise SystemExit(f"{path} does not exist: run that candidate's summary first")
+        frame = pd.read_csv(path)
+        frames.append(frame.assign(candidate=name, order=order))
+    return pd.concat(frames, ignore_index=True)
+
+
+def choose(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """One row per method: each candidate's mean holdout ACSA over the folds all of them ran,
+    the chosen candidate by ``RULE``, and the chosen run's mean ACSA on each test set."""
+    holdout = per_fold[per_fold["testset"] == "holdout"]
+    if holdout.empty:
+        raise SystemExit(
+            "no holdout scores: add holdout to testsets (the choice reads no test set)"
+        )
+    rows = []
+    for method, runs in holdout.groupby("method", sort=True):
+        folds = set.intersection(*(set(g["fold"]) for _, g in runs.groupby("candidate")))
+        common = runs[runs["fold"].isin(folds)]
+        means = common.groupby(["order", "candidate"])["acsa"].mean()
+        best = means.max()
+        chosen = next(name for (_, name), value in means.items() if value == best)
+        row = {"method": method, "folds": len(folds), "chosen": chosen}
+        row |= {f"holdout {name}": value for (_, name), value in means.items()}
+        scored = per_fold[(per_fold["method"] == method) & (per_fold["candidate"] == chosen)]
+        for testset, group in scored[scored["testset"] != "holdout"].groupby("testset"):
+            row[f"{testset} (chosen)"] = group["acsa"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidates", nargs="+", help="name=results/<dataset>, shared first")
+    args = parser.parse_args()
+    table = choose(read_candidates(args.candidates))
+    print(f"Rule: {RULE}. ACSA in %.\n")
+    scores = [c for c in table.columns if c not in ("method", "folds", "chosen")]
+    table[scores] = (table[scores] * 100).round(2)
+    print(table.to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
