@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.image_dataset import ImageDataset
+from .data.image_dataset import ImageDataset, ImageRows, read_rows, write_npy
 from .data.splits import (
     fold_indices,
     stratified_holdout,
@@ -52,7 +52,7 @@ from .training.out_of_memory import (
     explained_out_of_memory,
 )
 from .training.runtime import resolve, seed_everything, select_device, stage_seed
-from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
+from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8
 from .verdict import plots
 from .verdict.evaluation import write_evaluation
 from .verdict.prediction import logit_adjusted, predict_proba, scoring_precision
@@ -93,7 +93,8 @@ def train_autoencoder(
     fit_pos, val_pos = stratified_holdout(
         dataset.labels[train], recipe.val_fraction, stage_seed(seed, fold, "autoencoder-holdout")
     )
-    images, labels = to_unit_range(dataset.images[train]), torch.from_numpy(dataset.labels[train])
+    # the fold's images stay in the memory-mapped cache: each batch is read and made float alone
+    images, labels = dataset.view(train), torch.from_numpy(dataset.labels[train])
     generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind, penalty))
     channels, *image_size = dataset.image_shape
     model = build_autoencoder(
@@ -101,16 +102,20 @@ def train_autoencoder(
     )
     device, precision = resolve(compute)
     job = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
-    resume = job_checkpoint(
-        checkpoint, job, compute, precision, dataset.images[train], dataset.labels[train]
-    )
+    resume = job_checkpoint(checkpoint, job, compute, precision, images, dataset.labels[train])
     name = f"{kind}{'+penalty' if penalty else ''} fold {fold}"
     with explained_out_of_memory(
         f"train_autoencoder {name}", device, autoencoder_advice(recipe), checkpoint
     ):
         run = FitRun(generator, precision, resume, desc=f"{kind} fold {fold}")
         model, history = fit_autoencoder(
-            model, images[fit_pos], labels[fit_pos], images[val_pos], recipe, run, penalty=penalty
+            model,
+            images.subset(fit_pos),
+            labels[fit_pos],
+            images.subset(val_pos),
+            recipe,
+            run,
+            penalty=penalty,
         )
     penalty_spec = (
         {"kind": recipe.penalty_kind, "weight": recipe.penalty_weight} if penalty else None
@@ -121,6 +126,20 @@ def train_autoencoder(
     title = f"{kind}{' + penalty' if penalty else ''}, fold {fold}"
     plots.plot_history(history, [*terms, "val_mse"], title, out["curve"])
     resume.discard()
+
+
+# synthetic images per class the nearest-neighbour check compares (pixel distances of every
+# synthetic image of a class would hold them all in memory as floats)
+CHECKED_PER_CLASS = 2000
+
+
+def first_per_class(labels: np.ndarray, count: int) -> np.ndarray:
+    """The positions of the first ``count`` items of each class, in order."""
+    rank = np.zeros(len(labels), np.int64)
+    for cls in np.unique(labels):
+        mine = labels == cls
+        rank[mine] = np.arange(mine.sum())
+    return np.flatnonzero(rank < count)
 
 
 def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: Compute):
@@ -134,7 +153,8 @@ def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: 
         return images.reshape(len(images), -1).astype(np.float32), to_images
     device, precision = resolve(compute)
     model = precision.prepare(load_autoencoder(autoencoder_path).to(device))
-    codes = run_in_batches(model.encode, to_unit_range(images), batch_size, device, precision)
+    rows = ImageRows([(images, np.arange(len(images)))])
+    codes = run_in_batches(model.encode, rows, batch_size, device, precision)
 
     def to_images(features):
         decoded = run_in_batches(
@@ -165,21 +185,24 @@ def oversample(
 
     method = parse_method(method_id)
     dataset, train = fold_training_data(inputs, fold)
-    images, labels = dataset.images[train], dataset.labels[train]
+    # the sampler's input, held by nature: the fold's images (pixel methods: as features)
+    images, labels = dataset.rows(train), dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
     features, to_images = _sampling_space(
         method, images, inputs.get("autoencoder"), batch_size, compute
     )
     resampled = balance(features, labels, method.sampler, recipe, sample_seed)
-    new_images = to_images(resampled.features)
     new_labels, copies = resampled.labels, resampled.sources
+    # decoded and written a chunk at a time (whole batches, so the batches are those of one call)
+    step = batch_size * max(1, 2048 // batch_size)
+    chunks = (to_images(resampled.features[i : i + step]) for i in range(0, len(new_labels), step))
+    write_npy(out["synthetic"], (len(new_labels), *images.shape[1:]), chunks)
     with atomic_path(out["balanced"]) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(
+        np.savez(
             handle,
             real_indices=train,
             repeated_indices=train[resampled.repeats],
-            synthetic_images=new_images,
             synthetic_labels=new_labels,
             # the dataset index of the real image each synthetic one copies (-1: interpolated); in
             # latent space a copied code decodes to that image's reconstruction, as close a copy
@@ -187,16 +210,21 @@ def oversample(
         )
     per_class = {dataset.class_names[c]: entry for c, entry in resampled.per_class.items()}
     write_json(out["info"], {"method": method_id, "fold": fold, "per_class": per_class})
+    synthetic = np.load(out["synthetic"], mmap_mode="r")
+    shown = first_per_class(new_labels, 6)
     plots.plot_real_vs_synthetic(
         images,
         labels,
-        new_images,
-        new_labels,
+        read_rows(synthetic, shown),
+        new_labels[shown],
         dataset.class_names,
         f"{method_id}, fold {fold}",
         out["grid"],
     )
-    check = nearest_neighbour_check(images, labels, new_images, new_labels, dataset.class_names)
+    checked = first_per_class(new_labels, CHECKED_PER_CLASS)
+    check = nearest_neighbour_check(
+        images, labels, read_rows(synthetic, checked), new_labels[checked], dataset.class_names
+    )
     write_json(out["check"], {"method": method_id, "fold": fold, **check})
 
 
@@ -259,7 +287,8 @@ def train_classifier(
     )
     spec = classifier_spec(dataset, job, labels[fit_pos])
     loss = fit_set_loss(method, labels[fit_pos], dataset.n_classes, loss_settings, recipe.epochs)
-    x, y = to_unit_range(images), torch.from_numpy(labels)
+    # images: ImageRows of the cache and the synthetic set, read a batch at a time
+    x, y = images, torch.from_numpy(labels)
     # the same seed for every method of a fold: all classifiers start from the same weights
     generator = seed_everything(stage_seed(seed, fold, "classifier", arch))
     model = build_classifier(spec)
@@ -270,9 +299,9 @@ def train_classifier(
     with explained_out_of_memory(f"train_classifier {name}", device, advice, checkpoint):
         model, history = fit_classifier(
             model,
-            x[fit_pos],
+            x.subset(fit_pos),
             y[fit_pos],
-            x[val_pos],
+            x.subset(val_pos),
             y[val_pos],
             recipe,
             FitRun(generator, precision, resume, desc=name),
@@ -303,9 +332,7 @@ def train_head(
     model, spec = load_classifier(inputs["backbone"])
     check_compatible(spec, dataset, inputs["backbone"], inputs["images"])
     device, precision = resolve(compute)
-    features = penultimate_features(
-        model, to_unit_range(dataset.images[train]), 256, device, precision
-    ).numpy()
+    features = penultimate_features(model, dataset.view(train), 256, device, precision).numpy()
     model.fc, history, labels = train_head_layer(
         method.head,
         features,
@@ -355,7 +382,7 @@ def evaluate(
         # batch composition moves the last bits of the probabilities
         probabilities = predict_proba(
             model,
-            to_unit_range(dataset.images[indices]),
+            dataset.view(indices),
             batch_size,
             device,
             recipe.test_time_flip,

@@ -87,7 +87,8 @@ def host_memory(base_mb, checkpoint):
 
 def data_files(wildcards):
     return {
-        "images": f"results/{wildcards.dataset}/data/images.npz",
+        "images": f"results/{wildcards.dataset}/data/images.npy",
+        "labels": f"results/{wildcards.dataset}/data/images.labels.npz",
         "split": f"results/{wildcards.dataset}/split/split.npz",
         "folds": f"results/{wildcards.dataset}/split/folds.npz",
     }
@@ -107,10 +108,9 @@ def oversample_inputs(wildcards):
 
 def classifier_inputs(wildcards):
     """Data files, plus the balanced set for methods that generate samples."""
-    inputs = data_files(wildcards)
+    inputs, balanced = data_files(wildcards), BALANCED.format(**dict(wildcards.items()))
     if parse_method(wildcards.method).generates:
-        fold = f"results/{wildcards.dataset}/fold{wildcards.fold}"
-        inputs["balanced"] = f"{fold}/balanced/{wildcards.method}.npz"
+        inputs |= {"balanced": f"{balanced}.npz", "synthetic": f"{balanced}.images.npy"}
     return inputs
 
 

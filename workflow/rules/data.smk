@@ -1,11 +1,13 @@
 rule download:
     output:
-        images="results/{dataset}/data/images.npz",
+        images="results/{dataset}/data/images.npy",
+        labels="results/{dataset}/data/images.labels.npz",
         skipped="results/{dataset}/data/skipped_images.csv",
     log:
         "results/{dataset}/logs/download.log",
     benchmark:
         "results/{dataset}/benchmarks/download.tsv"
+    threads: config["compute"]["threads"]
     conda:
         ENV
     resources:
@@ -28,7 +30,7 @@ rule download:
 
 rule split:
     input:
-        images="results/{dataset}/data/images.npz",
+        labels="results/{dataset}/data/images.labels.npz",
     output:
         split="results/{dataset}/split/split.npz",
         summary="results/{dataset}/split/class_counts.csv",
@@ -59,7 +61,7 @@ rule split:
 
 rule folds:
     input:
-        images="results/{dataset}/data/images.npz",
+        labels="results/{dataset}/data/images.labels.npz",
         split="results/{dataset}/split/split.npz",
     output:
         folds="results/{dataset}/split/folds.npz",

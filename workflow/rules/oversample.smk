@@ -3,6 +3,8 @@ rule oversample:
         unpack(oversample_inputs),
     output:
         balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
+        # the synthetic images, uint8 (N, C, H, W), which train_classifier memory-maps
+        synthetic="results/{dataset}/fold{fold}/balanced/{method}.images.npy",
         info="results/{dataset}/fold{fold}/balanced/{method}.json",
         grid=report(
             "results/{dataset}/fold{fold}/balanced/{method}.png",

@@ -10,8 +10,8 @@ from latentbalance.data.sources import load_source
 
 def test_dataset_cache_round_trip(tmp_path):
     data = load_source("digits")
-    data.save(tmp_path / "images.npz")
-    again = ImageDataset.load(tmp_path / "images.npz")
+    data.save(tmp_path / "images.npy")
+    again = ImageDataset.load(tmp_path / "images.npy")
     assert np.array_equal(again.images, data.images)
     assert again.labels.dtype == np.int64 and np.array_equal(again.labels, data.labels)
     assert again.class_names == data.class_names
@@ -21,8 +21,8 @@ def test_dataset_cache_round_trip(tmp_path):
 def test_file_names_survive_the_cache(tmp_path):
     images = np.zeros((3, 1, 2, 2), np.uint8)
     files = ["good/a b.png", "good/ü.png", "defect/x.PNG"]
-    ImageDataset(images, np.array([0, 0, 1]), ["good", "defect"], files).save(tmp_path / "i.npz")
-    again = ImageDataset.load(tmp_path / "i.npz")
+    ImageDataset(images, np.array([0, 0, 1]), ["good", "defect"], files).save(tmp_path / "i.npy")
+    again = ImageDataset.load(tmp_path / "i.npy")
     assert again.files == files and again.n_classes == 2 and again.image_shape == (1, 2, 2)
 
 

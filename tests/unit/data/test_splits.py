@@ -4,6 +4,7 @@ inside a fold the classifier's validation part."""
 import numpy as np
 import pytest
 
+from latentbalance.data.image_dataset import synthetic_images_path
 from latentbalance.data.splits import (
     assign_folds,
     fold_indices,
@@ -145,15 +146,16 @@ def fold_with_balanced_set(tmp_path, method_id, synthetic_share):
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1, 2], [60, 20, 10])
     images = rng.integers(0, 256, size=(len(labels), 1, 8, 8), dtype=np.uint8)
-    ImageDataset(images, labels, ["a", "b", "c"]).save(tmp_path / "images.npz")
+    ImageDataset(images, labels, ["a", "b", "c"]).save(tmp_path / "images.npy")
     test = np.arange(0, len(labels), 6)
     train = np.setdiff1d(np.arange(len(labels)), test)
     save_indices(tmp_path / "split.npz", train=train, test=test, test_imbalanced=test)
     save_indices(tmp_path / "folds.npz", fold=assign_folds(labels[train], 2, seed=0))
     recipe = SamplerRecipe(3, "majority", strict=False, synthetic_share=synthetic_share)
-    outputs = {"balanced": "balanced.npz", "info": "info.json", "grid": "grid.png"}
+    outputs = {"balanced": "balanced.npz", "synthetic": "balanced.images.npy", "info": "info.json"}
+    outputs["grid"] = "grid.png"
     out = {name: tmp_path / file for name, file in {**outputs, "check": "check.json"}.items()}
-    paths = [tmp_path / name for name in ("images.npz", "split.npz", "folds.npz")]
+    paths = [tmp_path / name for name in ("images.npy", "split.npz", "folds.npz")]
     inputs = dict(zip(("images", "split", "folds"), paths, strict=True))
     compute = Compute("cpu", "fp32")
     oversample(inputs, fold=0, method_id=method_id, recipe=recipe, batch_size=16, seed=0,
@@ -172,7 +174,7 @@ def test_real_validation_fits_on_no_copy_of_a_validation_image(
     all_images, all_labels, source = training_set(images, labels, train, balanced)
     fit, val = validation_split(all_labels, source, len(train), 0.2, "real", seed=0)
     # the images are distinct random noise: equal pixels mean a copy, however it was recorded
-    flat = all_images.reshape(len(all_images), -1)
+    flat = all_images.take(np.arange(len(all_images))).reshape(len(all_images), -1)
     fitted = {row.tobytes() for row in flat[fit]}
     assert not any(row.tobytes() in fitted for row in flat[val])
     # everything but those copies is fitted: every real image outside validation, and more
@@ -188,11 +190,12 @@ def test_balanced_validation_is_blind_to_the_sources(tmp_path, method_id, synthe
     # reproduce bit for bit whatever the balanced set says about copies
     images, labels, train, balanced = fold_with_balanced_set(tmp_path, method_id, synthetic_share)
     all_images, all_labels, source = training_set(images, labels, train, balanced)
+    synthetic = np.load(synthetic_images_path(balanced))
     with np.load(balanced) as saved:
-        repeated, synthetic = saved["repeated_indices"], saved["synthetic_images"]
+        repeated = saved["repeated_indices"]
         assert np.array_equal(source[len(train) + len(repeated) :], saved["synthetic_sources"])
     expected = np.concatenate([images[train], images[repeated], synthetic])
-    assert np.array_equal(all_images, expected)
+    assert np.array_equal(all_images.take(np.arange(len(all_images))), expected)
     assert np.array_equal(all_labels[: len(train)], labels[train])
     blind = np.where(np.arange(len(source)) < len(train), source, -1)
     fit, val = validation_split(all_labels, source, len(train), 0.2, "balanced", seed=0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
+from .image_dataset import ImageRows, synthetic_images_path
 
 
 def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[int]:
@@ -202,8 +203,8 @@ def training_set(images: np.ndarray, labels: np.ndarray, train: np.ndarray, bala
     a copy of one (``ros``; -1 for an interpolated one), so that a validation split can keep every
     copy of an image out of fitting; the fold's own images come first, once each.
 
-    Returns (images, labels, source)."""
-    fold_images, fold_labels, source = images[train], labels[train], train
+    Returns (images, labels, source); the images as ``ImageRows``, read when used."""
+    fold_images, fold_labels, source = ImageRows([(images, train)]), labels[train], train
     if not balanced_path:
         return fold_images, fold_labels, source
     with np.load(balanced_path, allow_pickle=False) as balanced:
@@ -217,8 +218,11 @@ def training_set(images: np.ndarray, labels: np.ndarray, train: np.ndarray, bala
                 "oversample (snakemake --forcerun oversample)"
             )
         copied = balanced["synthetic_sources"]
+        synthetic = np.load(synthetic_images_path(balanced_path), mmap_mode="r")
         return (
-            np.concatenate([fold_images, images[repeated], balanced["synthetic_images"]]),
+            ImageRows(
+                [(images, train), (images, repeated), (synthetic, np.arange(len(synthetic)))]
+            ),
             np.concatenate([fold_labels, labels[repeated], synthetic_labels]),
             np.concatenate([train, repeated, copied]),
         )
