@@ -9,7 +9,11 @@ from latentbalance.rebalance.methods import (
 from latentbalance.settings.check import check_config, check_results_writable
 from latentbalance.settings.recipes import classifier_settings
 from latentbalance.settings.schema import allowed
-from latentbalance.snakemake_job import host_memory_mb, one_job_per_card
+from latentbalance.snakemake_job import (
+    one_job_per_card,
+    oversample_memory_mb,
+    training_memory,
+)
 from latentbalance.verdict.evaluation_runtime import evaluation_minutes
 
 # The schema's checks and defaults, and what it cannot say (method ids, run_folds within folds):
@@ -76,13 +80,6 @@ AUTOENCODER_CHECKPOINT = (
 CLASSIFIER_CHECKPOINT = (
     "results/{dataset}/checkpoints/fold{fold}/classifier-{method}-{arch}.pt"
 )
-
-
-def host_memory(base_mb, checkpoint):
-    """mem_mb of a training rule (snakemake_job.host_memory_mb)."""
-    return lambda wildcards, attempt: host_memory_mb(
-        base_mb, attempt, checkpoint.format(**dict(wildcards.items()))
-    )
 
 
 def data_files(wildcards):

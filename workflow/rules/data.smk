@@ -7,9 +7,9 @@ rule download:
         "results/{dataset}/logs/download.log",
     benchmark:
         "results/{dataset}/benchmarks/download.tsv"
-    threads: config["compute"]["threads"]
     conda:
         ENV
+    threads: config["compute"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
