@@ -128,18 +128,12 @@ def train_autoencoder(
     resume.discard()
 
 
-# synthetic images per class the nearest-neighbour check compares (pixel distances of every
-# synthetic image of a class would hold them all in memory as floats)
-CHECKED_PER_CLASS = 2000
-
-
-def first_per_class(labels: np.ndarray, count: int) -> np.ndarray:
-    """The positions of the first ``count`` items of each class, in order."""
-    rank = np.zeros(len(labels), np.int64)
-    for cls in np.unique(labels):
-        mine = labels == cls
-        rank[mine] = np.arange(mine.sum())
-    return np.flatnonzero(rank < count)
+def write_synthetic(path, features, to_images, image_shape, batch_size: int) -> None:
+    """The synthetic images of ``features``, decoded and written a chunk at a time (whole
+    batches: the batches are those of one call)."""
+    step = batch_size * max(1, 2048 // batch_size)
+    chunks = (to_images(features[i : i + step]) for i in range(0, len(features), step))
+    write_npy(path, (len(features), *image_shape), chunks)
 
 
 def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: Compute):
@@ -180,8 +174,8 @@ def oversample(
     ``synthetic_share`` < 1, which real images are repeated), the per-class counts, a grid of real
     beside synthetic images and the synthetic-sample check (nearest real image distances, see
     ``synthetic_check``). ``batch_size``: the autoencoder's, for encoding and decoding."""
+    from .rebalance import synthetic_check
     from .rebalance.sampling import balance
-    from .rebalance.synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
     dataset, train = fold_training_data(inputs, fold)
@@ -194,10 +188,7 @@ def oversample(
     )
     resampled = balance(features, labels, method.sampler, recipe, sample_seed)
     new_labels, copies = resampled.labels, resampled.sources
-    # decoded and written a chunk at a time (whole batches, so the batches are those of one call)
-    step = batch_size * max(1, 2048 // batch_size)
-    chunks = (to_images(resampled.features[i : i + step]) for i in range(0, len(new_labels), step))
-    write_npy(out["synthetic"], (len(new_labels), *images.shape[1:]), chunks)
+    write_synthetic(out["synthetic"], resampled.features, to_images, images.shape[1:], batch_size)
     with atomic_path(out["balanced"]) as tmp, open(tmp, "wb") as handle:
         np.savez(
             handle,
@@ -211,7 +202,7 @@ def oversample(
     per_class = {dataset.class_names[c]: entry for c, entry in resampled.per_class.items()}
     write_json(out["info"], {"method": method_id, "fold": fold, "per_class": per_class})
     synthetic = np.load(out["synthetic"], mmap_mode="r")
-    shown = first_per_class(new_labels, 6)
+    shown = synthetic_check.first_per_class(new_labels, 6)
     plots.plot_real_vs_synthetic(
         images,
         labels,
@@ -221,8 +212,8 @@ def oversample(
         f"{method_id}, fold {fold}",
         out["grid"],
     )
-    checked = first_per_class(new_labels, CHECKED_PER_CLASS)
-    check = nearest_neighbour_check(
+    checked = synthetic_check.first_per_class(new_labels, synthetic_check.CHECKED_PER_CLASS)
+    check = synthetic_check.nearest_neighbour_check(
         images, labels, read_rows(synthetic, checked), new_labels[checked], dataset.class_names
     )
     write_json(out["check"], {"method": method_id, "fold": fold, **check})
