@@ -36,9 +36,9 @@ def host_memory_mb(base_mb: int, attempt: int, checkpoint) -> int:
 
 
 # A training batch's host memory per byte of its uint8 images: the batch as float (4), and the
-# network's activations and their gradients on the CPU (ResNet-18 and the autoencoders at
-# 28-128 px, measured: benchmarks/RESULTS.md, "image cache")
-BATCH_BYTES_PER_IMAGE_BYTE = 160
+# network's activations and their gradients on the CPU; ResNet-18 with the compact stem at
+# 128 px RGB, batch 100, held ~2.4 GB beyond torch (benchmarks/RESULTS.md, "image cache")
+BATCH_BYTES_PER_IMAGE_BYTE = 500
 
 
 def cache_rows(images_path) -> tuple[int, int]:
