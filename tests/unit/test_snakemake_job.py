@@ -7,10 +7,19 @@ import stat
 import tempfile
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
-from latentbalance.snakemake_job import assign_gpu, claim_gpu, gpu_lock_dir, named
+from latentbalance.snakemake_job import (
+    assign_gpu,
+    claim_gpu,
+    data_memory_mb,
+    gpu_lock_dir,
+    machine_memory_mb,
+    named,
+    refuse_unfit,
+)
 from latentbalance.training import environment
 
 
@@ -161,3 +170,16 @@ def test_a_rules_named_files_reach_the_stage_as_a_plain_mapping():
         "plot": "summary/leaderboard.png",
     }
     assert type(named(files)["metrics"]) is list  # not a Snakemake container
+
+
+def test_memory_follows_the_images_and_a_job_too_large_stops_first(tmp_path):
+    small, large = tmp_path / "small.npy", tmp_path / "large.npy"
+    np.save(small, np.zeros((10, 1, 28, 28), np.uint8))
+    np.lib.format.open_memmap(large, "w+", np.uint8, (10, 3, 224, 224))
+    # a batch's memory grows with the image's bytes, not with the number of images
+    assert data_memory_mb(small, 1500, 100) < 1600 < data_memory_mb(large, 1500, 100)
+    job = SimpleNamespace(rule="train_classifier", resources=SimpleNamespace(mem_mb=1000))
+    refuse_unfit(job)  # fits
+    job.resources.mem_mb = 2 * machine_memory_mb()
+    with pytest.raises(MemoryError, match="'classifier.batch_size' or the dataset's 'image_size'"):
+        refuse_unfit(job)

@@ -153,7 +153,7 @@ DATA_ERRORS = {
                 }
             }
         },
-        "data/images.npz",
+        "data/images.npy",
         ["nowhere/fashionmnist", "download: true", "local_copy"],
     ),
 }
@@ -183,7 +183,7 @@ def test_download_without_internet_names_the_address_and_the_offline_way(tmp_pat
         "imbalance": {"counts": [5] * 10},
     }
     config = write_config(tmp_path / "paper.yaml", with_change(datasets={"mnist": mnist}))
-    target = "results/mnist/data/images.npz"
+    target = "results/mnist/data/images.npy"
     result = snakemake(workdir, target, "--configfile", str(config), check=False)
     assert result.returncode != 0
     log = (workdir / "results/mnist/logs/download.log").read_text().strip().splitlines()
@@ -250,4 +250,4 @@ def test_snakemake_stops_on_a_corrupt_image_and_caches_nothing(tmp_path):
     output = result.stdout + result.stderr
     assert "scan 7.png: cannot be read as an image" in output
     assert "skip_bad_images: true" in output
-    assert not (workdir / "results" / "photos" / "data" / "images.npz").exists()
+    assert not (workdir / "results" / "photos" / "data" / "images.npy").exists()

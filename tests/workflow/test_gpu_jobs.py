@@ -80,7 +80,7 @@ def test_locally_one_gpu_job_runs_per_visible_card_unless_the_user_says(tmp_path
     workdir = copy_workflow(tmp_path)
     tiny = str(write_config(workdir / "tiny.yaml", TINY_CONFIG))
     # the first job only (seconds), run anew each time: Snakemake states its resources first
-    first_job = ["results/digits/data/images.npz", "--forcerun", "download", "--configfile", tiny]
+    first_job = ["results/digits/data/images.npy", "--forcerun", "download", "--configfile", tiny]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     output = said(workdir, *first_job)
     assert provided_gpus(output) == 2

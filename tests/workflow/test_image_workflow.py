@@ -71,8 +71,8 @@ def test_mvtec_tree_and_real_cifar_pngs_run_end_to_end(tmp_path):
     results = workdir / "results" / "bottle"
     leaderboard = pd.read_csv(results / "summary" / "leaderboard.csv")
     assert leaderboard["method"].tolist() == ["smote-ae"]
-    cache = np.load(results / "data" / "images.npz")
-    assert cache["images"].shape[1:] == (3, 32, 32)
+    assert np.load(results / "data" / "images.npy", mmap_mode="r").shape[1:] == (3, 32, 32)
+    cache = np.load(results / "data" / "images.labels.npz")
     assert list(cache["class_names"]) == ["good", "defect"]
     assert str(cache["files"][0]) == "bottle/train/good/000.png"
     assert pd.read_csv(results / "data" / "skipped_images.csv").empty
@@ -84,8 +84,8 @@ def test_mvtec_tree_and_real_cifar_pngs_run_end_to_end(tmp_path):
     assert (evaluation / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     assert Image.open(evaluation / "prediction_grid.png").size[0] > 600
     assert pd.read_csv(evaluation / "per_class.csv")["class"].tolist() == ["good", "defect"]
-    balanced = np.load(results / "fold0" / "balanced" / "smote-ae.npz")
-    assert balanced["synthetic_images"].shape[1:] == (3, 32, 32)
+    synthetic = np.load(results / "fold0" / "balanced" / "smote-ae.images.npy", mmap_mode="r")
+    assert synthetic.shape[1:] == (3, 32, 32)
 
     if "cifar_pngs" not in config["datasets"]:
         pytest.skip("foolbox (test extra) is not installed: real CIFAR-10 PNG part not run")

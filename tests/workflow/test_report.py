@@ -18,7 +18,7 @@ pytestmark = pytest.mark.workflow
 def test_imbalanced_test_set_is_a_subsample_with_the_training_profile(tiny_run):
     workdir, _, _ = tiny_run
     split = np.load(workdir / "results/digits/split/split.npz")
-    labels = np.load(workdir / "results/digits/data/images.npz")["labels"]
+    labels = np.load(workdir / "results/digits/data/images.labels.npz")["labels"]
     assert np.isin(split["test_imbalanced"], split["test"]).all()
     train = np.bincount(labels[split["train"]], minlength=10)
     test = np.bincount(labels[split["test_imbalanced"]], minlength=10)

@@ -108,11 +108,11 @@ def test_a_head_model_holds_the_whole_network_with_a_new_last_layer(rivals_run):
 def test_a_head_model_predicts_new_images_as_the_workflow_scored_them(rivals_run, tmp_path):
     results = rivals_run / "results" / "digits"
     expected = pd.read_csv(results / "fold0/eval/none@crt/resnet18/test/predictions.csv")
-    dataset = np.load(results / "data/images.npz")
+    images = np.load(results / "data/images.npy", mmap_mode="r")
     folder = tmp_path / "new"
     folder.mkdir()
     for index in expected["index"][:20]:
-        Image.fromarray(dataset["images"][index, 0]).save(folder / f"{index:05d}.png")
+        Image.fromarray(images[index, 0]).save(folder / f"{index:05d}.png")
     out = tmp_path / "predictions.csv"
     run = latentbalance(
         "predict", "--model", str(results / "fold0/classifier/none@crt/resnet18"), str(folder),

@@ -63,7 +63,7 @@ def test_training_logs_show_the_progress_inside_each_epoch(tiny_run):
 def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
     workdir, _, _ = tiny_run
     results = workdir / "results" / "digits"
-    labels = np.load(results / "data" / "images.npz")["labels"]
+    labels = np.load(results / "data" / "images.labels.npz")["labels"]
     for fold in (0, 1):
         train = fold_indices(
             results / "split" / "split.npz", results / "split" / "folds.npz", fold
@@ -76,7 +76,8 @@ def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
             balanced["synthetic_labels"], minlength=10
         )
         assert (counts == counts.max()).all()
-        assert balanced["synthetic_images"].shape[1:] == (1, 8, 8)
+        synthetic = np.load(results / f"fold{fold}" / "balanced" / "smote-ae.images.npy")
+        assert synthetic.shape == (len(balanced["synthetic_labels"]), 1, 8, 8)
 
 
 def test_second_run_is_a_no_op(tiny_run):
@@ -168,7 +169,7 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
     assert autoencoders == ["vae-penalty", "wae-nopenalty", "wae-penalty"]
     history = pd.read_csv(results / "fold0" / "autoencoder" / "vae-penalty" / "history.csv")
     assert {"train_recon", "train_kl", "train_penalty", "val_mse"} <= set(history.columns)
-    labels = np.load(results / "data" / "images.npz")["labels"]
+    labels = np.load(results / "data" / "images.labels.npz")["labels"]
     for method in EVERY_KIND[1:]:  # all but `weighted` generate images
         info = json.loads((results / "fold0" / "balanced" / f"{method}.json").read_text())
         per_class = info["per_class"]
@@ -222,7 +223,7 @@ def test_counts_can_give_what_each_fold_trains_on(tmp_path):
         "--configfile",
         str(write_config(tmp_path / "per-fold.yaml", config)),
     )
-    labels = np.load(workdir / "results" / "digits" / "data" / "images.npz")["labels"]
+    labels = np.load(workdir / "results" / "digits" / "data" / "images.labels.npz")["labels"]
     for fold in (0, 1):
         parts = fold_indices(split / "split.npz", split / "folds.npz", fold)
         # each fold trains on the counts as given; its holdout is as large again (2 folds)

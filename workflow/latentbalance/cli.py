@@ -2,7 +2,7 @@
 
     latentbalance predict --model results/<ds>/fold0/classifier/smote-ae/resnet18 new_images/
     latentbalance evaluate --model results/<ds>/fold0/classifier/smote-ae/resnet18 \\
-        --data results/<ds>/data/images.npz --testset test --out my_eval/
+        --data results/<ds>/data/images.npy --testset test --out my_eval/
     latentbalance inspect data/my-parts --write my.yaml
 """
 
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(evaluate_cmd)
     evaluate_cmd.add_argument(
-        "--data", required=True, help="the run's cached dataset, results/<dataset>/data/images.npz"
+        "--data", required=True, help="the run's image cache, results/<dataset>/data/images.npy"
     )
     evaluate_cmd.add_argument(
         "--split", help="split.npz (default: results/<dataset>/split/split.npz beside --data)"

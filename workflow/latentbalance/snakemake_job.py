@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .settings.recipes import Compute
 from .training.environment import driver_gpus
 
@@ -31,6 +33,85 @@ def host_memory_mb(base_mb: int, attempt: int, checkpoint) -> int:
     """A training job's host memory (``mem_mb``): doubled on each retry, as for a job killed for
     host memory, unless the try before ran out of GPU memory."""
     return base_mb if gpu_out_of_memory_marker(checkpoint).exists() else base_mb * attempt
+
+
+# A training batch's host memory per byte of its uint8 images: the batch as float (4), and the
+# network's activations and their gradients on the CPU; ResNet-18 with the compact stem at
+# 128 px RGB, batch 100, held ~2.4 GB beyond torch (benchmarks/RESULTS.md, "image cache")
+BATCH_BYTES_PER_IMAGE_BYTE = 500
+
+
+def cache_rows(images_path) -> tuple[int, int]:
+    """The image cache's number of images and bytes per image, from its ``.npy`` header."""
+    with open(images_path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0
+        if version != (1, 0):
+            read = np.lib.format.read_array_header_2_0
+        shape, _, _ = read(handle)
+    return shape[0], int(np.prod(shape[1:]))
+
+
+def data_memory_mb(images_path, base_mb: int, batch_size: int = 0, held_rows: int = 0) -> int:
+    """A job's host memory (``mem_mb``) from the data it holds: ``base_mb`` (Python, torch, the
+    network and its optimiser), one training batch of ``batch_size`` images with its
+    activations, and ``held_rows`` images' bytes (what a job must hold, e.g. a fold's images
+    for a pixel-space sampler). Jobs read the cache a batch at a time: it does not count."""
+    _, row_bytes = cache_rows(images_path)
+    held = row_bytes * (batch_size * BATCH_BYTES_PER_IMAGE_BYTE + held_rows)
+    return int(base_mb + held / 2**20)
+
+
+def training_memory(base_mb: int, checkpoint: str, batch_size: int):
+    """A training rule's ``mem_mb``, as a function of its job: ``data_memory_mb`` of one batch,
+    doubled on retries as ``host_memory_mb`` says (``checkpoint``: the rule's pattern)."""
+    return lambda wildcards, input, attempt: host_memory_mb(
+        data_memory_mb(input.images, base_mb, batch_size),
+        attempt,
+        checkpoint.format(**dict(wildcards.items())),
+    )
+
+
+def oversample_memory_mb(images_path, split_path, base_mb: int) -> int:
+    """oversample's ``mem_mb``: the fold's images as uint8 and as float features (a pixel-space
+    sampler's; an autoencoder's codes are smaller), at most the split's training pool."""
+    with np.load(split_path) as split:
+        pool = len(split["train"])
+    return data_memory_mb(images_path, base_mb, held_rows=5 * pool)
+
+
+def machine_memory_mb() -> int | None:
+    """The memory this job may use: its cgroup's limit (SLURM's grant, a container's) where one
+    is set, else the machine's."""
+    limit = Path("/sys/fs/cgroup/memory.max")
+    if limit.is_file() and limit.read_text().strip().isdigit():
+        return int(limit.read_text()) // 2**20
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (ValueError, OSError):
+        return None
+
+
+# what lowers each rule's memory, for the message of a job that would not fit
+MEMORY_SETTINGS = {
+    "train_autoencoder": "'autoencoder.batch_size' or the dataset's 'image_size'",
+    "train_classifier": "'classifier.batch_size' or the dataset's 'image_size'",
+    "oversample": "the dataset's 'image_size' or 'imbalance' counts",
+}
+
+
+def refuse_unfit(snakemake) -> None:
+    """A job whose ``mem_mb`` exceeds what this machine gives it stops before it starts."""
+    need, have = getattr(snakemake.resources, "mem_mb", None), machine_memory_mb()
+    if not need or not have or need <= have:
+        return
+    rule = snakemake.rule
+    lower = MEMORY_SETTINGS.get(rule, "the dataset's 'image_size'")
+    raise MemoryError(
+        f"{rule} needs about {need} MB of memory (mem_mb, from the images' size and the batch "
+        f"size) but this machine gives it {have} MB. Lower {lower}, or run it on a larger "
+        "machine (profiles/slurm)."
+    )
 
 
 # The lock on this job's GPU slot: held until the process exits, which releases it.
@@ -155,6 +236,7 @@ def start(snakemake, recipe=None) -> dict:
         force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    refuse_unfit(snakemake)
     global _gpu_slot
     _gpu_slot = assign_gpu(snakemake) or _gpu_slot
     if "torch" in sys.modules:  # only steps that train or run networks import torch

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.image_dataset import ImageDataset
+from .data.image_dataset import ImageDataset, ImageRows, read_rows, write_npy
 from .data.splits import (
     fold_indices,
     test_indices,
@@ -53,7 +53,7 @@ from .training.out_of_memory import (
     explained_out_of_memory,
 )
 from .training.runtime import resolve, seed_everything, select_device, stage_seed
-from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8, to_unit_range
+from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8
 from .verdict import plots
 from .verdict.evaluation import write_evaluation
 from .verdict.prediction import logit_adjusted, predict_proba, scoring_precision
@@ -115,7 +115,7 @@ def train_autoencoder(
     device, precision = resolve(compute)
     job = {"fold": fold, "kind": kind, "penalty": penalty, "seed": seed, "recipe": recipe}
     resume = job_checkpoint(
-        checkpoint, job, compute, precision, dataset.images[fit], dataset.labels[fit]
+        checkpoint, job, compute, precision, dataset.view(fit), dataset.labels[fit]
     )
     name = f"{kind}{'+penalty' if penalty else ''} fold {fold}"
     with explained_out_of_memory(
@@ -124,9 +124,10 @@ def train_autoencoder(
         run = FitRun(generator, precision, resume, desc=f"{kind} fold {fold}")
         model, history = fit_autoencoder(
             model,
-            to_unit_range(dataset.images[fit]),
+            # the images stay in the memory-mapped cache: each batch is read and made float alone
+            dataset.view(fit),
             torch.from_numpy(dataset.labels[fit]),
-            to_unit_range(dataset.images[validation]),
+            dataset.view(validation),
             recipe,
             run,
             penalty=penalty,
@@ -147,6 +148,14 @@ def train_autoencoder(
     resume.discard()
 
 
+def write_synthetic(path, features, to_images, image_shape, batch_size: int) -> None:
+    """The synthetic images of ``features``, decoded and written a chunk at a time (whole
+    batches: the batches are those of one call)."""
+    step = batch_size * max(1, 2048 // batch_size)
+    chunks = (to_images(features[i : i + step]) for i in range(0, len(features), step))
+    write_npy(path, (len(features), *image_shape), chunks)
+
+
 def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: Compute):
     """Where ``method`` samples: the autoencoder's codes of ``images`` (latent methods) or the
     flattened images (pixel methods); and the function that turns new features into images."""
@@ -158,7 +167,8 @@ def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: 
         return images.reshape(len(images), -1).astype(np.float32), to_images
     device, precision = resolve(compute)
     model = precision.prepare(load_autoencoder(autoencoder_path).to(device))
-    codes = run_in_batches(model.encode, to_unit_range(images), batch_size, device, precision)
+    rows = ImageRows([(images, np.arange(len(images)))])
+    codes = run_in_batches(model.encode, rows, batch_size, device, precision)
 
     def to_images(features):
         decoded = run_in_batches(
@@ -184,27 +194,27 @@ def oversample(
     ``synthetic_share`` < 1, which real images are repeated), the per-class counts, a grid of real
     beside synthetic images and the synthetic-sample check (nearest real image distances, see
     ``synthetic_check``). ``batch_size``: the autoencoder's, for encoding and decoding."""
+    from .rebalance import synthetic_check
     from .rebalance.sampling import balance
-    from .rebalance.synthetic_check import nearest_neighbour_check
 
     method = parse_method(method_id)
     dataset, parts = fold_training_data(inputs, fold)
     train = parts["fit"]  # the real images a method may copy or synthesise from
-    images, labels = dataset.images[train], dataset.labels[train]
+    # the sampler's input, held by nature: the fit images (pixel methods: as features)
+    images, labels = dataset.rows(train), dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
     features, to_images = _sampling_space(
         method, images, inputs.get("autoencoder"), batch_size, compute
     )
     resampled = balance(features, labels, method.sampler, recipe, sample_seed)
-    new_images = to_images(resampled.features)
     new_labels, copies = resampled.labels, resampled.sources
+    write_synthetic(out["synthetic"], resampled.features, to_images, images.shape[1:], batch_size)
     with atomic_path(out["balanced"]) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(
+        np.savez(
             handle,
             real_indices=train,
             repeated_indices=train[resampled.repeats],
-            synthetic_images=new_images,
             synthetic_labels=new_labels,
             # the dataset index of the real image each synthetic one copies (-1: interpolated); in
             # latent space a copied code decodes to that image's reconstruction, as close a copy
@@ -212,16 +222,21 @@ def oversample(
         )
     per_class = {dataset.class_names[c]: entry for c, entry in resampled.per_class.items()}
     write_json(out["info"], {"method": method_id, "fold": fold, "per_class": per_class})
+    synthetic = np.load(out["synthetic"], mmap_mode="r")
+    shown = synthetic_check.first_per_class(new_labels, 6)
     plots.plot_real_vs_synthetic(
         images,
         labels,
-        new_images,
-        new_labels,
+        read_rows(synthetic, shown),
+        new_labels[shown],
         dataset.class_names,
         f"{method_id}, fold {fold}",
         out["grid"],
     )
-    check = nearest_neighbour_check(images, labels, new_images, new_labels, dataset.class_names)
+    checked = synthetic_check.first_per_class(new_labels, synthetic_check.CHECKED_PER_CLASS)
+    check = synthetic_check.nearest_neighbour_check(
+        images, labels, read_rows(synthetic, checked), new_labels[checked], dataset.class_names
+    )
     write_json(out["check"], {"method": method_id, "fold": fold, **check})
 
 
@@ -300,9 +315,10 @@ def train_classifier(
     with explained_out_of_memory(f"train_classifier {name}", device, advice, checkpoint):
         model, history = fit_classifier(
             model,
-            to_unit_range(images),
+            # ImageRows of the cache and the synthetic set, read a batch at a time
+            images,
             torch.from_numpy(labels),
-            to_unit_range(dataset.images[validation]),
+            dataset.view(validation),
             torch.from_numpy(dataset.labels[validation]),
             recipe,
             FitRun(generator, precision, resume, desc=name),
@@ -334,9 +350,7 @@ def train_head(
     model, spec = load_classifier(inputs["backbone"])
     check_compatible(spec, dataset, inputs["backbone"], inputs["images"])
     device, precision = resolve(compute)
-    features = penultimate_features(
-        model, to_unit_range(dataset.images[train]), 256, device, precision
-    ).numpy()
+    features = penultimate_features(model, dataset.view(train), 256, device, precision).numpy()
     model.fc, history, labels = train_head_layer(
         method.head,
         features,
@@ -389,7 +403,7 @@ def evaluate(
         # batch composition moves the last bits of the probabilities
         probabilities = predict_proba(
             model,
-            to_unit_range(dataset.images[indices]),
+            dataset.view(indices),
             batch_size,
             device,
             recipe.test_time_flip,

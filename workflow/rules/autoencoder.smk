@@ -19,7 +19,9 @@ rule train_autoencoder:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=host_memory(8000, AUTOENCODER_CHECKPOINT),
+        mem_mb=training_memory(
+            1500, AUTOENCODER_CHECKPOINT, config["autoencoder"]["batch_size"]
+        ),
         runtime=lambda wildcards, attempt: 120 * attempt,
         gpu=JOB_GPUS,
     params:

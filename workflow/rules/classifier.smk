@@ -19,7 +19,9 @@ rule train_classifier:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=host_memory(8000, CLASSIFIER_CHECKPOINT),
+        mem_mb=training_memory(
+            1500, CLASSIFIER_CHECKPOINT, config["classifier"]["batch_size"]
+        ),
         runtime=lambda wildcards, attempt: 120 * attempt,
         gpu=JOB_GPUS,
     params:

@@ -9,7 +9,11 @@ from latentbalance.rebalance.methods import (
 from latentbalance.settings.check import check_config, check_results_writable
 from latentbalance.settings.recipes import classifier_settings
 from latentbalance.settings.schema import allowed
-from latentbalance.snakemake_job import host_memory_mb, one_job_per_card
+from latentbalance.snakemake_job import (
+    one_job_per_card,
+    oversample_memory_mb,
+    training_memory,
+)
 from latentbalance.verdict.evaluation_runtime import evaluation_minutes
 
 # The schema's checks and defaults, and what it cannot say (method ids, run_folds within folds):
@@ -78,16 +82,10 @@ CLASSIFIER_CHECKPOINT = (
 )
 
 
-def host_memory(base_mb, checkpoint):
-    """mem_mb of a training rule (snakemake_job.host_memory_mb)."""
-    return lambda wildcards, attempt: host_memory_mb(
-        base_mb, attempt, checkpoint.format(**dict(wildcards.items()))
-    )
-
-
 def data_files(wildcards):
     return {
-        "images": f"results/{wildcards.dataset}/data/images.npz",
+        "images": f"results/{wildcards.dataset}/data/images.npy",
+        "labels": f"results/{wildcards.dataset}/data/images.labels.npz",
         "split": f"results/{wildcards.dataset}/split/split.npz",
         "folds": f"results/{wildcards.dataset}/split/folds.npz",
     }
@@ -107,10 +105,9 @@ def oversample_inputs(wildcards):
 
 def classifier_inputs(wildcards):
     """Data files, plus the balanced set for methods that generate samples."""
-    inputs = data_files(wildcards)
+    inputs, balanced = data_files(wildcards), BALANCED.format(**dict(wildcards.items()))
     if parse_method(wildcards.method).generates:
-        fold = f"results/{wildcards.dataset}/fold{wildcards.fold}"
-        inputs["balanced"] = f"{fold}/balanced/{wildcards.method}.npz"
+        inputs |= {"balanced": f"{balanced}.npz", "synthetic": f"{balanced}.images.npy"}
     return inputs
 
 

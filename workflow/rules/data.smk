@@ -1,6 +1,7 @@
 rule download:
     output:
-        images="results/{dataset}/data/images.npz",
+        images="results/{dataset}/data/images.npy",
+        labels="results/{dataset}/data/images.labels.npz",
         skipped="results/{dataset}/data/skipped_images.csv",
     log:
         "results/{dataset}/logs/download.log",
@@ -8,6 +9,7 @@ rule download:
         "results/{dataset}/benchmarks/download.tsv"
     conda:
         ENV
+    threads: config["compute"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
@@ -28,7 +30,7 @@ rule download:
 
 rule split:
     input:
-        images="results/{dataset}/data/images.npz",
+        labels="results/{dataset}/data/images.labels.npz",
     output:
         split="results/{dataset}/split/split.npz",
         summary="results/{dataset}/split/class_counts.csv",
@@ -60,7 +62,7 @@ rule split:
 
 rule folds:
     input:
-        images="results/{dataset}/data/images.npz",
+        labels="results/{dataset}/data/images.labels.npz",
         split="results/{dataset}/split/split.npz",
     output:
         folds="results/{dataset}/split/folds.npz",

@@ -3,6 +3,8 @@ rule oversample:
         unpack(oversample_inputs),
     output:
         balanced="results/{dataset}/fold{fold}/balanced/{method}.npz",
+        # the synthetic images, uint8 (N, C, H, W), which train_classifier memory-maps
+        synthetic="results/{dataset}/fold{fold}/balanced/{method}.images.npy",
         info="results/{dataset}/fold{fold}/balanced/{method}.json",
         grid=report(
             "results/{dataset}/fold{fold}/balanced/{method}.png",
@@ -23,7 +25,7 @@ rule oversample:
     # Latent methods encode and decode on the configured device, so they ask for its GPU as training
     # does (counted locally, granted under SLURM); pixel methods run no network and ask none.
     resources:
-        mem_mb=4000,
+        mem_mb=lambda w, input: oversample_memory_mb(input.images, input.split, 1500),
         runtime=20,
         gpu=oversample_gpus,
     params:

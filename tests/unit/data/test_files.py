@@ -116,8 +116,8 @@ def test_messy_folder_reads_every_mode_and_keeps_class_names(tmp_path):
     assert data.images.shape == (20, 3, 32, 32)  # colour present: RGB
     assert "good part/batch2/line a/img1.PNG" in data.files
     assert not any(f.endswith(".txt") for f in data.files)
-    data.save(tmp_path / "images.npz")
-    assert ImageDataset.load(tmp_path / "images.npz").files == data.files
+    data.save(tmp_path / "images.npy")
+    assert ImageDataset.load(tmp_path / "images.npy").files == data.files
 
 
 def test_grey_folder_becomes_one_channel(tmp_path):

@@ -1,5 +1,5 @@
 """The download rule's step on bad data a user may bring: each fails with one message naming the
-file or key and the fix, and leaves no images.npz behind (or, where documented, is handled and
+file or key and the fix, and leaves no images.npy behind (or, where documented, is handled and
 logged). (The same through Snakemake: tests/workflow/test_bad_input.py.)"""
 
 import logging
@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 
 from latentbalance.data.decode import BadImageError
+from latentbalance.data.image_dataset import ImageDataset
 from latentbalance.data.prepare import download
 
 from helpers import write_mvtec_tree, write_pictures
 
 
 def cache(tmp_path: Path, source: str, root: Path, **settings) -> Path:
-    """Run the download stage as the rule does; return where images.npz would be."""
-    out = tmp_path / "results" / "data" / "images.npz"
+    """Run the download stage as the rule does; return where images.npy would be."""
+    out = tmp_path / "results" / "data" / "images.npy"
     settings = {"root": str(root), "download": False, "local_copy": None} | settings
     download(
         source, out={"images": out, "skipped": out.with_name("skipped_images.csv")}, **settings
@@ -27,9 +28,9 @@ def cache(tmp_path: Path, source: str, root: Path, **settings) -> Path:
 
 @pytest.fixture
 def out(tmp_path):
-    path = tmp_path / "results" / "data" / "images.npz"
+    path = tmp_path / "results" / "data" / "images.npy"
     yield path
-    assert not path.exists(), "a failed download must not leave images.npz"
+    assert not path.exists(), "a failed download must not leave images.npy"
 
 
 def test_class_folder_without_images(tmp_path, out):
@@ -68,7 +69,7 @@ def test_corrupt_image_names_the_file_unless_skipped(tmp_path, out):
     written = cache(tmp_path, "folder", tmp_path / "data", skip_bad_images=True)
     skipped = pd.read_csv(written.with_name("skipped_images.csv"))
     assert skipped["file"].tolist() == [str(broken)]
-    assert np.bincount(np.load(written)["labels"]).tolist() == [3, 3]
+    assert np.bincount(ImageDataset.load(written).labels).tolist() == [3, 3]
     written.unlink()  # for the fixture's check
 
 
@@ -79,7 +80,7 @@ def test_non_image_files_are_ignored_with_a_log_line(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         written = cache(tmp_path, "folder", tmp_path / "data")
     assert "labels.csv" in caplog.text and "hidden or not images" in caplog.text
-    assert len(np.load(written)["labels"]) == 5
+    assert len(ImageDataset.load(written).labels) == 5
 
 
 def test_mixed_sizes_and_modes_need_image_size(tmp_path, out):
@@ -89,7 +90,7 @@ def test_mixed_sizes_and_modes_need_image_size(tmp_path, out):
         cache(tmp_path, "folder", tmp_path / "data")
     assert "16x20" in str(error.value)  # names a file and its size
     written = cache(tmp_path, "folder", tmp_path / "data", image_size=[10, 14], channels=3)
-    assert np.load(written)["images"].shape == (5, 3, 10, 14)
+    assert ImageDataset.load(written).images.shape == (5, 3, 10, 14)
     written.unlink()
 
 

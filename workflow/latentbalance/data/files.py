@@ -73,6 +73,13 @@ def dataset_from_files(
     if not len(decoded.kept):
         raise ValueError("no readable images")
     labels = np.asarray(files.labels, dtype=np.int64)[decoded.kept]
+    check_class_counts(files, labels)
+    names = [files.paths[i].relative_to(files.root).as_posix() for i in decoded.kept]
+    return ImageDataset(decoded.images, labels, files.class_names, names)
+
+
+def check_class_counts(files: SourceFiles, labels: np.ndarray) -> None:
+    """Every class needs two readable images; ``labels``: those of the images read."""
     counts = np.bincount(labels, minlength=len(files.class_names))
     for name, folder, count in zip(files.class_names, files.class_folders, counts, strict=True):
         if count < 2:
@@ -82,8 +89,6 @@ def dataset_from_files(
                 "the independent test set, one for training) and realistically many more. "
                 "Add images or remove the class folder."
             )
-    names = [files.paths[i].relative_to(files.root).as_posix() for i in decoded.kept]
-    return ImageDataset(decoded.images, labels, files.class_names, names)
 
 
 def refuse_names_equal_up_to_case(folders: list[Path]) -> None:
@@ -200,6 +205,14 @@ def load_mvtec(
     """One MVTec AD category in its official layout, pooled into two classes: ``good``
     (train/good + test/good) and ``defect`` (every test/<defect type>). ground_truth/ masks are
     not read. Resized to ``reading.size`` (default 64x64), RGB unless ``reading.channels`` is 1."""
+    return dataset_from_files(*mvtec_source(root, category, download, url, reading), skipped)
+
+
+def mvtec_source(
+    root: str | Path, category: str, download: bool, url: str | None, reading: ImageReading
+) -> tuple[SourceFiles, ImageReading]:
+    """An MVTec AD category's files (fetched first when asked) and how to read them (see
+    ``load_mvtec``)."""
     root = Path(root)
     base = root / category
     if not base.is_dir():
@@ -217,7 +230,7 @@ def load_mvtec(
                 f"that {base / 'train' / 'good'} holds the good training images; {how}."
             )
     reading = replace(reading, size=reading.size or (64, 64), channels=reading.channels or 3)
-    return dataset_from_files(mvtec_files(root, category), reading, skipped)
+    return mvtec_files(root, category), reading
 
 
 def mvtec_files(root: str | Path, category: str) -> SourceFiles:

@@ -203,17 +203,17 @@ def check_split(config: dict, inspection: Inspection) -> list[dict]:
     )
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        dataset.save(scratch / "images.npz")
+        dataset.save(scratch / "images.npy")
         try:
             split(
-                scratch / "images.npz",
+                scratch / "images.npy",
                 test_fraction=block["test_fraction"],
                 imbalance=block["imbalance"],
                 seed=config["seed"],
                 out={"split": scratch / "split.npz", "summary": scratch / "class_counts.csv"},
             )
             folds(
-                scratch / "images.npz",
+                scratch / "images.npy",
                 scratch / "split.npz",
                 n_folds=config["folds"],
                 seed=config["seed"],

@@ -12,8 +12,9 @@ import pandas as pd
 
 from ..io import write_csv
 from ..verdict import plots
-from .image_dataset import ImageDataset
-from .sources import load_source
+from .cache import remove_leftovers
+from .image_dataset import load_labels
+from .sources import cache_source
 from .splits import (
     assign_folds,
     assign_validation,
@@ -29,19 +30,21 @@ from .splits import (
 log = logging.getLogger(__name__)
 
 
-def download(source: str, *, out: dict, **settings) -> None:
-    """Read the source once into ``out["images"]``; list the image files skipped as unreadable
-    (only with ``skip_bad_images``) in ``out["skipped"]``. ``settings``: the dataset's other
-    keys, as ``load_source`` takes them (root, download, verify, image_size, ...)."""
+def download(source: str, *, out: dict, workers: int = 1, **settings) -> None:
+    """Read the source once into the image cache ``out["images"]`` (``images.npy`` and its
+    labels file), decoding image files with ``workers`` processes; list the image files skipped
+    as unreadable (only with ``skip_bad_images``) in ``out["skipped"]``. ``settings``: the
+    dataset's other keys, as ``load_source`` takes them (root, download, image_size, ...)."""
     skipped = []
-    dataset = load_source(source, **settings, skipped=skipped)
-    counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
+    remove_leftovers(out["images"])
+    labels, class_names, shape = cache_source(source, out["images"], skipped, workers, **settings)
+    counts = np.bincount(labels, minlength=len(class_names))
     log.info(
         "%s: %d images %s, per class %s",
         source,
-        len(dataset.labels),
-        dataset.image_shape,
-        dict(zip(dataset.class_names, counts.tolist(), strict=True)),
+        len(labels),
+        shape,
+        dict(zip(class_names, counts.tolist(), strict=True)),
     )
     if skipped:
         log.warning(
@@ -53,7 +56,6 @@ def download(source: str, *, out: dict, **settings) -> None:
         ),
         out["skipped"],
     )
-    dataset.save(out["images"])
 
 
 def split(
@@ -68,31 +70,32 @@ def split(
     """Draw the independent test set and the imbalanced training set (``out["split"]``, indices),
     the imbalanced test subsample and, with ``validation_per_class``, a balanced validation set
     outside both; count each part per class (``out["summary"]``, plotted to ``out["plot"]`` when
-    given)."""
-    dataset = ImageDataset.load(images_path)
+    given). Reads the cache's labels only (``images_path``: the cache)."""
+    labels, class_names = load_labels(images_path)
+    n_classes = len(class_names)
     if imbalance.get("counts"):
         counts = list(imbalance["counts"])
     else:
-        counts = imbalance_counts(dataset.n_classes, imbalance["ratio"], imbalance["max_per_class"])
-    parts = make_split(dataset.labels, test_fraction, counts, seed, dataset.class_names)
+        counts = imbalance_counts(n_classes, imbalance["ratio"], imbalance["max_per_class"])
+    parts = make_split(labels, test_fraction, counts, seed, class_names)
     # the imbalanced test set: a subsample of the independent test set with the training profile
     test_counts = imbalanced_test_counts(
-        np.bincount(dataset.labels[parts["test"]], minlength=dataset.n_classes),
+        np.bincount(labels[parts["test"]], minlength=n_classes),
         counts,
         imbalance.get("test_counts"),
     )
     parts["test_imbalanced"] = subsample_to_counts(
-        dataset.labels, parts["test"], test_counts, seed + 2, dataset.class_names
+        labels, parts["test"], test_counts, seed + 2, class_names
     )
     if validation_per_class:
         parts["validation"] = balanced_validation(
-            dataset.labels, parts, validation_per_class, seed + 3, dataset.class_names
+            labels, parts, validation_per_class, seed + 3, class_names
         )
     summary = pd.DataFrame(
         {
-            "class": dataset.class_names,
+            "class": class_names,
             **{
-                name: np.bincount(dataset.labels[parts[name]], minlength=dataset.n_classes)
+                name: np.bincount(labels[parts[name]], minlength=n_classes)
                 for name in ("train", "test", "test_imbalanced", "validation")
                 if name in parts
             },
@@ -109,8 +112,9 @@ def folds(
     images_path, split_path, *, n_folds: int, validation_fraction: float, seed: int, out: dict
 ) -> None:
     """Assign each training image of the split to one of ``n_folds`` stratified folds, and draw
-    each fold's validation images among its training images (``out["folds"]``)."""
-    labels = ImageDataset.load(images_path).labels
+    each fold's validation images among its training images (``out["folds"]``). Reads the
+    cache's labels only."""
+    labels, _ = load_labels(images_path)
     train_labels = labels[load_indices(split_path)["train"]]
     fold_of = assign_folds(train_labels, n_folds, seed)
     validation = assign_validation(train_labels, fold_of, validation_fraction, seed + 1)

@@ -1,7 +1,8 @@
 """Dataset sources by name, each loaded once into uint8 images (N, C, H, W) plus integer labels:
 the built-in samples and torchvision's sets here, the user's image files in ``files``.
 
-Later stages never touch the original files again: they read the cached ``images.npz``.
+Later stages never touch the original files again: they read the image cache ``images.npy``
+(``image_dataset``), which ``cache_source`` writes; image files are decoded straight into it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import numpy as np
 
 from ..io import atomic_path
 from ..settings.schema import check_source_settings, with_defaults
+from .cache import cache_files
 from .decode import BadImageError, ImageReading
 from .downloads import download_failures, integrity_failed
-from .files import load_folder, load_mvtec
+from .files import folder_files, load_folder, load_mvtec, mvtec_source
 from .image_dataset import ImageDataset
 
 log = logging.getLogger(__name__)
@@ -206,6 +208,16 @@ READ_SETTINGS = frozenset(
 )
 
 
+def source_block(source: str, settings: dict) -> dict:
+    """The dataset's read settings with the schema's defaults, checked."""
+    unknown = sorted(settings.keys() - READ_SETTINGS)
+    if unknown:
+        raise TypeError(f"load_source takes no setting(s) {unknown}")
+    block = with_defaults("datasets.*", settings)
+    check_source_settings(source, block)
+    return block
+
+
 def load_source(
     source: str, skipped: list[BadImageError] | None = None, **settings
 ) -> ImageDataset:
@@ -216,11 +228,7 @@ def load_source(
 
     ``root`` defaults to ``resources/<source>``; a ``folder`` dataset must name it. Unreadable
     files skipped under ``skip_bad_images`` are appended to ``skipped``."""
-    unknown = sorted(settings.keys() - READ_SETTINGS)
-    if unknown:
-        raise TypeError(f"load_source takes no setting(s) {unknown}")
-    block = with_defaults("datasets.*", settings)
-    check_source_settings(source, block)
+    block = source_block(source, settings)
     root, download, verify = (
         block["root"] or f"resources/{source}",
         block["download"],
@@ -243,3 +251,27 @@ def load_source(
     if source == "mvtec":
         return load_mvtec(root, block["category"], download, block["url"], reading, skipped)
     return load_folder(root, reading, skipped)
+
+
+def cache_source(
+    source: str, path, skipped: list[BadImageError], workers: int = 1, **settings
+) -> tuple[np.ndarray, list[str], tuple]:
+    """Write the image cache of a source (see ``load_source``) at ``path``: image files
+    (``folder``, ``mvtec``) are decoded straight into it by ``workers`` processes, with memory
+    that does not grow with their number; the built-in sets are read whole (at most a few
+    hundred MB) and written. Returns the labels, class names and image shape."""
+    if source not in ("folder", "mvtec"):
+        dataset = load_source(source, skipped, **settings)
+        dataset.save(path)
+        return dataset.labels, dataset.class_names, dataset.image_shape
+    block = source_block(source, settings)
+    reading = ImageReading(block["image_size"], block["channels"], block["skip_bad_images"])
+    if source == "mvtec":
+        root = block["root"] or f"resources/{source}"
+        files, reading = mvtec_source(
+            root, block["category"], block["download"], block["url"], reading
+        )
+    else:
+        files = folder_files(block["root"])
+    labels, shape = cache_files(files, reading, skipped, path, workers)
+    return labels, files.class_names, shape

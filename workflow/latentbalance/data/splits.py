@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
+from .image_dataset import ImageRows, synthetic_images_path
 
 
 def imbalance_counts(n_classes: int, ratio: float, max_per_class: int) -> list[int]:
@@ -257,8 +258,8 @@ def training_set(images: np.ndarray, labels: np.ndarray, fit: np.ndarray, balanc
     ``source`` is the dataset index of each real image and of each repeat or synthetic image that
     copies one (``ros``; -1 for an interpolated one); the real images come first, once each.
 
-    Returns (images, labels, source)."""
-    fit_images, fit_labels, source = images[fit], labels[fit], fit
+    Returns (images, labels, source); the images as ``ImageRows``, read when used."""
+    fit_images, fit_labels, source = ImageRows([(images, fit)]), labels[fit], fit
     if not balanced_path:
         return fit_images, fit_labels, source
     with np.load(balanced_path, allow_pickle=False) as balanced:
@@ -268,8 +269,9 @@ def training_set(images: np.ndarray, labels: np.ndarray, fit: np.ndarray, balanc
                 "oversample (snakemake --forcerun oversample)"
             )
         repeated = balanced["repeated_indices"]
+        synthetic = np.load(synthetic_images_path(balanced_path), mmap_mode="r")
         return (
-            np.concatenate([fit_images, images[repeated], balanced["synthetic_images"]]),
+            ImageRows([(images, fit), (images, repeated), (synthetic, np.arange(len(synthetic)))]),
             np.concatenate([fit_labels, labels[repeated], balanced["synthetic_labels"]]),
             np.concatenate([fit, repeated, balanced["synthetic_sources"]]),
         )

@@ -44,6 +44,20 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator)
 
 
+# synthetic images per class the nearest-neighbour check compares (pixel distances of every
+# synthetic image of a class would hold them all in memory as floats)
+CHECKED_PER_CLASS = 2000
+
+
+def first_per_class(labels: np.ndarray, count: int) -> np.ndarray:
+    """The positions of the first ``count`` items of each class, in order."""
+    rank = np.zeros(len(labels), np.int64)
+    for cls in np.unique(labels):
+        mine = labels == cls
+        rank[mine] = np.arange(mine.sum())
+    return np.flatnonzero(rank < count)
+
+
 def nearest_neighbour_check(
     real: np.ndarray,
     real_labels: np.ndarray,

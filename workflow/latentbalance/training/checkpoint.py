@@ -18,7 +18,7 @@ from ..io import atomic_path
 log = logging.getLogger(__name__)
 
 
-def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
+def job_fingerprint(settings: dict, *arrays) -> str:
     """A digest of a training job's settings and training data, so that a resume checkpoint is
     only ever used by the job that wrote it. Recipes (dataclasses) count by their fields."""
 
@@ -27,7 +27,9 @@ def job_fingerprint(settings: dict, *arrays: np.ndarray) -> str:
 
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=plain).encode())
     for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
+        # ImageRows (the cache's rows) are read a chunk at a time: the same bytes in order
+        for chunk in array.chunks() if hasattr(array, "chunks") else [array]:
+            digest.update(np.ascontiguousarray(chunk).tobytes())
     return digest.hexdigest()
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import torch
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..nets.autoencoders import autoencoder_losses, deepsmote_penalty
@@ -33,7 +32,7 @@ from ..settings.recipes import AutoencoderRecipe, ClassifierRecipe
 from .augmentation import augmentation, method_mixing
 from .checkpoint import EpochCheckpoint, TrainingState, resume_training, save_progress
 from .runtime import Precision
-from .tensors import device_rows, run_in_batches, training_batches
+from .tensors import device_rows, reconstruction_mse, run_in_batches, training_batches
 
 # how often a training job's log (a file) gets a line of the epoch's progress: a day-long epoch
 # writes a few thousand lines, not a line per step
@@ -227,9 +226,9 @@ def run_epochs(
 
 def fit_autoencoder(
     model,
-    images: torch.Tensor,
+    images,
     labels: torch.Tensor,
-    val_images: torch.Tensor,
+    val_images,
     recipe: AutoencoderRecipe,
     run: FitRun,
     *,
@@ -268,8 +267,7 @@ def fit_autoencoder(
     def validate(train):
         if not len(val_images):
             return -train["train_recon"], {"val_mse": train["train_recon"]}
-        recon = run_in_batches(model, val_images, recipe.batch_size, device, precision)
-        val_mse = F.mse_loss(recon, val_images).item()
+        val_mse = reconstruction_mse(model, val_images, recipe.batch_size, device, precision)
         return -val_mse, {"val_mse": val_mse}
 
     state = TrainingState(model, optimizer, generator, precision.grad_scaler())

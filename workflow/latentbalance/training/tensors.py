@@ -1,4 +1,5 @@
-"""Images as tensors, and the batches every loop slices from tensors already in memory (no
+"""Images as tensors, and the batches every loop slices from tensors in memory or from
+``ImageRows`` of the memory-mapped cache, read a batch at a time and made float only then (no
 per-item Dataset on the hot path)."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ import logging
 
 import numpy as np
 import torch
+
+from ..data.image_dataset import ImageRows
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +23,20 @@ RESIDENT_SHARE = 0.25
 INPUT_SCALING = "uint8 / 127.5 - 1"
 
 
-def to_unit_range(images: np.ndarray) -> torch.Tensor:
-    """uint8 images (N, C, H, W) -> float32 tensor in [-1, 1] (the decoder's Tanh range)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(127.5).sub_(1.0)
+def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> float32 tensor in [-1, 1] (the decoder's Tanh range), on
+    the tensor's device."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def batch_on(source, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rows ``index`` of a tensor, or of ``ImageRows`` read now, copied as uint8 and made float
+    on ``device``."""
+    if isinstance(source, ImageRows):
+        return to_unit_range(torch.from_numpy(source.take(index.numpy())).to(device))
+    return source[index].to(device)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -52,20 +66,39 @@ def resident_on_device(n_bytes: int, device: torch.device, free_bytes: int | Non
     return n_bytes <= RESIDENT_SHARE * free_bytes
 
 
-class DeviceRows:
-    """Rows of a training tensor, delivered on ``device`` a batch at a time without a wait for
-    the device: from a copy kept there (``resident``), else gathered on the host into pinned
-    memory and copied asynchronously (a copy from pageable memory would wait for every queued
-    kernel). On the CPU, the tensor's own rows; on another device, a plain copy."""
+def on_device(rows: ImageRows, device: torch.device) -> torch.Tensor:
+    """All of ``rows`` as one uint8 tensor on ``device``, copied a chunk at a time."""
+    tensor, start = torch.empty(rows.shape, dtype=torch.uint8, device=device), 0
+    for chunk in rows.chunks():
+        tensor[start : start + len(chunk)] = torch.from_numpy(chunk).to(device)
+        start += len(chunk)
+    return tensor
 
-    def __init__(self, tensor: torch.Tensor, device: torch.device, resident: bool):
+
+class DeviceRows:
+    """Rows of a training tensor or of ``ImageRows``, delivered on ``device`` a batch at a time
+    without a wait for the device: from a copy kept there (``resident``; images as uint8), else
+    gathered on the host into pinned memory and copied asynchronously (a copy from pageable
+    memory would wait for every queued kernel). On the CPU, the tensor's own rows; on another
+    device, a plain copy. Images (``ImageRows``) travel as uint8 and become float there."""
+
+    def __init__(self, tensor, device: torch.device, resident: bool):
         self.device, self.resident = device, resident
-        self.tensor = tensor.to(device) if resident else tensor
+        self.images = isinstance(tensor, ImageRows)
+        if resident:
+            tensor = on_device(tensor, device) if self.images else tensor.to(device)
+        self.tensor = tensor
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         if self.resident:
             # the positions go to the card without a wait too
-            return self.tensor[index.pin_memory().to(self.device, non_blocking=True)]
+            rows = self.tensor[index.pin_memory().to(self.device, non_blocking=True)]
+            return to_unit_range(rows) if self.images else rows
+        if self.images:
+            rows = torch.from_numpy(self.tensor.take(index.numpy()))
+            if self.device.type == "cuda":
+                rows = rows.pin_memory().to(self.device, non_blocking=True)
+            return to_unit_range(rows.to(self.device))
         if self.device.type == "cuda":
             # the host allocator keeps a pinned block until its copy is done
             return self.tensor[index].pin_memory().to(self.device, non_blocking=True)
@@ -73,7 +106,7 @@ class DeviceRows:
         return self.tensor[index].to(self.device)
 
 
-def device_rows(device: torch.device, *tensors: torch.Tensor) -> list[DeviceRows]:
+def device_rows(device: torch.device, *tensors) -> list[DeviceRows]:
     """A fit's training tensors as ``DeviceRows`` on ``device``: all kept on the card or none,
     as ``resident_on_device`` decides for their total size."""
     n_bytes = sum(tensor.nbytes for tensor in tensors)
@@ -85,11 +118,26 @@ def device_rows(device: torch.device, *tensors: torch.Tensor) -> list[DeviceRows
 
 
 @torch.no_grad()
-def run_in_batches(fn, inputs: torch.Tensor, batch_size: int, device, precision):
-    """``fn`` applied to ``inputs`` batch by batch on ``device`` (outputs back on the CPU)."""
+def run_in_batches(fn, inputs, batch_size: int, device, precision):
+    """``fn`` applied to ``inputs`` (a tensor or ``ImageRows``) batch by batch on ``device``
+    (outputs back on the CPU)."""
     outputs = []
     for index in batches(len(inputs), batch_size, None):
-        batch = precision.prepare(inputs[index].to(device))
+        batch = precision.prepare(batch_on(inputs, index, device))
         with precision.autocast():
             outputs.append(fn(batch).float().cpu())
     return torch.cat(outputs)
+
+
+@torch.no_grad()
+def reconstruction_mse(model, inputs, batch_size: int, device, precision) -> float:
+    """Mean squared error of ``model``'s reconstruction of ``inputs`` (a tensor or
+    ``ImageRows``), summed batch by batch on ``device``: no copy of the whole set is made."""
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+    for index in batches(len(inputs), batch_size, None):
+        batch = batch_on(inputs, index, device)
+        with precision.autocast():
+            recon = model(precision.prepare(batch)).float()
+        total += (recon - batch).square().sum(dtype=torch.float64)
+        count += batch.numel()
+    return (total / count).item()

@@ -19,19 +19,23 @@ def scoring_precision(device: torch.device) -> Precision:
 
 def predict_proba(
     model: nn.Module,
-    images: torch.Tensor,
+    images,
     batch_size: int,
     device: torch.device,
     test_time_flip: bool = False,
 ) -> np.ndarray:
-    """Class probabilities, computed in fp32 (``scoring_precision``); with ``test_time_flip``,
+    """Class probabilities of ``images`` (a float tensor, or ``ImageRows`` read batch by batch),
+    computed in fp32 (``scoring_precision``); with ``test_time_flip``,
     the mean of those of each image and its horizontal mirror (for classifiers trained with
     random flips: an image and its mirror then get the same answer)."""
     precision = scoring_precision(device)
     model = precision.prepare(model.to(device)).eval()
     probabilities = torch.softmax(run_in_batches(model, images, batch_size, device, precision), 1)
     if test_time_flip:
-        mirrored = run_in_batches(model, images.flip(-1), batch_size, device, precision)
+        # mirrored batch by batch: the images may be ImageRows of the cache, read per batch
+        mirrored = run_in_batches(
+            lambda batch: model(batch.flip(-1)), images, batch_size, device, precision
+        )
         probabilities = (probabilities + torch.softmax(mirrored, 1)) / 2
     return probabilities.numpy()
 
