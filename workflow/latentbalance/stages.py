@@ -8,8 +8,6 @@ take 3-4 s to import, paid by every training job otherwise."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import torch
@@ -17,6 +15,7 @@ import torch
 from .data.image_dataset import ImageDataset, ImageRows, read_rows, write_npy
 from .data.splits import (
     fold_indices,
+    real_images_used,
     test_indices,
     training_set,
 )
@@ -75,21 +74,6 @@ def fold_training_data(inputs: dict, fold: int) -> tuple[ImageDataset, dict]:
     return dataset, fold_indices(inputs["split"], inputs["folds"], fold)
 
 
-def real_images_used(fitted_sources: np.ndarray, validation: np.ndarray) -> dict:
-    """What a model file records of the real images behind a fit: the dataset indices of every
-    real image fitted as itself, as a copy or as the source of a synthetic image
-    (``fitted_sources``; -1, an interpolated image, made from fit images only, is left out), and
-    of the validation images, each as a count and a digest, so that the fits of one fold can be
-    shown to share them."""
-
-    def described(indices):
-        indices = np.unique(np.asarray(indices, dtype=np.int64))
-        return {"count": len(indices), "sha256": hashlib.sha256(indices.tobytes()).hexdigest()}
-
-    fitted = np.asarray(fitted_sources)
-    return {"fitted": described(fitted[fitted >= 0]), "validation": described(validation)}
-
-
 def train_autoencoder(
     inputs: dict,
     *,
@@ -102,9 +86,8 @@ def train_autoencoder(
     checkpoint,
     out: dict,
 ) -> None:
-    """Train one autoencoder on the fold's training images, with DeepSMOTE's permutation penalty
-    when ``penalty``. ``checkpoint`` is where the training state is kept between epochs, to
-    resume after a kill."""
+    """Train one autoencoder on the fold's fit images (epoch chosen on its validation images),
+    with DeepSMOTE's penalty when ``penalty``; ``checkpoint``: where a killed job resumes."""
     dataset, parts = fold_training_data(inputs, fold)
     fit, validation = parts["fit"], parts["validation"]
     generator = seed_everything(stage_seed(seed, fold, "autoencoder", kind, penalty))
@@ -286,9 +269,8 @@ def train_classifier(
     checkpoint,
     out: dict,
 ) -> None:
-    """Train one classifier on the fold's (balanced) training set; ``checkpoint`` is where the
-    training state is kept between epochs, to resume after a kill. ``loss`` holds the keys of the
-    ``losses`` block this method uses."""
+    """Train one classifier on the method's fit set; ``checkpoint``: where a killed job resumes;
+    ``loss``: the keys of the ``losses`` block this method uses."""
     method, loss_settings = parse_method(method_id), LossRecipe.from_config(loss)
     job = {"fold": fold, "method": method_id, "arch": arch, "seed": seed, "recipe": recipe}
     if method.loss in LOSS_METHODS:
@@ -341,7 +323,7 @@ def train_head(
     out: dict,
 ) -> None:
     """Freeze the backbone method's classifier and train a new last layer on the features of the
-    fold's real training images (``heads``); the model file holds the whole network."""
+    fold's real fit images (``heads``); the model file holds the whole network."""
     from .rebalance.heads import head_spec, penultimate_features, train_head_layer
 
     method = parse_method(method_id)
@@ -382,10 +364,9 @@ def evaluate(
 ) -> list[dict]:
     """Classify the test sets with a saved classifier and write every output of each (``out``
     maps each output name to a list of paths in the order of ``testsets``; see
-    ``evaluation.write_evaluation``). The model and data are loaded once. With
-    ``recipe.logit_adjustment`` (tau > 0) the probabilities are divided by the classifier's
-    training prior to that power before anything is scored or written. Returns the metrics of
-    each test set."""
+    ``evaluation.write_evaluation``). With ``recipe.logit_adjustment`` (tau > 0) the
+    probabilities are divided by the classifier's training prior to that power before anything
+    is scored or written. Returns the metrics of each test set."""
     dataset = ImageDataset.load(inputs["images"])
     wanted = {
         testset: test_indices(inputs["split"], inputs["folds"], fold, testset)

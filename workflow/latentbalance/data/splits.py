@@ -5,6 +5,7 @@ Manifests hold indices into the cached dataset, never copies of images.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +276,18 @@ def training_set(images: np.ndarray, labels: np.ndarray, fit: np.ndarray, balanc
             np.concatenate([fit_labels, labels[repeated], balanced["synthetic_labels"]]),
             np.concatenate([fit, repeated, balanced["synthetic_sources"]]),
         )
+
+
+def real_images_used(fitted_sources: np.ndarray, validation: np.ndarray) -> dict:
+    """What a model file records of the real images behind a fit: the dataset indices of every
+    real image fitted as itself, as a copy or as the source of a synthetic image
+    (``fitted_sources``; -1, an interpolated image, made from fit images only, is left out), and
+    of the validation images, each as a count and a digest, so that the fits of one fold can be
+    shown to share them."""
+
+    def described(indices):
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        return {"count": len(indices), "sha256": hashlib.sha256(indices.tobytes()).hexdigest()}
+
+    fitted = np.asarray(fitted_sources)
+    return {"fitted": described(fitted[fitted >= 0]), "validation": described(validation)}

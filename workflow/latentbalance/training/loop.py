@@ -363,11 +363,9 @@ def fit_classifier(
     x_rows, y_rows = device_rows(device, x_train, y_train)
 
     def step(index, epoch):
-        batch = x_rows[index]
+        batch, target = x_rows[index], y_rows[index]
         batch = precision.prepare(batch if augment is None else augment(batch))
-        target = y_rows[index]
-        # soft targets when mixing: each row is the blend of the two labels
-        fit_target = target
+        fit_target = target  # soft targets when mixing: each row blends two labels
         if mix is not None:
             batch, fit_target = mix(batch, target)
         with precision.autocast():
