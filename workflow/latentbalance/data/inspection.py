@@ -356,7 +356,7 @@ def config_header(inspection: Inspection, config: dict, command: str, notes=()) 
             f"{len(inspection.unreadable)} unreadable file(s), skipped (skip_bad_images) and "
             f"listed in results/{name}/data/skipped_images.csv."
         )
-    if "image_size" in block:
+    if inspection.source == "folder" and len(inspection.sizes) > 1:
         lines.append(
             "The images differ in size: every one is resized to image_size [height, width], "
             "the most common size; smaller trains faster."

@@ -26,6 +26,11 @@ JOB_START_S = 7.0
 # download's cache, a balanced set's synthetic images), bytes per second on one core.
 READ_BYTES_S = 250e6
 WRITE_BYTES_S = 40e6
+# What a job's process holds before its data: Python and the libraries; torch's jobs (the
+# networks', oversample's, evaluate's) about 0.9 GB resident on this Xeon, the data steps 0.2 GB.
+TORCH_JOB_BYTES = 0.9e9
+DATA_JOB_BYTES = 0.2e9
+DATA_RULES = ("download", "split", "folds", "summarize")
 # summarize: the bootstrap, the tables, plots and pages
 SUMMARY_S = 30.0
 # For the GPU advice only, not measured: an A100/H100-class card's sustained bf16 FLOP/s on these
@@ -45,14 +50,19 @@ MIN_SIDE = 32
 @dataclass(frozen=True)
 class NetCost:
     """One network at one image size: seconds per image of a training step (forward, backward,
-    optimizer step) and of a forward pass, their FLOPs per image, and the bytes its training
-    holds (weights, gradients, optimizer state, a batch's activations)."""
+    optimizer step) and of a forward pass, their FLOPs per image, the bytes its training holds
+    (weights, gradients, optimizer state, a batch's activations), and seconds per image of a
+    forward pass on one thread, as the one-thread rules run it (None: ``forward_s`` x threads)."""
 
     train_s: float
     forward_s: float
     train_flops: float
     forward_flops: float
     memory: int
+    forward_1_s: float | None = None
+
+    def one_thread(self, threads: int) -> float:
+        return self.forward_1_s if self.forward_1_s is not None else self.forward_s * threads
 
 
 @dataclass(frozen=True)
@@ -172,19 +182,24 @@ def estimate(config: dict, data: Data, costs: Costs) -> Estimate:
     flips = 2 if config["evaluate"]["test_time_flip"] else 1
     models = len(methods) * len(config["architectures"])
     seconds = sum(
-        start + scored * flips * costs.classifiers[arch].forward_s * threads
+        start + scored * flips * costs.classifiers[arch].one_thread(threads)
         for arch in config["architectures"]
     ) * len(methods)
     stages.append(
         Stage("evaluate", models, seconds, 1, cache + 4 * scored * row, f"{scored:,.0f} images")
     )
+    stages.append(Stage("summarize", 1, JOB_START_S + SUMMARY_S, 1, 0))
     stages = [
-        Stage(s.rule, s.jobs * folds, s.seconds * folds, s.threads, s.memory, s.does)
-        if s.rule not in ("download", "split", "folds")
-        else s
+        Stage(
+            s.rule,
+            s.jobs * (1 if s.rule in DATA_RULES else folds),
+            s.seconds * (1 if s.rule in DATA_RULES else folds),
+            s.threads,
+            s.memory + (DATA_JOB_BYTES if s.rule in DATA_RULES else TORCH_JOB_BYTES),
+            s.does,
+        )
         for s in stages
     ]
-    stages.append(Stage("summarize", 1, JOB_START_S + SUMMARY_S, 1, 0))
     return Estimate([s for s in stages if s.jobs], machine)
 
 
@@ -227,7 +242,7 @@ def _oversample_stages(config, methods, fold, costs, start, cache, row):
         seconds += start + check
         if method.autoencoder:  # encode the fold, decode the new codes; one thread
             net = costs.autoencoders[method.autoencoder]
-            seconds += (sum(fold) + synthetic) / 2 * net.forward_s * machine.threads
+            seconds += (sum(fold) + synthetic) / 2 * net.one_thread(machine.threads)
         else:  # neighbours among the flattened images of each class
             seconds += sum(n * n for n in fold) * row * machine.neighbour_s
     memory = cache + 5 * synthetic * row

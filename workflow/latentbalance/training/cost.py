@@ -118,7 +118,10 @@ def time_network(model, optimizer, step, batch: torch.Tensor, precision: Precisi
     with FlopCounterMode(display=False) as counted:
         forward()
     forward_s = _timed(forward, device) / n
-    return NetCost(train_s, forward_s, train_flops, counted.get_total_flops() / n, memory)
+    with torch_threads(1):  # as oversample and evaluate run it
+        forward_1_s = _timed(forward, device) / n if device.type == "cpu" else forward_s
+    flops = counted.get_total_flops() / n
+    return NetCost(train_s, forward_s, train_flops, flops, memory, forward_1_s)
 
 
 def _timed(run, device) -> float:

@@ -86,13 +86,9 @@ def on_a_gpu(costs: Costs, config: dict) -> Costs:
 
     def gpu(net: NetCost, batch: int) -> NetCost:
         floor = GPU_BATCH_S / batch
-        return NetCost(
-            max(net.train_flops / GPU_FLOPS, floor),
-            max(net.forward_flops / GPU_FLOPS, floor / 3),
-            net.train_flops,
-            net.forward_flops,
-            net.memory,
-        )
+        forward = max(net.forward_flops / GPU_FLOPS, floor / 3)
+        train = max(net.train_flops / GPU_FLOPS, floor)
+        return NetCost(train, forward, net.train_flops, net.forward_flops, net.memory, forward)
 
     machine = costs.machine.__class__(**{**vars(costs.machine), "device": "cuda"})
     return Costs(
