@@ -10,10 +10,13 @@ import yaml
 
 from latentbalance.data.sources import load_source
 from latentbalance.data.splits import make_split
+from latentbalance.settings.check import check_config
+from latentbalance.training.proposal import parse_duration
 
 from helpers import (
     copy_workflow,
     latentbalance,
+    part_picture,
     planned_jobs,
     snakemake,
     write_config,
@@ -187,3 +190,79 @@ def test_inspect_reads_an_mvtec_category_and_its_config_plans(tmp_path):
     )
     plan = planned_jobs(snakemake(workdir, "-n", "--configfile", "mvtec.yaml").stdout)
     assert plan["download"] == 1 and plan["split"] == 1
+
+
+# --- --budget: a run sized for this machine ------------------------------------------------------
+
+
+def write_parts(root, counts: dict[str, int], size: int = 64):
+    """RGB pictures of parts (helpers.part_picture), ``counts`` per defect class."""
+    rng = np.random.default_rng(0)
+    for defect, count in counts.items():
+        (root / defect).mkdir(parents=True)
+        for i in range(count):
+            picture = part_picture(rng, size, None if defect == "good" else defect)
+            picture.save(root / defect / f"{i}.png")
+
+
+def written_run(path) -> tuple[dict, float]:
+    """A config --write wrote, checked as the Snakefile checks it, and the estimate its opening
+    comment gives (seconds)."""
+    text = path.read_text(encoding="utf-8")
+    header = " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    total = re.search(r"Estimated: about (\S+) with snakemake --cores \d+ \(", header)
+    assert total, header
+    config = check_config(yaml.safe_load(text))
+    return config, parse_duration(total.group(1))
+
+
+def run_cost(config: dict) -> tuple:
+    (block,) = config["datasets"].values()
+    side = min(block.get("image_size") or [64])
+    stem = ["imagenet", "compact"].index(config["classifier"]["stem"])  # richer: higher
+    epochs = (config["autoencoder"]["epochs"], config["classifier"]["epochs"])
+    return side, stem, config["folds"], *epochs
+
+
+@pytest.mark.workflow
+def test_budget_sizes_the_written_run_and_tells_its_cost(tmp_path):
+    write_parts(tmp_path / "parts", {"good": 30, "crack": 12, "blotch": 8})
+    (tmp_path / "run").mkdir()
+    workdir = copy_workflow(tmp_path / "run")
+    stdout = inspect(tmp_path / "parts", "--write", "roomy.yaml", "--budget", "4h", cwd=workdir)
+    roomy, roomy_s = written_run(workdir / "roomy.yaml")
+    # the printed estimate: one row per rule with its jobs, as Snakemake plans the written run
+    assert "A run for a budget of 4h on this machine" in stdout
+    table = stdout.split("\nEstimated time", 1)[1].split("\nPeak memory", 1)[0]
+    rows = dict(re.findall(r"^  ([a-z_]+)\s+(\d+)\s", table, re.MULTILINE))
+    plan = planned_jobs(snakemake(workdir, "-n", "--configfile", "roomy.yaml").stdout)
+    assert {rule: int(jobs) for rule, jobs in rows.items() if rule != "total"} == {
+        rule: jobs for rule, jobs in plan.items() if rule != "all"
+    }
+    assert re.search(r"^Peak memory: about [\d.]+ [MG]B", stdout, re.MULTILINE)
+    assert roomy_s <= 4 * 3600
+    assert run_cost(roomy) == (64, 1, 5, 50, 30)  # the richest run: tiny images train fast
+
+    # a budget below what the jobs' start-up alone takes: the smallest run, and a GPU advised
+    stdout = inspect(tmp_path / "parts", "--write", "tight.yaml", "--budget", "1m", cwd=workdir)
+    tight, tight_s = written_run(workdir / "tight.yaml")
+    assert tight_s < roomy_s
+    assert run_cost(tight) < run_cost(roomy)
+    assert all(a <= b for a, b in zip(run_cost(tight), run_cost(roomy), strict=True))
+    assert tight["datasets"]["parts"]["image_size"] == [32, 32]  # halved: 32 px at least
+    assert "A GPU is the right tool for this folder" in stdout
+    assert "over the budget of 1m" in stdout
+    header = (workdir / "tight.yaml").read_text().split("\nseed:")[0]
+    assert "--budget 1m" in header and "A GPU is the right tool" in header
+    # what was written plans as it said
+    plan = planned_jobs(snakemake(workdir, "-n", "--configfile", "tight.yaml").stdout)
+    assert plan["train_classifier"] == tight["folds"] * len(tight["methods"])
+
+
+def test_a_budget_that_is_not_a_duration_stops_inspect(tmp_path):
+    write_pictures(tmp_path / "parts" / "good", 8)
+    write_pictures(tmp_path / "parts" / "dent", 6)
+    run = latentbalance("inspect", "parts", "--budget", "4 hours", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "'4 hours' is not a duration" in run.stderr and "1h30m" in run.stderr
+    assert "reading images" not in run.stderr  # said before the folder is read

@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import re
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -158,6 +157,7 @@ def predict(args) -> int:
 
 def inspect(args) -> int:
     from .data import inspection
+    from .training.proposal import parse_duration, sized_run
 
     if args.write and Path(args.write).exists() and not args.force:  # before the slow reading
         raise UsageError(f"{args.write} exists; choose another name, or pass --force to replace it")
@@ -168,24 +168,23 @@ def inspect(args) -> int:
     # the data package's own log lines (readers, split) repeat what the command prints
     logging.getLogger("latentbalance.data").setLevel(logging.WARNING)
     try:
+        parse_duration(args.budget or "1s")  # a wrong --budget stops before the slow reading
         found = inspection.inspect_source(folder, category)
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from error
     print(inspection.describe(found))
-    name = args.name or inspection.dataset_name(found)
+    name, cost, notes = args.name or inspection.dataset_name(found), None, []
     try:
         config, table = inspection.fitting_config(found, args.test_fraction, args.seed, name)
+        if args.write or args.budget:  # time the networks, size the run for the budget
+            config, table, cost, notes = sized_run(found, config, table, args.budget)
     except inspection.DoesNotFit as error:
         raise UsageError(f"no config fits {args.folder}: {error}") from error
-    print("\n" + inspection.describe_split(config, table))
+    print("\n" + inspection.describe_split(config, table) + (f"\n\n{cost}" if cost else ""))
     print("\nThe datasets block (--write FILE writes a whole config around it):")
     print(inspection.to_yaml({"datasets": config["datasets"]}), end="")
     if args.write:
-        command = ["latentbalance", "inspect", args.folder]
-        for option in ("mvtec", "test_fraction", "seed", "name"):
-            if getattr(args, option) is not None:
-                command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-        header = inspection.config_header(found, config, shlex.join(command))
+        header = inspection.config_header(found, config, inspection.command_line(args), notes)
         text = header + inspection.to_yaml(config)
         try:
             inspection.write_config(args.write, text, args.force)
@@ -371,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--write",
         metavar="FILE",
         help="write a whole config: this dataset, a small run, every other key at its default",
+    )
+    inspect_cmd.add_argument(
+        "--budget",
+        metavar="TIME",
+        help="time the written run may take here, e.g. 1h, 90m, 1h30m (default with --write: "
+        "4h): its image_size, stem, folds and epochs are chosen to fit it, timed on this machine",
     )
     inspect_cmd.add_argument("--force", action="store_true", help="let --write replace FILE")
     inspect_cmd.set_defaults(run=inspect)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import copy
 import math
 import re
+import shlex
 import tempfile
 import textwrap
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,7 @@ class ClassContents:
     readable: int = 0
     sizes: Counter = field(default_factory=Counter)  # (height, width) -> images
     modes: Counter = field(default_factory=Counter)  # PIL mode -> images
+    colour: int = 0  # images whose channels differ (the run keeps 3 channels if any does)
 
 
 @dataclass
@@ -57,6 +60,11 @@ class Inspection:
     classes: list[ClassContents]
     unreadable: list[BadImageError]
     ignored: list[Path]
+    read_s: float = 0.0  # seconds to decode every file once
+
+    @property
+    def colour(self) -> bool:
+        return any(c.colour for c in self.classes)
 
     @property
     def readable(self) -> list[int]:
@@ -89,8 +97,10 @@ def inspect_source(folder, category: str | None = None) -> Inspection:
                 f"that holds {category}/ (or the category folder itself, without --mvtec)"
             )
         files, source = mvtec_files(folder, category), "mvtec"
+    start = time.perf_counter()
     classes, unreadable = read_contents(files)
-    return Inspection(source, folder, category, classes, unreadable, files.ignored)
+    seconds = time.perf_counter() - start
+    return Inspection(source, folder, category, classes, unreadable, files.ignored, seconds)
 
 
 def read_contents(files: SourceFiles) -> tuple[list[ClassContents], list[BadImageError]]:
@@ -103,7 +113,7 @@ def read_contents(files: SourceFiles) -> tuple[list[ClassContents], list[BadImag
     pairs = zip(files.paths, files.labels, strict=True)
     for path, label in tqdm(pairs, total=len(files.paths), desc="reading images", unit="image"):
         try:
-            read_image(path, None, 3)
+            pixels = read_image(path, None, 3)
         except BadImageError as error:
             unreadable.append(error)
             continue
@@ -114,6 +124,7 @@ def read_contents(files: SourceFiles) -> tuple[list[ClassContents], list[BadImag
         contents.readable += 1
         contents.sizes[(height, width)] += 1
         contents.modes[mode] += 1
+        contents.colour += not ((pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all())
     return classes, unreadable
 
 
@@ -318,8 +329,18 @@ def describe_split(config: dict, table: list[dict]) -> str:
     )
 
 
-def config_header(inspection: Inspection, config: dict, command: str) -> str:
-    """The comment that opens a written config: what was found, and what to change."""
+def command_line(args) -> str:
+    """The inspect command as typed (``args``: its parsed arguments), for the config's header."""
+    command = ["latentbalance", "inspect", args.folder]
+    for option in ("mvtec", "test_fraction", "seed", "name", "budget"):
+        if getattr(args, option) is not None:
+            command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    return shlex.join(command)
+
+
+def config_header(inspection: Inspection, config: dict, command: str, notes=()) -> str:
+    """The comment that opens a written config: what was found, ``notes`` (its cost), and what
+    to change."""
     (name,) = config["datasets"]
     block = config["datasets"][name]
     lines = [
@@ -335,7 +356,7 @@ def config_header(inspection: Inspection, config: dict, command: str) -> str:
             f"{len(inspection.unreadable)} unreadable file(s), skipped (skip_bad_images) and "
             f"listed in results/{name}/data/skipped_images.csv."
         )
-    if "image_size" in block:
+    if inspection.source == "folder" and len(inspection.sizes) > 1:
         lines.append(
             "The images differ in size: every one is resized to image_size [height, width], "
             "the most common size; smaller trains faster."
@@ -347,6 +368,7 @@ def config_header(inspection: Inspection, config: dict, command: str) -> str:
             "images in a fold."
         )
     lines += [
+        *notes,
         f"Run: snakemake --cores all --configfile <this file>; results in results/{name}/.",
         "Every key: config/README.md.",
     ]

@@ -1,0 +1,82 @@
+"""A run's estimate, counted from its config as the workflow plans it: jobs per rule, images per
+epoch, and the time that grows with the epochs."""
+
+import copy
+
+import pytest
+
+from latentbalance.data.inspection import complete_config
+from latentbalance.training.budget import Costs, Data, Machine, NetCost, estimate
+
+COUNTS = [400, 100, 40]  # training pool per class
+DATA = Data(images=675, counts=COUNTS, test=135, test_imbalanced=60, channels=3, size=(32, 32),
+            read_s=5.0)  # fmt: skip
+MACHINE = Machine("cpu", "fp32", threads=2, cores=2, cpu="test CPU", neighbour_s=1e-10)
+NET = NetCost(train_s=0.01, forward_s=0.003, train_flops=1e9, forward_flops=3e8, memory=10**8)
+
+
+def costs(classifiers=None) -> Costs:
+    resnet34 = NetCost(0.02, 0.006, 2e9, 6e8, 2 * 10**8)
+    classifiers = classifiers or {"resnet18": NET, "resnet34": resnet34}
+    return Costs(MACHINE, (32, 32), {"ae": NET, "vae": NET}, classifiers)
+
+
+def config(**changes) -> dict:
+    block = {"source": "folder", "root": "/data", "test_fraction": 0.2}
+    base = complete_config({**block, "imbalance": {"counts": COUNTS}}, "parts", seed=1)
+    base.update(copy.deepcopy(changes))
+    return base
+
+
+def stages(found) -> dict:
+    return {stage.rule: stage for stage in found.stages}
+
+
+def test_jobs_per_rule_follow_folds_methods_and_architectures():
+    methods = ["none", "weighted", "ros", "smote-ae", "adasyn-ae", "smote-vae+penalty", "none@crt"]
+    run = config(
+        folds=4,
+        run_folds=[0, 2],
+        methods=methods,
+        architectures=["resnet18", "resnet34"],
+        testsets=["test", "holdout"],
+    )
+    jobs = {rule: stage.jobs for rule, stage in stages(estimate(run, DATA, costs())).items()}
+    assert jobs == {
+        "download": 1,
+        "split": 1,
+        "folds": 1,
+        "train_autoencoder": 2 * 2,  # ae and vae+penalty, in 2 of 4 folds
+        "oversample": 4 * 2,  # ros, smote-ae, adasyn-ae, smote-vae+penalty
+        "train_classifier": 6 * 2 * 2,  # every method but the head, 2 architectures
+        "train_head": 1 * 2 * 2,
+        "evaluate": 7 * 2 * 2,
+        "summarize": 1,
+    }
+
+
+def test_a_balanced_set_trains_on_every_class_at_the_majority():
+    found = stages(estimate(config(methods=["none", "smote-ae"], folds=5), DATA, costs()))
+    # a fold trains on 4/5 of the pool: 320 of the majority class, so 3 x 320 balanced, 80 % fit
+    assert found["train_classifier"].does == f"up to {3 * 320 * 0.8:,.0f} images x 30 epochs"
+    assert found["oversample"].does == f"{(320 - 80) + (320 - 32):,.0f} new images"
+    assert found["train_autoencoder"].does == f"{sum(COUNTS) * 0.8 * 0.9:,.0f} images x 50 epochs"
+
+
+def test_time_grows_with_epochs_and_the_wall_time_shares_the_cores():
+    short = estimate(config(classifier={**config()["classifier"], "epochs": 10}), DATA, costs())
+    long = estimate(config(classifier={**config()["classifier"], "epochs": 20}), DATA, costs())
+    added = stages(long)["train_classifier"].seconds - stages(short)["train_classifier"].seconds
+    # one epoch of the three methods' classifiers in each of five folds, at 2 threads on 2 cores
+    fit = [sum(COUNTS) * 0.8] * 2 + [3 * 320]  # none, weighted; smote-ae balanced
+    per_epoch = sum(n * 0.8 * NET.train_s + n * 0.2 * NET.forward_s for n in fit) * 5
+    assert added == pytest.approx(10 * per_epoch)
+    assert long.wall - short.wall == pytest.approx(added)  # training jobs take both cores
+    total = sum(stage.seconds * stage.threads for stage in long.stages) / MACHINE.cores
+    assert long.wall == pytest.approx(total)
+
+
+def test_peak_memory_is_the_largest_job_with_its_neighbours():
+    big = costs(classifiers={"resnet18": NetCost(0.01, 0.003, 1e9, 3e8, 5 * 10**9)})
+    held, rule = estimate(config(), DATA, big).memory
+    assert rule == "train_classifier" and 5 * 10**9 < held < 6 * 10**9
