@@ -312,7 +312,7 @@ class FinishedRun:
 
     def __init__(self, results: Path):
         self.results = results
-        self.dataset = ImageDataset.load(results / "data" / "images.npz")
+        self.dataset = ImageDataset.load(results / "data" / "images.npy")
         self.split, self.folds = results / "split" / "split.npz", results / "split" / "folds.npz"
         self.device, self.precision = resolve(Compute.from_config({"device": "auto"}))
 

@@ -57,10 +57,21 @@ def test_jobs_per_rule_follow_folds_methods_and_architectures():
 
 def test_a_balanced_set_trains_on_every_class_at_the_majority():
     found = stages(estimate(config(methods=["none", "smote-ae"], folds=5), DATA, costs()))
-    # a fold trains on 4/5 of the pool: 320 of the majority class, so 3 x 320 balanced, 80 % fit
-    assert found["train_classifier"].does == f"up to {3 * 320 * 0.8:,.0f} images x 30 epochs"
-    assert found["oversample"].does == f"{(320 - 80) + (320 - 32):,.0f} new images"
-    assert found["train_autoencoder"].does == f"{sum(COUNTS) * 0.8 * 0.9:,.0f} images x 50 epochs"
+    # a fold trains on 4/5 of the pool and fits 80 % of that (validation_fraction): 256 of the
+    # majority class, so 3 x 256 balanced from the fit images alone
+    assert found["train_classifier"].does == f"up to {3 * 256:,.0f} images x 30 epochs"
+    assert found["oversample"].does == f"{(256 - 64) + (256 - 25.6):,.0f} new images"
+    assert found["train_autoencoder"].does == f"{sum(COUNTS) * 0.8 * 0.8:,.0f} images x 50 epochs"
+    # with a balanced validation set outside the pool, a fold fits all its training images
+    block = {**config()["datasets"]["parts"], "validation_per_class": 10}
+    outside = stages(estimate(config(methods=["none", "smote-ae"], folds=5,
+                                     datasets={"parts": block}), DATA, costs()))  # fmt: skip
+    assert outside["train_classifier"].does == f"up to {3 * 320:,.0f} images x 30 epochs"
+    # an equal image budget gives the imbalanced set more epochs
+    budget = config(methods=["none"], classifier={**config()["classifier"], "images_seen": 4320})
+    assert stages(estimate(budget, DATA, costs()))["train_classifier"].seconds == pytest.approx(
+        5 * (7.0 + round(4320 / 345.6) * (345.6 * NET.train_s + 86.4 * NET.forward_s))
+    )
 
 
 def test_time_grows_with_epochs_and_the_wall_time_shares_the_cores():
@@ -68,8 +79,10 @@ def test_time_grows_with_epochs_and_the_wall_time_shares_the_cores():
     long = estimate(config(classifier={**config()["classifier"], "epochs": 20}), DATA, costs())
     added = stages(long)["train_classifier"].seconds - stages(short)["train_classifier"].seconds
     # one epoch of the three methods' classifiers in each of five folds, at 2 threads on 2 cores
-    fit = [sum(COUNTS) * 0.8] * 2 + [3 * 320]  # none, weighted; smote-ae balanced
-    per_epoch = sum(n * 0.8 * NET.train_s + n * 0.2 * NET.forward_s for n in fit) * 5
+    # none, weighted fit 80 % of the fold; smote-ae its balanced set; all validate on 20 %
+    fit = [sum(COUNTS) * 0.8 * 0.8] * 2 + [3 * 256]
+    val = sum(COUNTS) * 0.8 * 0.2
+    per_epoch = sum(n * NET.train_s + val * NET.forward_s for n in fit) * 5
     assert added == pytest.approx(10 * per_epoch)
     assert long.wall - short.wall == pytest.approx(added)  # training jobs take both cores
     total = sum(stage.seconds * stage.threads for stage in long.stages) / MACHINE.cores

@@ -22,10 +22,10 @@ from ..rebalance.methods import expand_methods, parse_method
 # What a job pays whatever its data: Python, torch and the library imported, Snakemake's script
 # wrapper (6-8 s on a 2-core Xeon).
 JOB_START_S = 7.0
-# Reading the image cache (images.npz: zlib inflation) and writing compressed arrays (the
-# download's cache, a balanced set's synthetic images), bytes per second on one core.
-READ_BYTES_S = 250e6
-WRITE_BYTES_S = 40e6
+# Reading rows of the uncompressed cache (images.npy) and writing it or a balanced set's synthetic
+# images, bytes per second on one core (an order of magnitude: a page-cache copy and a write).
+READ_BYTES_S = 1e9
+WRITE_BYTES_S = 300e6
 # What a job's process holds before its data: Python and the libraries; torch's jobs (the
 # networks', oversample's, evaluate's) about 0.9 GB resident on this Xeon, the data steps 0.2 GB.
 TORCH_JOB_BYTES = 0.9e9
@@ -159,20 +159,24 @@ def estimate(config: dict, data: Data, costs: Costs) -> Estimate:
     machine, threads = costs.machine, costs.machine.threads
     row = data.channels * math.prod(run_size(block, data))
     cache = data.images * row
-    start = JOB_START_S + cache / READ_BYTES_S  # every job after download reads the cache
+    # jobs map the cache and read the rows they use (split and folds: the labels only)
+    start = JOB_START_S
     k = config["folds"]
     folds = len(config["run_folds"] or range(k))
     fold = [c - c / k for c in data.counts]  # a fold's training images per class
-    fold_n = sum(fold)
+    fit, val = fit_and_validation(block, config, fold)
     methods = [parse_method(m) for m in expand_methods(config["methods"])]
     stages = [
-        Stage("download", 1, JOB_START_S + data.read_s + cache / WRITE_BYTES_S, 1, 2 * cache),
-        Stage("split", 1, start, 1, cache),
-        Stage("folds", 1, start, 1, cache),
+        # download writes the cache a chunk at a time
+        Stage(
+            "download", 1, JOB_START_S + data.read_s + cache / WRITE_BYTES_S, 1, min(cache, 2**28)
+        ),
+        Stage("split", 1, start, 1, 0),
+        Stage("folds", 1, start, 1, 0),
     ]
-    stages += _autoencoder_stages(config, methods, fold_n, costs, start, cache, row)
-    stages += _oversample_stages(config, methods, fold, costs, start, cache, row)
-    stages += _classifier_stages(config, methods, fold, costs, start, cache, row)
+    stages += _autoencoder_stages(config, methods, (sum(fit), val), costs, start, row)
+    stages += _oversample_stages(config, methods, fit, costs, start, row)
+    stages += _classifier_stages(config, methods, (fit, val), costs, start, row)
     tests = {
         "test": data.test,
         "test_imbalanced": data.test_imbalanced,
@@ -185,9 +189,7 @@ def estimate(config: dict, data: Data, costs: Costs) -> Estimate:
         start + scored * flips * costs.classifiers[arch].one_thread(threads)
         for arch in config["architectures"]
     ) * len(methods)
-    stages.append(
-        Stage("evaluate", models, seconds, 1, cache + 4 * scored * row, f"{scored:,.0f} images")
-    )
+    stages.append(Stage("evaluate", models, seconds, 1, 4 * scored * row, f"{scored:,.0f} images"))
     stages.append(Stage("summarize", 1, JOB_START_S + SUMMARY_S, 1, 0))
     stages = [
         Stage(
@@ -203,19 +205,28 @@ def estimate(config: dict, data: Data, costs: Costs) -> Estimate:
     return Estimate([s for s in stages if s.jobs], machine)
 
 
-def _autoencoder_stages(config, methods, fold_n, costs, start, cache, row):
+def fit_and_validation(block: dict, config: dict, fold: list[float]):
+    """A fold's fit images per class and its number of validation images: a share of the fold's
+    (``validation_fraction``), or the balanced validation set outside the pool."""
+    if block.get("validation_per_class"):
+        return fold, block["validation_per_class"] * len(fold)
+    share = config["validation_fraction"]
+    return [n * (1 - share) for n in fold], sum(fold) * share
+
+
+def _autoencoder_stages(config, methods, fit_and_val, costs, start, row):
     """One fold's autoencoders: one per latent space (kind, penalty) its methods use."""
     recipe = config["autoencoder"]
     spaces = {m.autoencoder_dir: m for m in methods if m.autoencoder}
-    fit, val = fold_n * (1 - recipe["val_fraction"]), fold_n * recipe["val_fraction"]
+    fit, val = fit_and_val
     seconds, memory = 0.0, 0
     for method in spaces.values():
         net = costs.autoencoders[method.autoencoder]
         # the penalty trains a second batch, of one class, in every step
         epoch = fit * net.train_s * (2 if method.penalty else 1) + val * net.forward_s
         seconds += start + recipe["epochs"] * epoch
-        # the cache, the fold's images as uint8 and float32 (whole and split), the network
-        memory = max(memory, cache + 9 * fold_n * row + net.memory)
+        # the network and a few batches: the images stay in the cache
+        memory = max(memory, net.memory + 8 * recipe["batch_size"] * row)
     does = f"{fit:,.0f} images x {recipe['epochs']} epochs"
     return [Stage("train_autoencoder", len(spaces), seconds, costs.machine.threads, memory, does)]
 
@@ -227,7 +238,7 @@ def balanced_counts(config: dict, fold: list[float]) -> list[float]:
     return [max(n, target) for n in fold]
 
 
-def _oversample_stages(config, methods, fold, costs, start, cache, row):
+def _oversample_stages(config, methods, fold, costs, start, row):
     """One fold's balanced sets: encode the fold, sample, decode, check, write."""
     machine = costs.machine
     generating = [m for m in methods if m.generates and not m.head]
@@ -245,26 +256,30 @@ def _oversample_stages(config, methods, fold, costs, start, cache, row):
             seconds += (sum(fold) + synthetic) / 2 * net.one_thread(machine.threads)
         else:  # neighbours among the flattened images of each class
             seconds += sum(n * n for n in fold) * row * machine.neighbour_s
-    memory = cache + 5 * synthetic * row
+    # the fit images (pixel methods: as float features) and the new images
+    memory = 5 * sum(fold) * row + synthetic * row
     does = f"{synthetic:,.0f} new images"
     return [Stage("oversample", len(generating), seconds, 1, memory, does)]
 
 
-def _classifier_stages(config, methods, fold, costs, start, cache, row):
+def _classifier_stages(config, methods, fit_and_val, costs, start, row):
     """One fold's classifiers (every trained method x architecture) and heads."""
     recipe, machine = config["classifier"], costs.machine
+    fold, val = fit_and_val
     trained = [m for m in methods if not m.head]
     heads = [m for m in methods if m.head]
     seconds, memory, most = 0.0, 0, 0.0
     for method, arch in ((m, a) for m in trained for a in config["architectures"]):
         net = costs.classifiers[arch]
         images = sum(balanced_counts(config, fold) if method.generates else fold)
-        val = (images if recipe["validation"] == "balanced" else sum(fold)) * recipe["val_fraction"]
         epochs = recipe["epochs_by_method"].get(method.id, recipe["epochs"])
+        if recipe.get("images_seen"):  # the equal budget
+            epochs = max(1, round(recipe["images_seen"] / images))
         synthetic = (images - sum(fold)) * row / READ_BYTES_S
-        seconds += start + synthetic + epochs * ((images - val) * net.train_s + val * net.forward_s)
-        # the cache, the training set as uint8 and float32 (whole and split), the network
-        memory, most = max(memory, cache + 9 * images * row + net.memory), max(most, images - val)
+        seconds += start + synthetic + epochs * (images * net.train_s + val * net.forward_s)
+        # the network and a few batches: the images stay in the cache and the synthetic set
+        memory = max(memory, net.memory + 8 * recipe["batch_size"] * row)
+        most = max(most, images)
     stages = [
         Stage(
             "train_classifier",
@@ -281,7 +296,7 @@ def _classifier_stages(config, methods, fold, costs, start, cache, row):
         for arch in config["architectures"]
     )
     jobs = len(heads) * len(config["architectures"])
-    memory = cache + 5 * sum(fold) * row
+    memory = 5 * sum(fold) * row
     stages.append(Stage("train_head", jobs, head_seconds, machine.threads, memory))
     return stages
 
