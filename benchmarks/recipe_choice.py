@@ -39,7 +39,8 @@ def read_candidates(named: list[str]) -> pd.DataFrame:
 
 def choose(per_fold: pd.DataFrame) -> pd.DataFrame:
     """One row per method: each candidate's mean holdout ACSA over the folds all of them ran,
-    the chosen candidate by ``RULE``, and the chosen run's mean ACSA on each test set."""
+    the chosen candidate by ``RULE``, and the chosen run's mean ACSA on each test set over those
+    folds."""
     holdout = per_fold[per_fold["testset"] == "holdout"]
     if holdout.empty:
         raise SystemExit(
@@ -55,10 +56,15 @@ def choose(per_fold: pd.DataFrame) -> pd.DataFrame:
         row = {"method": method, "folds": len(folds), "chosen": chosen}
         row |= {f"holdout {name}": value for (_, name), value in means.items()}
         scored = per_fold[(per_fold["method"] == method) & (per_fold["candidate"] == chosen)]
+        scored = scored[scored["fold"].isin(folds)]  # the folds the choice was made on
         for testset, group in scored[scored["testset"] != "holdout"].groupby("testset"):
             row[f"{testset} (chosen)"] = group["acsa"].mean()
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    candidates = per_fold.drop_duplicates("candidate").sort_values("order")["candidate"]
+    holdouts = [f"holdout {name}" for name in candidates if f"holdout {name}" in table]
+    tests = sorted(c for c in table.columns if c.endswith("(chosen)"))
+    return table[["method", "folds", "chosen", *holdouts, *tests]]
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ def test_classifiers_start_from_the_imagenet_weights_file(tmp_path, monkeypatch)
         assert abs(correlation(saved["state_dict"][name], other[name])) < 0.2, name
     # the saved classifier is scored again without the weights file: as the workflow scored it
     next((tmp_path / "torch").rglob("*.pth")).unlink()
-    data = next((workdir / "results/digits/data").glob("images.*"))
+    data = workdir / "results/digits/data/images.npy"
     run = latentbalance(
         "evaluate", "--model", str(workdir / MODEL), "--data", str(data), cwd=workdir
     )

@@ -65,9 +65,10 @@ def test_balanced_set_has_every_class_at_the_majority_count(tiny_run):
     results = workdir / "results" / "digits"
     labels = np.load(results / "data" / "images.labels.npz")["labels"]
     for fold in (0, 1):
+        # the fold's fit images: its validation images are neither balanced nor fitted
         train = fold_indices(
             results / "split" / "split.npz", results / "split" / "folds.npz", fold
-        )["train"]
+        )["fit"]
         balanced = np.load(results / f"fold{fold}" / "balanced" / "smote-ae.npz")
         assert np.array_equal(balanced["real_indices"], train)
         # sampler.synthetic_share is 1 (DeepSMOTE): every missing image is generated
@@ -148,7 +149,6 @@ def test_every_kind_of_method_runs_end_to_end(tmp_path):
             **TINY_CONFIG["classifier"],
             "epochs": 1,
             "schedule": "cosine",
-            "validation": "real",
         },
         "evaluate": {"test_time_flip": True, "logit_adjustment": 1},
         # half of each class's missing images generated, half repeated real ones
@@ -204,8 +204,8 @@ def test_dry_run_of_every_method_id_shares_autoencoders(tmp_path):
     n_methods = len(valid_method_ids())
     assert jobs["train_classifier"] == 2 * n_methods
     assert jobs["train_autoencoder"] == 6  # ae, vae, wae x without/with penalty
-    # all but none, weighted and the three losses
-    assert jobs["oversample"] == n_methods - 5
+    # all but none, weighted and the four losses
+    assert jobs["oversample"] == n_methods - 6
 
 
 def test_counts_can_give_what_each_fold_trains_on(tmp_path):

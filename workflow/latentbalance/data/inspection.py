@@ -219,6 +219,7 @@ def check_split(config: dict, inspection: Inspection) -> list[dict]:
             split(
                 scratch / "images.npy",
                 test_fraction=block["test_fraction"],
+                validation_per_class=block.get("validation_per_class"),
                 imbalance=block["imbalance"],
                 seed=config["seed"],
                 out={"split": scratch / "split.npz", "summary": scratch / "class_counts.csv"},
@@ -227,6 +228,7 @@ def check_split(config: dict, inspection: Inspection) -> list[dict]:
                 scratch / "images.npy",
                 scratch / "split.npz",
                 n_folds=config["folds"],
+                validation_fraction=config["validation_fraction"],
                 seed=config["seed"],
                 out={"folds": scratch / "folds.npz"},
             )
