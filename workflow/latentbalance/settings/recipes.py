@@ -75,6 +75,11 @@ def classifier_settings(block: dict, method_id: str) -> dict:
     return settings
 
 
+def budget_epochs(images_seen: int, n_images: float) -> int:
+    """The epochs of an equal image budget on a fit set of ``n_images``: rounded, at least one."""
+    return max(1, round(images_seen / n_images))
+
+
 @dataclass(frozen=True)
 class ClassifierRecipe(_FromConfig):
     BLOCK = "classifier"
@@ -103,7 +108,7 @@ class ClassifierRecipe(_FromConfig):
         set's size; else as configured."""
         if not self.images_seen:
             return self
-        return replace(self, epochs=max(1, round(self.images_seen / n_images)))
+        return replace(self, epochs=budget_epochs(self.images_seen, n_images))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..rebalance.methods import expand_methods, parse_method
+from ..settings.recipes import budget_epochs
 
 # What a job pays whatever its data: Python, torch and the library imported, Snakemake's script
 # wrapper (6-8 s on a 2-core Xeon).
@@ -274,7 +275,7 @@ def _classifier_stages(config, methods, fit_and_val, costs, start, row):
         images = sum(balanced_counts(config, fold) if method.generates else fold)
         epochs = recipe["epochs_by_method"].get(method.id, recipe["epochs"])
         if recipe.get("images_seen"):  # the equal budget
-            epochs = max(1, round(recipe["images_seen"] / images))
+            epochs = budget_epochs(recipe["images_seen"], images)
         synthetic = (images - sum(fold)) * row / READ_BYTES_S
         seconds += start + synthetic + epochs * (images * net.train_s + val * net.forward_s)
         # the network and a few batches: the images stay in the cache and the synthetic set
