@@ -36,6 +36,23 @@ def test_checkpoint_of_other_settings_or_truncated_is_ignored(tmp_path, caplog):
     assert_same_weights(model, reference)
 
 
+def test_checkpoint_of_an_older_training_loop_is_ignored(tmp_path, caplog):
+    """A job killed before an upgrade and rerun after it starts anew: the older loop's state
+    (best validation loss instead of score) is never read into the new one."""
+    path = tmp_path / "state.pt"
+    train_resnet(1, EpochCheckpoint(path, "settings A"))
+    older = torch.load(path, weights_only=True)
+    del older["format"]
+    older["loop"] = {"history": older["loop"]["history"], "best_loss": 0.1, "stale": 0}
+    torch.save(older, path)
+    assert EpochCheckpoint(path, "settings A").restore() is None
+    assert "older version of the training loop" in caplog.text
+    model, history = train_resnet(2, EpochCheckpoint(path, "settings A"))
+    reference, reference_history = train_resnet(2)
+    assert history == reference_history
+    assert_same_weights(model, reference)
+
+
 def test_fingerprint_changes_with_any_setting_or_training_image():
     images, labels = np.zeros((4, 1, 2, 2), np.uint8), np.arange(4)
     settings = {"fold": 0, "recipe": {"lr": 0.01, "augment": {"flip": False}}}

@@ -17,6 +17,10 @@ from ..io import atomic_path
 
 log = logging.getLogger(__name__)
 
+# What a checkpoint holds, raised whenever that changes (the loop's state was keyed on the
+# validation loss, now on the validation score): an older checkpoint is ignored, never misread.
+CHECKPOINT_FORMAT = 2
+
 
 def job_fingerprint(settings: dict, *arrays) -> str:
     """A digest of a training job's settings and training data, so that a resume checkpoint is
@@ -97,6 +101,15 @@ class EpochCheckpoint:
         except Exception as error:  # truncated by a kill during the write, or not ours
             log.warning("ignoring unreadable checkpoint %s (%s); starting anew", self.path, error)
             return None
+        if state.get("format") != CHECKPOINT_FORMAT:
+            log.warning(
+                "ignoring checkpoint %s: written by an older version of the training loop "
+                "(format %s, this one reads %d); starting anew",
+                self.path,
+                state.get("format", 1),
+                CHECKPOINT_FORMAT,
+            )
+            return None
         if state.get("fingerprint") != self.fingerprint:
             made_on = state.get("ran_on", "")
             if made_on != self.ran_on:
@@ -115,7 +128,15 @@ class EpochCheckpoint:
 
     def save(self, **state) -> None:
         with atomic_path(self.path) as tmp:
-            torch.save({"fingerprint": self.fingerprint, "ran_on": self.ran_on, **state}, tmp)
+            torch.save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": self.fingerprint,
+                    "ran_on": self.ran_on,
+                    **state,
+                },
+                tmp,
+            )
         self.saved_at = time.monotonic()
 
     def discard(self) -> None:
