@@ -2,6 +2,9 @@
 dispatch on a setting accepts each value its schema enum lists, and the place the setting comes in
 (its recipe, a method id, the config check) refuses any other."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +138,35 @@ def test_every_metric_of_the_schema_is_computed():
     y = np.array([0, 1, 1, 0])
     assert set(METRICS) == set(allowed("summary.metric"))
     assert set(METRICS) <= set(compute_metrics(y, y, 2))
+
+
+def test_every_setting_of_the_schema_has_a_row_in_config_readme():
+    """config/README.md is where a user looks a key up: a key the schema accepts but the page
+    does not name is a setting nobody can find."""
+    page = (Path(__file__).parents[3] / "config" / "README.md").read_text()
+    # a row's first cell names its keys: "`losses.drw_beta`, `losses.drw_from`", or a sibling by
+    # its last part: "`datasets.<name>.imbalance.ratio` + `max_per_class`"
+    named = {
+        key
+        for line in page.splitlines()
+        if line.startswith("| `")
+        for key in re.findall(r"`([^`]+)`", line.split(" | ")[0])
+    }
+
+    def leaves(node, path):
+        for key, spec in node.get("properties", {}).items():
+            name = f"{path}.{key}" if path else key
+            if "properties" in spec:
+                yield from leaves(spec, name)
+            elif isinstance(spec.get("additionalProperties"), dict):
+                yield name
+                yield from leaves(spec["additionalProperties"], f"{name}.<name>")
+            else:
+                yield name
+
+    missing = [
+        name
+        for name in leaves(schema(), "")
+        if name not in named and name.rsplit(".", 1)[-1] not in named
+    ]
+    assert not missing, f"config/README.md has no row for {missing}"
