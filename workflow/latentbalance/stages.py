@@ -54,7 +54,6 @@ from .training.out_of_memory import (
 from .training.runtime import resolve, seed_everything, select_device, stage_seed
 from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8
 from .verdict import plots
-from .verdict.evaluation import write_evaluation
 from .verdict.prediction import logit_adjusted, predict_proba, scoring_precision
 
 
@@ -367,6 +366,10 @@ def evaluate(
     ``evaluation.write_evaluation``). With ``recipe.logit_adjustment`` (tau > 0) the
     probabilities are divided by the classifier's training prior to that power before anything
     is scored or written. Returns the metrics of each test set."""
+    # scikit-learn and imbalanced-learn's metrics (with SciPy, about 1.5 s to import) only here:
+    # the training jobs that share this module never score a test set
+    from .verdict.evaluation import write_evaluation
+
     dataset = ImageDataset.load(inputs["images"])
     wanted = {
         testset: test_indices(inputs["split"], inputs["folds"], fold, testset)
