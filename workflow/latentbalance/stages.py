@@ -13,12 +13,7 @@ import pandas as pd
 import torch
 
 from .data.image_dataset import ImageDataset, ImageRows, read_rows, write_npy
-from .data.splits import (
-    fold_indices,
-    real_images_used,
-    test_indices,
-    training_set,
-)
+from .data.splits import fold_indices, real_images_used, test_indices, training_set
 from .io import atomic_path, write_csv, write_json
 from .nets.autoencoders import build_autoencoder
 from .nets.classifiers import build_classifier
@@ -366,8 +361,6 @@ def evaluate(
     ``evaluation.write_evaluation``). With ``recipe.logit_adjustment`` (tau > 0) the
     probabilities are divided by the classifier's training prior to that power before anything
     is scored or written. Returns the metrics of each test set."""
-    # scikit-learn and imbalanced-learn's metrics (with SciPy, about 1.5 s to import) only here:
-    # the training jobs that share this module never score a test set
     from .verdict.evaluation import write_evaluation
 
     dataset = ImageDataset.load(inputs["images"])
