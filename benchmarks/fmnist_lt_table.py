@@ -68,7 +68,7 @@ def table(per_fold: pd.DataFrame, testset: str, ceiling: pd.DataFrame | None = N
         for (method, classifier), group in ceiling[ceiling["testset"] == testset].groupby(
             ["method", "classifier"]
         ):
-            name = f"ceiling: {method} on 900 per class ({classifier}, ours)"
+            name = f"ceiling: {method} on a balanced set of the same size ({classifier}, ours)"
             row = {"method": name, "folds": group["fold"].nunique()}
             row.update({name: cell(group[column]) for column, name in METRICS.items()})
             row["_sort"] = group["acsa"].mean() * 100
