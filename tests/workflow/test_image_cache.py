@@ -105,7 +105,8 @@ def test_jobs_memory_map_the_cache_and_do_not_grow_with_it(tmp_path):
 
 def test_interrupted_download_leaves_no_cache_and_the_rerun_completes(tmp_path):
     workdir = copy_workflow(tmp_path)
-    for name, count in (("a", 1500), ("b", 1500)):
+    # enough images that decoding outlasts the wait below on the fastest CPU we meet
+    for name, count in (("a", 4000), ("b", 4000)):
         write_pictures(workdir / "photos" / name, count, size=(64, 64))
     config = write_config(workdir / "big.yaml", CONFIG)
     data = workdir / "results" / "big" / "data"
@@ -124,7 +125,7 @@ def test_interrupted_download_leaves_no_cache_and_the_rerun_completes(tmp_path):
             assert process.poll() is None, "the download ended before it was interrupted"
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        time.sleep(0.3)  # mid-way through the files
+        time.sleep(0.1)  # mid-way through the files
         os.killpg(process.pid, sig)
         process.wait(timeout=120)
         assert not (data / "images.npy").exists()
@@ -138,5 +139,5 @@ def test_interrupted_download_leaves_no_cache_and_the_rerun_completes(tmp_path):
     snakemake(workdir, target, "--rerun-incomplete", "--configfile", str(config))
     assert not list(data.glob(".*")), "the killed download's half-written file is removed"
     cache = ImageDataset.load(data / "images.npy")
-    assert isinstance(cache.images, np.memmap) and cache.images.shape[0] == 3000
-    assert np.bincount(cache.labels).tolist() == [1500, 1500]
+    assert isinstance(cache.images, np.memmap) and cache.images.shape[0] == 8000
+    assert np.bincount(cache.labels).tolist() == [4000, 4000]

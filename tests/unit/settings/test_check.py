@@ -88,3 +88,13 @@ def test_a_results_folder_that_cannot_be_written_stops_the_run(tmp_path):
     results.write_text("a file where the results folder goes")
     with pytest.raises(PermissionError, match=f"cannot write results to {results}.*--directory"):
         check_results_writable(results)
+
+
+def test_a_key_with_a_line_break_is_quoted_so_the_message_stays_one_line():
+    dataset = {"source": "mnist5k", "imbalance": {"ratio": 10, "max_per_class": 60}}
+    config = {"datasets": {"d": dataset}, "classifier": {"epochs_by_method": {}}}
+    config["classifier"]["epochs_by_method"]["none\n"] = None
+    with pytest.raises(ConfigError) as refused:
+        check_config(config)
+    assert "\n" not in str(refused.value)
+    assert "'none\\n'" in str(refused.value) and "epochs_by_method" in str(refused.value)

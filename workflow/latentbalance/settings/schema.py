@@ -160,6 +160,8 @@ def key_name(path) -> str:
     ``run_folds[1]``."""
     name = ""
     for part in path:
+        # a key with a line break or tab in it is quoted, so the message stays one line
+        part = part if isinstance(part, int) or str(part).isprintable() else repr(part)
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
     return name
 
