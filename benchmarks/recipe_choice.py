@@ -8,7 +8,10 @@ validation set), over the folds every candidate ran for it; a tie keeps the earl
 Test-set scores are printed for the chosen recipe only, once.
 
     python benchmarks/recipe_choice.py shared=results/fmnist_lt_small \
-        half=results/fmnist_lt_small_half double=results/fmnist_lt_small_double
+        half=tuning/half/results/fmnist_lt_small double=tuning/double/results/fmnist_lt_small \
+        batch64=tuning/batch64/results/fmnist_lt_small
+
+(each candidate run in its own directory: benchmarks/configs/fmnist-lt-small-recipe-*.yaml).
 """
 
 from __future__ import annotations

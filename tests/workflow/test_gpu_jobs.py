@@ -48,11 +48,12 @@ def test_network_jobs_ask_for_the_gpu_and_evaluate_has_time_for_resnet152_on_a_c
         assert gpus[kind] == {"1"}, kind
     assert gpus["oversample-pixel"] == {"0"}
     assert gpus["split"] == {"0"} and gpus["summarize"] == {"0"}
-    # on one CPU thread ResNet152 needs more than an hour for SVHN's ~60k test-set images
+    # on one CPU thread ResNet152 needs ~50 min for the ~40k images SVHN's evaluation classifies
+    # (test set and holdout; the imbalanced test set reads its rows of the test set's): twice that
     runtimes = {
         (w["dataset"], w["arch"]): int(r["runtime"]) for rule, w, r in jobs if rule == "evaluate"
     }
-    assert runtimes[("svhn", "resnet152")] >= 120
+    assert runtimes[("svhn", "resnet152")] >= 100
     assert runtimes[("svhn", "resnet18")] < runtimes[("svhn", "resnet152")]
 
     cpu = write_config(workdir / "cpu.yaml", {"compute": {"device": "cpu"}})

@@ -98,6 +98,15 @@ BENCHMARK_STACKS = [
     # the small long tail: every method on five folds; its ceiling overlay trains none alone
     (["config/fmnist-lt-small.yaml"], [], {(m, f) for m in SMALL for f in FOLDS}),
     (["config/fmnist-lt-small.yaml"], ["fmnist-lt-small-ceiling"], {("none", f) for f in FOLDS}),
+    # the equal tuning budget's candidate recipes: every method, on the fold that chooses
+    *(
+        (
+            ["config/fmnist-lt-small.yaml"],
+            [f"fmnist-lt-small-recipe-{name}"],
+            {(m, 0) for m in SMALL},
+        )
+        for name in ("half", "double", "batch64")
+    ),
 ]
 
 

@@ -104,16 +104,15 @@ def predict(args) -> int:
     path = model_file(args.model)  # argument errors first, before the slow imports
     files = image_files(args.images)
     import pandas as pd
-    import torch
     from tqdm import tqdm
 
     from .io import atomic_path
     from .nets.model_files import training_prior
-    from .training.runtime import select_device
+    from .training.runtime import select_device, use_threads
     from .training.tensors import to_unit_range
     from .verdict.prediction import logit_adjusted, predict_proba
 
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     model, spec = load_model(path)
     prior = training_prior(spec) if args.logit_adjustment else None
     images, files, skipped = readable_images(
@@ -223,12 +222,11 @@ EVALUATION_FILES = {
 
 def evaluate(args) -> int:
     path = model_file(args.model)
-    import torch
-
     from .settings.recipes import Compute, EvaluationRecipe
     from .stages import evaluate as evaluate_stage
+    from .training.runtime import use_threads
 
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     _, spec = load_model(path)  # fails early, with a clear message, on a file that is no classifier
     data = Path(args.data)
     split_dir = data.parent.parent / "split"

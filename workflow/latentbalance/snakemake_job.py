@@ -240,7 +240,9 @@ def start(snakemake, recipe=None) -> dict:
     global _gpu_slot
     _gpu_slot = assign_gpu(snakemake) or _gpu_slot
     if "torch" in sys.modules:  # only steps that train or run networks import torch
-        sys.modules["torch"].set_num_threads(snakemake.threads)
+        from .training.runtime import use_threads
+
+        use_threads(snakemake.threads)
     params = dict(snakemake.params.items())
     if recipe is not None:
         params["recipe"] = recipe.from_config(params["recipe"])

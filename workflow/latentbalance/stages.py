@@ -49,7 +49,7 @@ from .training.out_of_memory import (
 from .training.runtime import resolve, seed_everything, select_device, stage_seed
 from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8
 from .verdict import plots
-from .verdict.prediction import logit_adjusted, predict_proba, scoring_precision
+from .verdict.prediction import logit_adjusted, predict_sets, scoring_precision
 
 
 def save_fit(out: dict, model, spec: dict, history: list[dict]) -> pd.DataFrame:
@@ -125,10 +125,15 @@ def train_autoencoder(
     resume.discard()
 
 
+# decoded floats held at once while the synthetic set is written (at 128 px RGB, ~340 images)
+DECODE_CHUNK_BYTES = 64 * 2**20
+
+
 def write_synthetic(path, features, to_images, image_shape, batch_size: int) -> None:
-    """The synthetic images of ``features``, decoded and written a chunk at a time (whole
-    batches: the batches are those of one call)."""
-    step = batch_size * max(1, 2048 // batch_size)
+    """The synthetic images of ``features``, decoded and written a chunk at a time: up to 2,048
+    images and 64 MB of decoded floats, in whole batches (the batches are those of one call)."""
+    per_batch = batch_size * 4 * int(np.prod(image_shape))
+    step = batch_size * max(1, min(2048 // batch_size, DECODE_CHUNK_BYTES // per_batch))
     chunks = (to_images(features[i : i + step]) for i in range(0, len(features), step))
     write_npy(path, (len(features), *image_shape), chunks)
 
@@ -210,9 +215,8 @@ def oversample(
         f"{method_id}, fold {fold}",
         out["grid"],
     )
-    checked = synthetic_check.first_per_class(new_labels, synthetic_check.CHECKED_PER_CLASS)
     check = synthetic_check.nearest_neighbour_check(
-        images, labels, read_rows(synthetic, checked), new_labels[checked], dataset.class_names
+        images, labels, synthetic, new_labels, dataset.class_names
     )
     write_json(out["check"], {"method": method_id, "fold": fold, **check})
 
@@ -374,17 +378,12 @@ def evaluate(
     # scored in fp32 whatever compute.precision the classifier trained in
     device = select_device(compute.device)
     how = {**recipe.as_dict(), "environment": environment(device, scoring_precision(device))}
+    # the imbalanced test set reads its rows of the test set's classification
+    pools = {"test": test_indices(inputs["split"], inputs["folds"], fold, "test")}
+    scored = predict_sets(model, dataset, wanted, pools, batch_size, device, recipe.test_time_flip)
     results = []
     for i, (testset, indices) in enumerate(wanted.items()):
-        # each test set classified on its own, in the same batches whatever else is configured:
-        # batch composition moves the last bits of the probabilities
-        probabilities = predict_proba(
-            model,
-            dataset.view(indices),
-            batch_size,
-            device,
-            recipe.test_time_flip,
-        )
+        probabilities = scored[testset]
         if recipe.logit_adjustment:
             probabilities = logit_adjusted(
                 probabilities, training_prior(spec), recipe.logit_adjustment

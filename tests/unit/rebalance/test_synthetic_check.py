@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from latentbalance.rebalance import synthetic_check
 from latentbalance.rebalance.synthetic_check import nearest_neighbour_check
 
 
@@ -46,3 +47,16 @@ def test_a_class_without_synthetic_images_is_left_out():
     check = nearest_neighbour_check(real, labels, synthetic, np.full(5, 2), ["a", "b", "c"])
     assert [row["class"] for row in check["per_class"]] == ["c"]
     assert check["overall"]["copy_ratio"] > 0.5
+
+
+def test_the_check_reads_no_more_images_per_class_than_its_byte_budget(monkeypatch):
+    """Its memory does not grow with the data: at 128 px RGB it compares ~680 images of each
+    kind per class; at 28-32 px every real image of a class and the first 2,000 synthetic ones."""
+    assert synthetic_check.checked_count((3, 128, 128)) == 682
+    assert synthetic_check.checked_count((1, 28, 28)) > 40_000
+    assert synthetic_check.checked_count((3, 32, 32)) > 10_000
+    monkeypatch.setattr(synthetic_check, "CHECK_BYTES", 5 * 4 * 64)  # five 8x8 images
+    rng = np.random.default_rng(3)
+    real, synthetic = real_images(rng, 12), real_images(rng, 9)
+    check = nearest_neighbour_check(real, np.zeros(12, int), synthetic, np.zeros(9, int), ["a"])
+    assert check["per_class"][0]["n_real"] == 5 and check["per_class"][0]["n_synthetic"] == 5

@@ -8,7 +8,13 @@ import torch
 from latentbalance.settings.recipes import Compute
 from latentbalance.training import environment, runtime
 from latentbalance.training.checkpoint import EpochCheckpoint, rng_state
-from latentbalance.training.runtime import Precision, seed_everything, select_device, stage_seed
+from latentbalance.training.runtime import (
+    Precision,
+    seed_everything,
+    select_device,
+    stage_seed,
+    use_threads,
+)
 
 from helpers import train_resnet
 
@@ -64,6 +70,21 @@ def test_one_seed_drives_every_generator_and_each_job_gets_its_own():
     assert stage_seed(7, 0, "classifier", "resnet18") == 2764445928
     assert stage_seed(7, 0, "classifier") != stage_seed(7, 1, "classifier")
     assert stage_seed(7, 0, "classifier") != stage_seed(8, 0, "classifier")
+
+
+def test_a_job_flushes_denormal_floats_to_zero_on_its_threads():
+    """Denormals halved training speed after a few epochs; a job sets its threads and flushes
+    them in one call."""
+    before = torch.get_num_threads()
+    try:
+        use_threads(1)
+        assert torch.get_num_threads() == 1
+        assert torch.tensor([1e-40]).item() == 0.0  # a float32 denormal reads as zero
+        assert (torch.tensor([1e-30]) * 1e-10).item() == 0.0  # and no product makes one
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(before)
+    assert torch.tensor([1e-40]).item() != 0.0  # the default keeps them: the test can fail
 
 
 def test_gpu_asked_without_one_names_the_key_the_build_and_the_driver(monkeypatch, tmp_path):

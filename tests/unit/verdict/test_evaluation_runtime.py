@@ -30,6 +30,10 @@ def test_minutes_grow_with_the_images_scored_and_the_network():
     assert evaluation_minutes(config(flip=True), "d", "resnet18") > one
     assert evaluation_minutes(config(testsets=("test", "holdout")), "d", "resnet18") > one
     assert evaluation_minutes(config(), "d", "resnet152") > one
+    # the imbalanced test set is rows of the test set's classification: no images of its own
+    both = config(testsets=("test", "test_imbalanced"))
+    assert evaluation_minutes(both, "d", "resnet18") == one
+    assert evaluation_minutes(config(testsets=("test_imbalanced",)), "d", "resnet18") == one
     # a bigger image costs more per pass (folder: sized from its counts)
     small = config(source="folder", root="x", image_size=32, imbalance={"counts": [50_000, 10_000]})
     large = config(

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from latentbalance.data.image_dataset import ImageDataset
 from latentbalance.training.runtime import Precision
-from latentbalance.verdict.prediction import logit_adjusted, predict_proba
+from latentbalance.verdict.prediction import logit_adjusted, predict_proba, predict_sets
 
 CPU = torch.device("cpu")
 
@@ -56,3 +57,43 @@ def test_a_near_tie_is_scored_in_fp32_not_in_the_training_precision():
     probabilities = predict_proba(model, image, 1, CPU)
     assert probabilities.argmax(1).tolist() == [1]
     assert probabilities[0, 1] == pytest.approx(torch.softmax(torch.tensor([1.0, 1.002]), 0)[1])
+
+
+class Counting(torch.nn.Module):
+    """Scores an image by its mean brightness and counts the images it is shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+
+    def forward(self, images):
+        self.seen += len(images)
+        level = images.mean(dim=(1, 2, 3))
+        return torch.stack([level, -level], dim=1) * 3
+
+
+def test_the_imbalanced_test_set_reads_its_rows_of_the_test_set_and_no_image_is_classified_twice():
+    rng = np.random.default_rng(0)
+    dataset = ImageDataset(
+        images=rng.integers(0, 256, (40, 1, 4, 4), dtype=np.uint8),
+        labels=np.arange(40) % 2,
+        class_names=["a", "b"],
+    )
+    test = rng.permutation(np.arange(10, 40))  # in no particular order, as a split writes it
+    imbalanced = test[[17, 3, 25, 8]]
+    holdout = np.arange(10)  # outside the test set: classified on its own
+    model = Counting()
+    wanted = {"test": test, "test_imbalanced": imbalanced, "holdout": holdout}
+    scored = predict_sets(model, dataset, wanted, {"test": test}, 8, CPU, test_time_flip=True)
+    assert model.seen == 2 * (30 + 10)  # each image and its mirror once
+    for name, indices in wanted.items():
+        alone = predict_proba(Counting(), dataset.view(indices), 8, CPU, test_time_flip=True)
+        assert np.allclose(scored[name], alone, atol=1e-6), name
+    # scored without the test set, the subset still reads the test set's classification
+    only = predict_sets(
+        Counting(), dataset, {"test_imbalanced": imbalanced}, {"test": test}, 8, CPU
+    )
+    assert np.array_equal(
+        only["test_imbalanced"],
+        predict_proba(Counting(), dataset.view(test), 8, CPU)[[17, 3, 25, 8]],
+    )

@@ -17,6 +17,7 @@ median(real -> real): near 0 means the synthetic images collapse onto a few poin
 from __future__ import annotations
 
 import numpy as np
+from sklearn import config_context
 from sklearn.neighbors import NearestNeighbors
 
 
@@ -44,9 +45,18 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator)
 
 
-# synthetic images per class the nearest-neighbour check compares (pixel distances of every
-# synthetic image of a class would hold them all in memory as floats)
+# The images of each kind and class the nearest-neighbour check compares: the first 2,000
+# synthetic ones, and no more of either kind than fill CHECK_BYTES as floats (at 28-32 px every
+# real image of a class, at 128 px RGB ~680), so the check's memory does not grow with the data.
 CHECKED_PER_CLASS = 2000
+CHECK_BYTES = 128 * 2**20
+# scikit-learn's distance blocks (MB), kept under the images compared
+WORKING_MEMORY_MB = 128
+
+
+def checked_count(image_shape) -> int:
+    """How many images of one kind and class fit ``CHECK_BYTES`` as float32."""
+    return max(1, CHECK_BYTES // (4 * int(np.prod(image_shape))))
 
 
 def first_per_class(labels: np.ndarray, count: int) -> np.ndarray:
@@ -66,19 +76,24 @@ def nearest_neighbour_check(
     class_names: list[str],
 ) -> dict:
     """Per-class medians and ratios, plus the overall ratios (synthetic-count-weighted means
-    over the classes that received synthetic images)."""
+    over the classes that received synthetic images). ``synthetic`` may be the memory-mapped
+    synthetic set: each class's first images are read in turn (``CHECKED_PER_CLASS``,
+    ``checked_count``), as are the real images of each class."""
+    limit = checked_count(real.shape[1:])
     per_class = []
     for cls, name in enumerate(class_names):
         if not (synthetic_labels == cls).any():
             continue  # the majority class gets no synthetic images
-        own_real = _flat(real[real_labels == cls])
-        own_synthetic = _flat(synthetic[synthetic_labels == cls])
-        real_real = float(np.median(_nearest(own_real, own_real, exclude_self=True)))
-        to_real = _nearest(own_real, own_synthetic, exclude_self=False)
+        own_real = _flat(real[np.flatnonzero(real_labels == cls)[:limit]])
+        mine = np.flatnonzero(synthetic_labels == cls)[: min(limit, CHECKED_PER_CLASS)]
+        own_synthetic = _flat(synthetic[mine])
+        with config_context(working_memory=WORKING_MEMORY_MB):
+            real_real = float(np.median(_nearest(own_real, own_real, exclude_self=True)))
+            to_real = _nearest(own_real, own_synthetic, exclude_self=False)
+            synthetic_synthetic = float(
+                np.median(_nearest(own_synthetic, own_synthetic, exclude_self=True))
+            )
         synthetic_real = float(np.median(to_real))
-        synthetic_synthetic = float(
-            np.median(_nearest(own_synthetic, own_synthetic, exclude_self=True))
-        )
         per_class.append(
             {
                 "class": name,

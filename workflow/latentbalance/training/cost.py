@@ -27,7 +27,7 @@ from ..settings.recipes import Compute
 from .budget import Costs, Data, Machine, NetCost
 from .environment import cpu_details
 from .loop import make_optimizer
-from .runtime import Precision, resolve
+from .runtime import Precision, resolve, use_threads
 
 TIMED_BATCHES = 3
 # stop timing a network after this many seconds, whatever TIMED_BATCHES says
@@ -50,7 +50,7 @@ def machine(compute: dict) -> Machine:
 @contextmanager
 def torch_threads(threads: int):
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    use_threads(threads)  # as the jobs it times run
     try:
         yield
     finally:

@@ -31,12 +31,10 @@ def evaluation_minutes(config: dict, dataset: str, arch: str) -> int:
     side = size if isinstance(size, int) else max(size)
     default = (sum(counts) / (1 - fraction) if counts else 100_000, side)
     pool, side = SOURCE_IMAGES.get(block["source"], default)
-    shares = {
-        "test": fraction,
-        "test_imbalanced": fraction,
-        "holdout": 1 / config["folds"],
-    }
-    images = pool * sum(shares[name] for name in config["testsets"])
+    # the imbalanced test set reads its rows of the test set's classification
+    classified = {"test" if name == "test_imbalanced" else name for name in config["testsets"]}
+    shares = {"test": fraction, "holdout": 1 / config["folds"]}
+    images = pool * sum(shares[name] for name in classified)
     passes = 2 if config["evaluate"]["test_time_flip"] else 1
     seconds = images * passes * FORWARD_MS[arch] / 1000 * side**2 / 32**2
     return 10 + math.ceil(2 * seconds / 60)

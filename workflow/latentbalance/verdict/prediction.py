@@ -40,6 +40,36 @@ def predict_proba(
     return probabilities.numpy()
 
 
+def predict_sets(
+    model: nn.Module,
+    dataset,
+    wanted: dict[str, np.ndarray],
+    pools: dict[str, np.ndarray],
+    batch_size: int,
+    device: torch.device,
+    test_time_flip: bool = False,
+) -> dict[str, np.ndarray]:
+    """Class probabilities (``predict_proba``) of each ``wanted`` set of ``dataset`` indices. A
+    set whose images all lie in a larger one of ``pools`` (the imbalanced test set in the test
+    set) takes its rows of that pool's classification: no image is classified twice, and each
+    set gets the same probabilities whatever else is scored (batch composition moves their last
+    bits)."""
+    classified: dict[str, np.ndarray] = {}
+    probabilities = {}
+    for name, indices in wanted.items():
+        source, rows = name, None
+        for pool_name, pool in pools.items():
+            if len(pool) > len(indices) and np.isin(indices, pool).all():
+                order = np.argsort(pool, kind="stable")
+                source, rows = pool_name, order[np.searchsorted(pool, indices, sorter=order)]
+                break
+        if source not in classified:
+            images = dataset.view(indices if rows is None else pools[source])
+            classified[source] = predict_proba(model, images, batch_size, device, test_time_flip)
+        probabilities[name] = classified[source] if rows is None else classified[source][rows]
+    return probabilities
+
+
 def logit_adjusted(probabilities: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
     """Post-hoc logit adjustment (Menon et al., ICLR 2021): each class's probability divided by
     its training prior to the power ``tau``, renormalised. ``tau = 1`` is the decision that
