@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings.recipes import Compute
+from .data.image_dataset import load_labels
+from .rebalance.methods import parse_method
+from .settings.recipes import Compute, latent_size
+from .training.budget import oversample_held_bytes, sampler_width
 from .training.environment import driver_gpus
 
 log = logging.getLogger(__name__)
@@ -41,14 +44,20 @@ def host_memory_mb(base_mb: int, attempt: int, checkpoint) -> int:
 BATCH_BYTES_PER_IMAGE_BYTE = 500
 
 
-def cache_rows(images_path) -> tuple[int, int]:
-    """The image cache's number of images and bytes per image, from its ``.npy`` header."""
+def cache_shape(images_path) -> tuple[int, ...]:
+    """The image cache's shape (images, channels, height, width), from its ``.npy`` header."""
     with open(images_path, "rb") as handle:
         version = np.lib.format.read_magic(handle)
         read = np.lib.format.read_array_header_1_0
         if version != (1, 0):
             read = np.lib.format.read_array_header_2_0
         shape, _, _ = read(handle)
+    return tuple(shape)
+
+
+def cache_rows(images_path) -> tuple[int, int]:
+    """The image cache's number of images and bytes per image."""
+    shape = cache_shape(images_path)
     return shape[0], int(np.prod(shape[1:]))
 
 
@@ -72,12 +81,22 @@ def training_memory(base_mb: int, checkpoint: str, batch_size: int):
     )
 
 
-def oversample_memory_mb(images_path, split_path, base_mb: int) -> int:
-    """oversample's ``mem_mb``: the fold's images as uint8 and as float features (a pixel-space
-    sampler's; an autoencoder's codes are smaller), at most the split's training pool."""
+def oversample_memory_mb(
+    images_path, split_path, method_id: str, latent_dim: int | None, sampler: dict, base_mb: int
+) -> int:
+    """oversample's ``mem_mb``: ``base_mb`` and ``budget.oversample_held_bytes`` of the split's
+    training pool (a fold's fit set is smaller) raised to ``sampler``'s target; ``latent_dim``:
+    the autoencoder's setting (a latent method's codes)."""
+    _, channels, height, width = cache_shape(images_path)
+    labels, _ = load_labels(images_path)
     with np.load(split_path) as split:
-        pool = len(split["train"])
-    return data_memory_mb(images_path, base_mb, held_rows=5 * pool)
+        counts = np.bincount(labels[split["train"]])
+    target = counts.max() if sampler["target"] == "majority" else sampler["target"]
+    synthetic = np.maximum(target - counts, 0).sum() * sampler["synthetic_share"]
+    row = channels * height * width
+    space = sampler_width(parse_method(method_id), row, latent_size(latent_dim, channels))
+    held = oversample_held_bytes(row, counts.sum(), synthetic, space)
+    return int(base_mb + held / 2**20)
 
 
 def machine_memory_mb() -> int | None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.image_dataset import ImageDataset, ImageRows, read_rows, write_npy
+from .data.image_dataset import ImageDataset, read_rows
 from .data.splits import fold_indices, real_images_used, test_indices, training_set
 from .io import atomic_path, write_csv, write_json
 from .nets.autoencoders import build_autoencoder
@@ -20,8 +20,6 @@ from .nets.classifiers import build_classifier
 from .nets.model_files import (
     check_compatible,
     check_scorable,
-    latent_size,
-    load_autoencoder,
     load_classifier,
     save_model,
     training_prior,
@@ -37,6 +35,7 @@ from .settings.recipes import (
     HeadRecipe,
     LossRecipe,
     SamplerRecipe,
+    latent_size,
 )
 from .training.checkpoint import job_checkpoint
 from .training.environment import environment
@@ -47,7 +46,7 @@ from .training.out_of_memory import (
     explained_out_of_memory,
 )
 from .training.runtime import resolve, seed_everything, select_device, stage_seed
-from .training.tensors import INPUT_SCALING, run_in_batches, to_uint8
+from .training.tensors import INPUT_SCALING
 from .verdict import plots
 from .verdict.prediction import logit_adjusted, predict_sets, scoring_precision
 
@@ -125,42 +124,6 @@ def train_autoencoder(
     resume.discard()
 
 
-# decoded floats held at once while the synthetic set is written (at 128 px RGB, ~340 images)
-DECODE_CHUNK_BYTES = 64 * 2**20
-
-
-def write_synthetic(path, features, to_images, image_shape, batch_size: int) -> None:
-    """The synthetic images of ``features``, decoded and written a chunk at a time: up to 2,048
-    images and 64 MB of decoded floats, in whole batches (the batches are those of one call)."""
-    per_batch = batch_size * 4 * int(np.prod(image_shape))
-    step = batch_size * max(1, min(2048 // batch_size, DECODE_CHUNK_BYTES // per_batch))
-    chunks = (to_images(features[i : i + step]) for i in range(0, len(features), step))
-    write_npy(path, (len(features), *image_shape), chunks)
-
-
-def _sampling_space(method, images, autoencoder_path, batch_size: int, compute: Compute):
-    """Where ``method`` samples: the autoencoder's codes of ``images`` (latent methods) or the
-    flattened images (pixel methods); and the function that turns new features into images."""
-    if not method.autoencoder:
-
-        def to_images(features):
-            return features.round().clip(0, 255).astype(np.uint8).reshape(-1, *images.shape[1:])
-
-        return images.reshape(len(images), -1).astype(np.float32), to_images
-    device, precision = resolve(compute)
-    model = precision.prepare(load_autoencoder(autoencoder_path).to(device))
-    rows = ImageRows([(images, np.arange(len(images)))])
-    codes = run_in_batches(model.encode, rows, batch_size, device, precision)
-
-    def to_images(features):
-        decoded = run_in_batches(
-            model.decode, torch.from_numpy(features), batch_size, device, precision
-        )
-        return to_uint8(decoded)
-
-    return codes.numpy(), to_images
-
-
 def oversample(
     inputs: dict,
     *,
@@ -178,19 +141,21 @@ def oversample(
     ``synthetic_check``). ``batch_size``: the autoencoder's, for encoding and decoding."""
     from .rebalance import synthetic_check
     from .rebalance.sampling import balance
+    from .rebalance.sampling_space import sampling_space, write_synthetic
 
     method = parse_method(method_id)
     dataset, parts = fold_training_data(inputs, fold)
     train = parts["fit"]  # the real images a method may copy or synthesise from
-    # the sampler's input, held by nature: the fit images (pixel methods: as features)
-    images, labels = dataset.rows(train), dataset.labels[train]
+    # the fit images stay in the cache: read batch by batch, or per class for the grid and check
+    images, labels = dataset.view(train), dataset.labels[train]
     seed_everything(stage_seed(seed, fold, "oversample", method_id))
     sample_seed = stage_seed(seed, fold, "sampler", method_id)
-    features, to_images = _sampling_space(
+    features, to_images = sampling_space(
         method, images, inputs.get("autoencoder"), batch_size, compute
     )
     resampled = balance(features, labels, method.sampler, recipe, sample_seed)
     new_labels, copies = resampled.labels, resampled.sources
+    del features  # the sampler's input; its output is what is decoded
     write_synthetic(out["synthetic"], resampled.features, to_images, images.shape[1:], batch_size)
     with atomic_path(out["balanced"]) as tmp, open(tmp, "wb") as handle:
         np.savez(
@@ -198,17 +163,17 @@ def oversample(
             real_indices=train,
             repeated_indices=train[resampled.repeats],
             synthetic_labels=new_labels,
-            # the dataset index of the real image each synthetic one copies (-1: interpolated); in
-            # latent space a copied code decodes to that image's reconstruction, as close a copy
+            # the real image (dataset index) each synthetic one copies, or its reconstruction; -1
             synthetic_sources=np.where(copies >= 0, train[np.maximum(copies, 0)], -1),
         )
     per_class = {dataset.class_names[c]: entry for c, entry in resampled.per_class.items()}
     write_json(out["info"], {"method": method_id, "fold": fold, "per_class": per_class})
     synthetic = np.load(out["synthetic"], mmap_mode="r")
     shown = synthetic_check.first_per_class(new_labels, 6)
+    real_shown = synthetic_check.first_per_class(labels, 6)
     plots.plot_real_vs_synthetic(
-        images,
-        labels,
+        images.take(real_shown),
+        labels[real_shown],
         read_rows(synthetic, shown),
         new_labels[shown],
         dataset.class_names,

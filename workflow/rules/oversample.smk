@@ -25,7 +25,14 @@ rule oversample:
     # Latent methods encode and decode on the configured device, so they ask for its GPU as training
     # does (counted locally, granted under SLURM); pixel methods run no network and ask none.
     resources:
-        mem_mb=lambda w, input: oversample_memory_mb(input.images, input.split, 1500),
+        mem_mb=lambda w, input: oversample_memory_mb(
+            input.images,
+            input.split,
+            w.method,
+            config["autoencoder"]["latent_dim"],
+            config["sampler"],
+            1000,
+        ),
         runtime=20,
         gpu=oversample_gpus,
     params:

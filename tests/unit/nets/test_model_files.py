@@ -12,12 +12,12 @@ from latentbalance.nets.classifiers import CosineLinear, build_classifier, build
 from latentbalance.nets.model_files import (
     check_compatible,
     check_scorable,
-    latent_size,
     load_autoencoder,
     load_classifier,
     save_model,
     training_prior,
 )
+from latentbalance.settings.recipes import latent_size
 from latentbalance.training.tensors import INPUT_SCALING
 
 SPEC = {

@@ -93,3 +93,32 @@ def test_peak_memory_is_the_largest_job_with_its_neighbours():
     big = costs(classifiers={"resnet18": NetCost(0.01, 0.003, 1e9, 3e8, 5 * 10**9)})
     held, rule = estimate(config(), DATA, big).memory
     assert rule == "train_classifier" and 5 * 10**9 < held < 6 * 10**9
+
+
+def test_an_oversampler_holds_its_features_not_the_fit_images():
+    """Latent methods read the fit images from the cache batch by batch: their memory grows
+    with the codes, not the pixels; pixel interpolation holds the images as floats; ros holds
+    positions. The working set is the check's and the decoder's budgets."""
+    from latentbalance.rebalance.methods import parse_method
+    from latentbalance.rebalance.sampling_space import DECODE_CHUNK_BYTES
+    from latentbalance.rebalance.synthetic_check import CHECK_BYTES, WORKING_MEMORY_MB
+    from latentbalance.training.budget import (
+        OVERSAMPLE_WORKING_BYTES,
+        oversample_held_bytes,
+        sampler_width,
+    )
+
+    assert OVERSAMPLE_WORKING_BYTES == 2 * CHECK_BYTES + WORKING_MEMORY_MB * 2**20 + (
+        DECODE_CHUNK_BYTES
+    )
+    small, large = 3 * 32 * 32, 3 * 128 * 128
+    held = {
+        (name, row): oversample_held_bytes(
+            row, 50_000, 100_000, sampler_width(parse_method(name), row, 600)
+        )
+        for name in ("smote-ae", "smote-pixel", "ros")
+        for row in (small, large)
+    }
+    assert held["smote-ae", small] == held["smote-ae", large] < 2 * 2**30
+    assert held["ros", large] < OVERSAMPLE_WORKING_BYTES + 2**21
+    assert held["smote-pixel", large] > 16 * held["smote-pixel", small] / 2 > 10 * 2**30

@@ -14,11 +14,6 @@ from .autoencoders import build_autoencoder
 from .classifiers import build_classifier
 
 
-def latent_size(latent_dim, channels: int) -> int:
-    """DeepSMOTE's sizes unless configured: 300 for 1-channel, 600 for 3-channel images."""
-    return int(latent_dim) if latent_dim else (300 if channels == 1 else 600)
-
-
 def save_model(path, model: torch.nn.Module, spec: dict) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:

@@ -56,7 +56,7 @@ def _generate(draw: _Draw, sampler: str, cls: int, target: int, k: int):
     features = draw.features
     resampler = _resampler(sampler, {cls: target}, k, draw.seed + cls)
     resampled, resampled_labels = resampler.fit_resample(features, draw.labels)
-    new = resampled[len(features) :]
+    new = resampled[len(features) :].copy()  # a view would keep every feature alive per class
     assert np.all(resampled_labels[len(features) :] == cls)
     if sampler == "ros":
         copies = np.asarray(resampler.sample_indices_[len(features) :], dtype=np.int64)
@@ -122,27 +122,25 @@ def balance(
     _check_neighbours(sampler, recipe.k_neighbors, counts)
     targets = counts + synthetic_counts(counts, recipe.target, recipe.synthetic_share)
     draw = _Draw(features, labels, sampler, recipe, seed, np.random.default_rng(seed))
-    new, new_labels, sources, per_class = [], [], [], {}
+    made = np.where(counts > 0, targets - counts, 0)  # a class absent from the fold stays absent
+    # filled class by class: the new rows are held once, not as a list and its concatenation
+    new = np.empty((made.sum(), features.shape[1]), features.dtype)
+    new_labels = np.repeat(np.arange(len(counts)), made)
+    sources, per_class, start = np.empty(len(new), np.int64), {}, 0
     for cls, (n_real, wanted) in enumerate(zip(counts, targets, strict=True)):
         entry = {"real": int(n_real), "synthetic": int(wanted - n_real), "how": sampler}
         per_class[cls] = entry
-        if wanted == n_real or n_real == 0:
+        if not made[cls]:
             entry["how"] = "none"
             continue
         samples, copies = _class_samples(draw, cls, int(wanted), entry)
-        new.append(samples)
-        new_labels.append(np.full(len(samples), cls, dtype=np.int64))
-        sources.append(copies)
-    width = features.shape[1]
-    new = np.concatenate(new) if new else np.empty((0, width), features.dtype)
-    new_labels = np.concatenate(new_labels) if new_labels else np.empty(0, np.int64)
-    final = counts + np.bincount(new_labels, minlength=len(counts))
-    assert np.all((final == targets) | (counts == 0)), f"unbalanced after sampling: {final}"
+        assert len(samples) == made[cls], f"class {cls}: {len(samples)} of {made[cls]} samples"
+        new[start : start + made[cls]], sources[start : start + made[cls]] = samples, copies
+        start += made[cls]
     repeats = real_repeats(labels, recipe.target, recipe.synthetic_share, seed)
     repeated = np.bincount(labels[repeats], minlength=len(per_class))
     for cls, entry in per_class.items():
         entry["repeated"] = int(repeated[cls])
-    sources = np.concatenate(sources) if sources else np.empty(0, np.int64)
     return Resampled(new, new_labels, sources, repeats, per_class)
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from sklearn import config_context
 from sklearn.neighbors import NearestNeighbors
 
+from ..data.image_dataset import ImageRows, read_rows
+
 
 def _flat(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
@@ -68,6 +70,12 @@ def first_per_class(labels: np.ndarray, count: int) -> np.ndarray:
     return np.flatnonzero(rank < count)
 
 
+def _read(images, positions: np.ndarray) -> np.ndarray:
+    """Rows ``positions`` of ``ImageRows`` or of an array (a memory-mapped one with ``pread``,
+    so that its pages stay out of resident memory)."""
+    return images.take(positions) if isinstance(images, ImageRows) else read_rows(images, positions)
+
+
 def nearest_neighbour_check(
     real: np.ndarray,
     real_labels: np.ndarray,
@@ -84,9 +92,9 @@ def nearest_neighbour_check(
     for cls, name in enumerate(class_names):
         if not (synthetic_labels == cls).any():
             continue  # the majority class gets no synthetic images
-        own_real = _flat(real[np.flatnonzero(real_labels == cls)[:limit]])
+        own_real = _flat(_read(real, np.flatnonzero(real_labels == cls)[:limit]))
         mine = np.flatnonzero(synthetic_labels == cls)[: min(limit, CHECKED_PER_CLASS)]
-        own_synthetic = _flat(synthetic[mine])
+        own_synthetic = _flat(_read(synthetic, mine))
         with config_context(working_memory=WORKING_MEMORY_MB):
             real_real = float(np.median(_nearest(own_real, own_real, exclude_self=True)))
             to_real = _nearest(own_real, own_synthetic, exclude_self=False)

@@ -75,6 +75,11 @@ def classifier_settings(block: dict, method_id: str) -> dict:
     return settings
 
 
+def latent_size(latent_dim, channels: int) -> int:
+    """DeepSMOTE's sizes unless configured: 300 for 1-channel, 600 for 3-channel images."""
+    return int(latent_dim) if latent_dim else (300 if channels == 1 else 600)
+
+
 def budget_epochs(images_seen: int, n_images: float) -> int:
     """The epochs of an equal image budget on a fit set of ``n_images``: rounded, at least one."""
     return max(1, round(images_seen / n_images))

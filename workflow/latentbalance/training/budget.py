@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..rebalance.methods import expand_methods, parse_method
-from ..settings.recipes import budget_epochs
+from ..settings.recipes import budget_epochs, latent_size
 
 # What a job pays whatever its data: Python, torch and the library imported, Snakemake's script
 # wrapper (6-8 s on a 2-core Xeon).
@@ -32,6 +32,10 @@ WRITE_BYTES_S = 300e6
 TORCH_JOB_BYTES = 0.9e9
 DATA_JOB_BYTES = 0.2e9
 DATA_RULES = ("download", "split", "folds", "summarize")
+# oversample's working set beside its features: the synthetic-sample check's real and synthetic
+# images of one class as floats and scikit-learn's distance blocks (synthetic_check.CHECK_BYTES,
+# WORKING_MEMORY_MB) and one decoded chunk (sampling_space.DECODE_CHUNK_BYTES)
+OVERSAMPLE_WORKING_BYTES = (2 * 128 + 128 + 64) * 2**20
 # summarize: the bootstrap, the tables, plots and pages
 SUMMARY_S = 30.0
 # For the GPU advice only, not measured: an A100/H100-class card's sustained bf16 FLOP/s on these
@@ -176,7 +180,8 @@ def estimate(config: dict, data: Data, costs: Costs) -> Estimate:
         Stage("folds", 1, start, 1, 0),
     ]
     stages += _autoencoder_stages(config, methods, (sum(fit), val), costs, start, row)
-    stages += _oversample_stages(config, methods, fit, costs, start, row)
+    latent = latent_size(config["autoencoder"]["latent_dim"], data.channels)
+    stages += _oversample_stages(config, methods, fit, costs, (start, row, latent))
     stages += _classifier_stages(config, methods, (fit, val), costs, start, row)
     tests = {
         "test": data.test,
@@ -239,8 +244,30 @@ def balanced_counts(config: dict, fold: list[float]) -> list[float]:
     return [max(n, target) for n in fold]
 
 
-def _oversample_stages(config, methods, fold, costs, start, row):
-    """One fold's balanced sets: encode the fold, sample, decode, check, write."""
+def sampler_width(method, row_bytes: int, latent_size: int) -> int:
+    """Numbers per image in the space ``method`` samples in: the autoencoder's codes, each
+    image's position (``ros`` copies, read back from the cache), or the flattened images."""
+    if method.autoencoder:
+        return latent_size
+    return 1 if method.sampler == "ros" else row_bytes
+
+
+def oversample_held_bytes(
+    row_bytes: float, fit_rows: float, synthetic_rows: float, width: int
+) -> float:
+    """What one oversample job holds beyond its process: the sampler's features (``width`` per
+    image, ``sampler_width``; float32) of the fit set and of the new rows, each
+    twice (imbalanced-learn's resampled copy; the new rows drawn, then gathered), the fit images
+    where the features are their pixels, and ``OVERSAMPLE_WORKING_BYTES``. Otherwise the fit
+    images stay in the cache."""
+    read = fit_rows * row_bytes if width == row_bytes else 0
+    return OVERSAMPLE_WORKING_BYTES + read + 8 * width * (fit_rows + synthetic_rows)
+
+
+def _oversample_stages(config, methods, fold, costs, start_row_latent):
+    """One fold's balanced sets: encode the fold, sample, decode, check, write.
+    ``start_row_latent``: a job's start, an image's bytes and the latent size."""
+    start, row, latent = start_row_latent
     machine = costs.machine
     generating = [m for m in methods if m.generates and not m.head]
     balanced = balanced_counts(config, fold)
@@ -257,8 +284,13 @@ def _oversample_stages(config, methods, fold, costs, start, row):
             seconds += (sum(fold) + synthetic) / 2 * net.one_thread(machine.threads)
         else:  # neighbours among the flattened images of each class
             seconds += sum(n * n for n in fold) * row * machine.neighbour_s
-    # the fit images (pixel methods: as float features) and the new images
-    memory = 5 * sum(fold) * row + synthetic * row
+    memory = max(
+        (
+            oversample_held_bytes(row, sum(fold), synthetic, sampler_width(m, row, latent))
+            for m in generating
+        ),
+        default=0,
+    )
     does = f"{synthetic:,.0f} new images"
     return [Stage("oversample", len(generating), seconds, 1, memory, does)]
 

@@ -21,9 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..nets.autoencoders import autoencoder_losses, build_autoencoder
 from ..nets.classifiers import build_classifier
-from ..nets.model_files import latent_size
 from ..rebalance.methods import expand_methods, parse_method
-from ..settings.recipes import Compute
+from ..settings.recipes import Compute, latent_size
 from .budget import Costs, Data, Machine, NetCost
 from .environment import cpu_details
 from .loop import make_optimizer
