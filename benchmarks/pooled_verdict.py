@@ -12,7 +12,7 @@ critical-difference diagram.
         --configfile config/fmnist-lt.yaml
 
 ``--configfile`` (the run's config files, in order) gives the sampler, autoencoder, loss and head
-settings and ``classifier.epochs_by_method`` that label the models, the test sets' order and the
+settings and ``classifier.by_method`` that label the models, the test sets' order and the
 bootstrap's resamples and seed.
 """
 
@@ -83,7 +83,7 @@ def summary_settings(config: dict, name: str) -> summary.SummarySettings:
         autoencoder=config["autoencoder"],
         losses=config["losses"],
         heads=config["heads"],
-        epochs_by_method=config["classifier"]["epochs_by_method"],
+        by_method=config["classifier"]["by_method"],
     )
 
 

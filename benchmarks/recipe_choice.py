@@ -12,6 +12,8 @@ Test-set scores are printed for the chosen recipe only, once.
         batch64=tuning/batch64/results/fmnist_lt_small
 
 (each candidate run in its own directory: benchmarks/configs/fmnist-lt-small-recipe-*.yaml).
+It ends with the choices as ``classifier.by_method`` (each chosen recipe's classifier settings
+that differ from the shared one's), to lay over the shared config for the five-fold run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+import yaml
+
+from latentbalance.rebalance.methods import parse_method
+from latentbalance.settings.recipes import classifier_settings
 
 RULE = "highest mean holdout ACSA over the common folds; ties keep the earlier candidate"
 
@@ -70,6 +76,49 @@ def choose(per_fold: pd.DataFrame) -> pd.DataFrame:
     return table[["method", "folds", "chosen", *holdouts, *tests]]
 
 
+def _changed(shared: dict, chosen: dict) -> dict:
+    """The settings of ``chosen`` that differ from ``shared``'s, nested blocks key by key."""
+    changed = {}
+    for key, value in chosen.items():
+        if isinstance(value, dict) and isinstance(shared.get(key), dict):
+            value = _changed(shared[key], value)
+            if value:
+                changed[key] = value
+        elif shared.get(key) != value:
+            changed[key] = value
+    return changed
+
+
+def by_method(table: pd.DataFrame, named: list[str]) -> tuple[dict, list[str]]:
+    """The chosen recipes as ``classifier.by_method`` entries, and notes: a choice that changes
+    no classifier setting, a head whose choice is not its backbone's (a head trains on its
+    backbone's classifier, so it follows that one)."""
+    folders = dict(item.partition("=")[::2] for item in named)
+    blocks = {
+        name: yaml.safe_load((Path(folder) / "summary" / "config.yaml").read_text())["classifier"]
+        for name, folder in folders.items()
+    }
+    shared = next(iter(folders))
+    choice = dict(zip(table["method"], table["chosen"], strict=True))
+    recipes, notes = {}, []
+    for method, name in choice.items():
+        parsed = parse_method(method)
+        if parsed.head:
+            if choice.get(parsed.backbone, name) != name:
+                notes.append(f"{method} chose {name}; it follows {parsed.backbone}'s choice")
+            continue
+        if name == shared:
+            continue
+        own = _changed(
+            classifier_settings(blocks[shared], method), classifier_settings(blocks[name], method)
+        )
+        if own:
+            recipes[method] = own
+        else:
+            notes.append(f"{method} chose {name}, which changes no classifier setting")
+    return recipes, notes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidates", nargs="+", help="name=results/<dataset>, shared first")
@@ -79,6 +128,11 @@ def main() -> None:
     scores = [c for c in table.columns if c not in ("method", "folds", "chosen")]
     table[scores] = (table[scores] * 100).round(2)
     print(table.to_markdown(index=False))
+    recipes, notes = by_method(table, args.candidates)
+    print("\nThe choices, to lay over the shared config:\n")
+    print(yaml.safe_dump({"classifier": {"by_method": recipes}}, default_flow_style=None), end="")
+    for note in notes:
+        print(f"# {note}")
 
 
 if __name__ == "__main__":

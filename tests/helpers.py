@@ -58,7 +58,7 @@ RIVALS = {
     "testsets": ["test", "holdout"],
     # none trains epochs of its own, as the FashionMNIST-LT rivals' overlay gives the methods
     # that train on the imbalanced set
-    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2, "epochs_by_method": {"none": 3}},
+    "classifier": {**TINY_CONFIG["classifier"], "epochs": 2, "by_method": {"none": {"epochs": 3}}},
     "heads": {"epochs": 3},
     "evaluate": {"logit_adjustment": 1},
 }

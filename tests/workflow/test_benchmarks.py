@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from torch.nn.modules.module import register_module_forward_pre_hook
 from torch.optim import optimizer as optimizer_module
 from torch.optim.optimizer import register_optimizer_step_pre_hook
@@ -542,3 +543,9 @@ def test_each_method_chooses_its_recipe_on_the_holdouts_of_the_folds_all_candida
     assert f"{100 * test:.2f}" in row
     # the methods only one candidate ran choose among what ran: smote-ae keeps the shared recipe
     assert re.search(r"^\| smote-ae +\| +2 \| shared ", result.stdout, re.M)
+    # the choices as classifier.by_method: la-loss ran only under the rivals' 2 epochs; none's
+    # two recipes train its classifier alike (3 epochs), so its choice changes none of it
+    choices = yaml.safe_load(result.stdout.split("lay over the shared config:")[1])
+    assert choices["classifier"]["by_method"]["la-loss"] == {"epochs": 2}
+    assert "none" not in choices["classifier"]["by_method"]
+    assert ("none chose adjusted, which changes no" in result.stdout) == (chosen == "adjusted")

@@ -152,7 +152,10 @@ def test_a_changed_head_setting_reruns_only_heads_their_evaluation_and_the_summa
 
 
 def test_epochs_given_to_one_method_rerun_only_it_and_its_heads(rivals_run):
-    classifier = {**RIVALS["classifier"], "epochs_by_method": {"none": 3, "ldam-drw": 4}}
+    classifier = {
+        **RIVALS["classifier"],
+        "by_method": {"none": {"epochs": 3}, "ldam-drw": {"epochs": 4}},
+    }
     config = write_config(rivals_run / "ldam_epochs.yaml", {**RIVALS, "classifier": classifier})
     jobs = planned_jobs(snakemake(rivals_run, "--configfile", str(config), "--dry-run").stdout)
     # ldam-drw and ldam-drw@eos; none and its three heads keep their 3 epochs

@@ -71,11 +71,14 @@ def data_memory_mb(images_path, base_mb: int, batch_size: int = 0, held_rows: in
     return int(base_mb + held / 2**20)
 
 
-def training_memory(base_mb: int, checkpoint: str, batch_size: int):
-    """A training rule's ``mem_mb``, as a function of its job: ``data_memory_mb`` of one batch,
-    doubled on retries as ``host_memory_mb`` says (``checkpoint``: the rule's pattern)."""
+def training_memory(base_mb: int, checkpoint: str, batch_size):
+    """A training rule's ``mem_mb``, as a function of its job: ``data_memory_mb`` of one batch
+    (``batch_size``: a number, or a function of the job's wildcards), doubled on retries as
+    ``host_memory_mb`` says (``checkpoint``: the rule's pattern)."""
     return lambda wildcards, input, attempt: host_memory_mb(
-        data_memory_mb(input.images, base_mb, batch_size),
+        data_memory_mb(
+            input.images, base_mb, batch_size(wildcards) if callable(batch_size) else batch_size
+        ),
         attempt,
         checkpoint.format(**dict(wildcards.items())),
     )

@@ -20,7 +20,11 @@ rule train_classifier:
     threads: config["compute"]["threads"]
     resources:
         mem_mb=training_memory(
-            1500, CLASSIFIER_CHECKPOINT, config["classifier"]["batch_size"]
+            1500,
+            CLASSIFIER_CHECKPOINT,
+            lambda w: classifier_settings(config["classifier"], w.method)[
+                "batch_size"
+            ],
         ),
         runtime=lambda wildcards, attempt: 120 * attempt,
         gpu=JOB_GPUS,

@@ -136,6 +136,6 @@ rule summarize:
         },
         losses=config["losses"],
         heads=config["heads"],
-        epochs_by_method=config["classifier"]["epochs_by_method"],
+        by_method=config["classifier"]["by_method"],
     script:
         "../scripts/summarize.py"

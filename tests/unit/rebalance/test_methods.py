@@ -80,11 +80,12 @@ def test_labels_carry_the_settings_that_change_a_method():
         )
         == "smote-vae+penalty (paper, λ 2; 25 % synthetic; k = 3; to 1000)"
     )
-    # epochs of its own: the model and every head on its classifier say so, others do not
-    epochs = {"none": 40}
-    assert method_label("none", epochs_by_method=epochs) == "none (40 epochs)"
-    assert method_label("none@eos", epochs_by_method=epochs) == "none@eos (40 epochs)"
-    assert method_label("ros@crt", epochs_by_method=epochs) == "ros@crt"
+    # a recipe of its own: the model and every head on its classifier say so, others do not
+    own = {"none": {"epochs": 40}, "ros": {"images_seen": 20000, "augment": {"mix": "none"}}}
+    assert method_label("none", by_method=own) == "none (40 epochs)"
+    assert method_label("none@eos", by_method=own) == "none@eos (40 epochs)"
+    assert method_label("ros@crt", by_method=own) == "ros@crt (augment.mix none; 20000 images seen)"
+    assert method_label("smote-ae@crt", by_method=own) == "smote-ae@crt"
     # baselines generate nothing: no sampler setting applies
     assert method_label("none", {"target": 1000, "synthetic_share": 0.25}) == "none"
     assert method_label("weighted", {"target": 1000}) == "weighted"

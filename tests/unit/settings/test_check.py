@@ -46,8 +46,15 @@ def test_unknown_key_is_named_with_the_keys_there():
     [
         ({"seed": -1}, "seed"),
         ({"run_folds": [5]}, "run_folds"),
-        ({"classifier": {"epochs_by_method": {"none@crt": 40}}}, "classifier.epochs_by_method"),
-        ({"classifier": {"epochs_by_method": {"la_loss": 40}}}, "classifier.epochs_by_method"),
+        ({"classifier": {"by_method": {"none@crt": {"epochs": 40}}}}, "classifier.by_method"),
+        ({"classifier": {"by_method": {"la_loss": {"epochs": 40}}}}, "classifier.by_method"),
+        (
+            {"classifier": {"by_method": {"ros": {"stem": "small"}}}},
+            "classifier.by_method.ros.stem",
+        ),
+        ({"classifier": {"by_method": {"ros": {"epochs": 0}}}}, "classifier.by_method.ros.epochs"),
+        ({"classifier": {"by_method": {"ros": {"epoch": 9}}}}, "classifier.by_method.ros.epoch"),
+        ({"classifier": {"epochs_by_method": {"none": 40}}}, "classifier.epochs_by_method"),
         ({"classifier": {"lr": float("inf")}}, "classifier.lr"),
         ({"datasets": {7: DIGITS}}, "datasets.7"),
         ({"datasets": {"..": DIGITS}}, "datasets"),
@@ -92,9 +99,9 @@ def test_a_results_folder_that_cannot_be_written_stops_the_run(tmp_path):
 
 def test_a_key_with_a_line_break_is_quoted_so_the_message_stays_one_line():
     dataset = {"source": "mnist5k", "imbalance": {"ratio": 10, "max_per_class": 60}}
-    config = {"datasets": {"d": dataset}, "classifier": {"epochs_by_method": {}}}
-    config["classifier"]["epochs_by_method"]["none\n"] = None
+    config = {"datasets": {"d": dataset}, "classifier": {"by_method": {}}}
+    config["classifier"]["by_method"]["none\n"] = {}
     with pytest.raises(ConfigError) as refused:
         check_config(config)
     assert "\n" not in str(refused.value)
-    assert "'none\\n'" in str(refused.value) and "epochs_by_method" in str(refused.value)
+    assert "'none\\n'" in str(refused.value) and "by_method" in str(refused.value)

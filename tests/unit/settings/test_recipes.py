@@ -99,12 +99,17 @@ def test_compute_leaves_threads_to_the_rule():
     assert Compute.from_config({"threads": 4, "device": "cpu"}) == Compute("cpu", "auto")
 
 
-def test_a_methods_classifier_trains_its_own_epochs_and_sees_no_other_methods():
-    block = with_defaults("classifier", {"epochs": 30, "epochs_by_method": {"none": 40}})
+def test_a_methods_classifier_trains_its_own_recipe_and_sees_no_other_methods():
+    own_recipes = {"none": {"epochs": 40}, "ros": {"batch_size": 64, "augment": {"flip": False}}}
+    block = with_defaults("classifier", {"epochs": 30, "by_method": own_recipes})
     own = classifier_settings(block, "none")
-    assert own["epochs"] == 40 and "epochs_by_method" not in own
+    assert own["epochs"] == 40 and "by_method" not in own
     assert classifier_settings(block, "smote-ae") == {**own, "epochs": 30}
     assert ClassifierRecipe.from_config(own).epochs == 40
+    ros = ClassifierRecipe.from_config(classifier_settings(block, "ros"))
+    # augment is laid over key by key: the flip is the method's, the crop the block's
+    assert (ros.batch_size, ros.epochs, ros.augment.flip) == (64, 30, False)
+    assert ros.augment.crop_padding == block["augment"]["crop_padding"]
 
 
 def test_an_equal_image_budget_gives_a_small_fit_set_more_epochs():

@@ -205,20 +205,32 @@ def _named_settings(method: Method, block_name: str, values: dict) -> list[str]:
     ]
 
 
+def _recipe_notes(recipe: dict, where: str = "") -> list[str]:
+    """A classifier recipe of a method's own, as a model's name shows it, key by key."""
+    words = {"epochs": "{} epochs", "images_seen": "{} images seen"}
+    notes = []
+    for key, value in sorted(recipe.items()):
+        if isinstance(value, dict):
+            notes += _recipe_notes(value, f"{where}{key}.")
+        else:
+            notes.append(words.get(key, f"{where}{key} {{}}").format(value))
+    return notes
+
+
 def method_label(
     method_id: str,
     sampler: dict | None = None,
     autoencoder: dict | None = None,
     losses: dict | None = None,
     heads: dict | None = None,
-    epochs_by_method: dict | None = None,
+    by_method: dict | None = None,
 ):
     """The method id with every setting that changes what it means and is not the default, e.g.
     ``smote-ae (25 % synthetic)``, ``ros (to 1000)``, ``smote-ae+penalty (official, λ 0.1)``,
     ``la-loss (τ 1.5)``, ``none@eos (eos k = 5)``, ``none@crt (40 epochs)``: a ``smote-ae`` whose
-    balanced set is 75 % repeats is another method than DeepSMOTE's. ``epochs_by_method`` is
-    ``classifier.epochs_by_method``: a model whose classifier (a head's: its backbone's) trained
-    epochs of its own says so."""
+    balanced set is 75 % repeats is another method than DeepSMOTE's. ``by_method`` is
+    ``classifier.by_method``: a model whose classifier (a head's: its backbone's) trained a recipe
+    of its own says so (``40 epochs``, ``20000 images seen``, ``batch_size 64``)."""
     method = parse_method(method_id)
     sampler = with_defaults("sampler", sampler or {})
     autoencoder = with_defaults("autoencoder", autoencoder or {})
@@ -236,6 +248,5 @@ def method_label(
         notes.append(f"to {sampler['target']}")
     notes += _named_settings(method, "losses", losses or {})
     notes += _named_settings(method, "heads", heads or {})
-    if method.backbone in (epochs_by_method or {}):
-        notes.append(f"{epochs_by_method[method.backbone]} epochs")
+    notes += _recipe_notes((by_method or {}).get(method.backbone, {}))
     return f"{method_id} ({'; '.join(notes)})" if notes else method_id

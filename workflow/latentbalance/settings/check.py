@@ -26,7 +26,8 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from ..nets.pretrained import check_pretrained
 from ..rebalance.methods import expand_methods, valid_method_ids
-from .schema import ConfigError, check_source_settings, key_name, refusal, schema
+from .recipes import NETWORK_KEYS
+from .schema import ConfigError, check_source_settings, key_name, refusal, schema, validate
 
 
 def check_config(config: dict) -> dict:
@@ -52,6 +53,8 @@ def _validator() -> Draft202012Validator:
 # keys an older latentbalance read: old name (a dotted path) -> what to write instead
 RENAMED = {
     "classifiers": "'architectures' (the ResNets to train; 'classifier' is how they train)",
+    "classifier.epochs_by_method": "'classifier.by_method', a recipe per method: "
+    "{none: {epochs: 40}} for {none: 40}",
     "classifier.val_fraction": "the top-level 'validation_fraction'",
     "classifier.validation": "the top-level 'validation_fraction' (validation is always the "
     "fold's own real images, the same for every method)",
@@ -191,23 +194,37 @@ def check_methods(config) -> None:
     expand_methods(config["methods"])
 
 
-def check_epochs_by_method(config) -> None:
+def check_by_method(config) -> None:
     """Each id named is a method that trains a classifier (a misspelt id would silently do
-    nothing); a head trains none: its backbone's epochs count."""
-    key = "classifier.epochs_by_method"
-    for method in config["classifier"]["epochs_by_method"]:
+    nothing; a head trains none: its backbone's recipe counts), and its recipe holds training
+    keys of the ``classifier`` block, with values the schema allows."""
+    key = "classifier.by_method"
+    for method, recipe in config["classifier"]["by_method"].items():
         backbone, at, _ = method.partition("@")
         if at:
             raise ConfigError(
                 key,
                 f"'{key}' names {method!r}: a head re-trains only the last layer of the "
-                f"classifier of {backbone!r}; give the epochs to {backbone!r}",
+                f"classifier of {backbone!r}; give the recipe to {backbone!r}",
             )
         if method not in valid_method_ids():
             raise ConfigError(
                 key,
                 f"'{key}' names {method!r}, no method id; valid: {', '.join(valid_method_ids())}",
             )
+        fixed = sorted(set(recipe) & {*NETWORK_KEYS, "by_method"})
+        if fixed:
+            raise ConfigError(
+                f"{key}.{method}.{fixed[0]}",
+                f"'{key}.{method}' sets {fixed[0]!r}, which is the network's, the same for every "
+                f"method: set it in 'classifier' (by_method takes {', '.join(_training_keys())})",
+            )
+        validate("classifier", recipe, where=f"{key}.{method}")
+
+
+def _training_keys() -> list[str]:
+    keys = schema()["properties"]["classifier"]["properties"]
+    return [k for k in keys if k not in (*NETWORK_KEYS, "by_method")]
 
 
 def check_run_folds(config) -> None:
@@ -243,7 +260,7 @@ SEMANTIC_CHECKS = (
     check_dataset_names,
     check_dataset_sources,
     check_methods,
-    check_epochs_by_method,
+    check_by_method,
     check_run_folds,
     check_fold_training_counts,
     check_pretrained_weights,

@@ -65,14 +65,17 @@ class Augment(_FromConfig):
     mix_alpha: float
 
 
+# classifier keys that are the network's, the same for every method (by_method leaves them)
+NETWORK_KEYS = ("stem", "weights", "weights_file")
+
+
 def classifier_settings(block: dict, method_id: str) -> dict:
-    """What a method's classifier job is given of the ``classifier`` block: the method's own
-    epochs (``epochs_by_method``) as ``epochs``, and no other method's entry, so that naming one
-    method in ``epochs_by_method`` reruns no other."""
+    """What a method's classifier job is given of the ``classifier`` block: the block with the
+    method's own recipe (``by_method``) laid over it, ``augment`` key by key, and no other
+    method's entry, so that naming one method in ``by_method`` reruns no other."""
     settings = dict(block)
-    by_method = settings.pop("epochs_by_method")
-    settings["epochs"] = by_method.get(method_id, settings["epochs"])
-    return settings
+    own = settings.pop("by_method", {}).get(method_id, {})
+    return settings | own | {"augment": settings["augment"] | own.get("augment", {})}
 
 
 def latent_size(latent_dim, channels: int) -> int:
@@ -88,8 +91,8 @@ def budget_epochs(images_seen: int, n_images: float) -> int:
 @dataclass(frozen=True)
 class ClassifierRecipe(_FromConfig):
     BLOCK = "classifier"
-    # the rule passes a method's own epochs as `epochs` (classifier_settings)
-    RULE_KEYS = ("epochs_by_method",)
+    # the rule passes a method's own recipe laid over the block (classifier_settings)
+    RULE_KEYS = ("by_method",)
     stem: str
     weights: str
     weights_file: str | None

@@ -77,12 +77,13 @@ def _validator(path: str) -> Draft202012Validator:
     return Draft202012Validator(setting(path))
 
 
-def validate(path: str, block: dict) -> None:
+def validate(path: str, block: dict, where: str | None = None) -> None:
     """Refuse a config block that the schema of setting ``path`` (e.g. ``classifier``) does not
-    allow, with one ConfigError naming the key (``classifier.augment.mix``)."""
+    allow, with one ConfigError naming the key (``classifier.augment.mix``; the block found at
+    ``where``, when it is not ``path``)."""
     error = best_match(_validator(path).iter_errors(block))
     if error is not None:
-        raise refusal(error, where=path.split("."))
+        raise refusal(error, where=(where or path).split("."))
 
 
 def refusal(error: ValidationError, where=()) -> ConfigError:

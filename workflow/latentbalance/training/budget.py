@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..rebalance.methods import expand_methods, parse_method
-from ..settings.recipes import budget_epochs, latent_size
+from ..settings.recipes import budget_epochs, classifier_settings, latent_size
 
 # What a job pays whatever its data: Python, torch and the library imported, Snakemake's script
 # wrapper (6-8 s on a 2-core Xeon).
@@ -305,13 +305,14 @@ def _classifier_stages(config, methods, fit_and_val, costs, start, row):
     for method, arch in ((m, a) for m in trained for a in config["architectures"]):
         net = costs.classifiers[arch]
         images = sum(balanced_counts(config, fold) if method.generates else fold)
-        epochs = recipe["epochs_by_method"].get(method.id, recipe["epochs"])
-        if recipe.get("images_seen"):  # the equal budget
-            epochs = budget_epochs(recipe["images_seen"], images)
+        own = classifier_settings(recipe, method.id)
+        epochs = own["epochs"]
+        if own.get("images_seen"):  # the equal budget
+            epochs = budget_epochs(own["images_seen"], images)
         synthetic = (images - sum(fold)) * row / READ_BYTES_S
         seconds += start + synthetic + epochs * (images * net.train_s + val * net.forward_s)
         # the network and a few batches: the images stay in the cache and the synthetic set
-        memory = max(memory, net.memory + 8 * recipe["batch_size"] * row)
+        memory = max(memory, net.memory + 8 * own["batch_size"] * row)
         most = max(most, images)
     stages = [
         Stage(

@@ -25,7 +25,7 @@ class SummarySettings:
     """What one dataset's summary is judged and labelled by: the ``summary`` config block (the
     ranking ``metric``, ``alpha``, ``bootstrap_resamples``), the test sets in the config's order,
     the ``seed`` of the bootstrap, and the config blocks that change what a method means
-    (``sampler``, ``autoencoder``, ``losses``, ``heads``, ``classifier.epochs_by_method``), which
+    (``sampler``, ``autoencoder``, ``losses``, ``heads``, ``classifier.by_method``), which
     label the models."""
 
     dataset_name: str
@@ -38,14 +38,14 @@ class SummarySettings:
     autoencoder: dict | None = None
     losses: dict | None = None
     heads: dict | None = None
-    epochs_by_method: dict | None = None
+    by_method: dict | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "testsets", list(self.testsets))
 
     def labels(self, methods) -> dict[str, str]:
         """Each method id's label (``methods.method_label``)."""
-        blocks = (self.sampler, self.autoencoder, self.losses, self.heads, self.epochs_by_method)
+        blocks = (self.sampler, self.autoencoder, self.losses, self.heads, self.by_method)
         return {method: method_label(method, *blocks) for method in methods}
 
 
