@@ -20,7 +20,7 @@ import numpy as np
 from .data.image_dataset import load_labels
 from .rebalance.methods import parse_method
 from .settings.recipes import Compute, latent_size
-from .training.budget import oversample_held_bytes, sampler_width
+from .training.budget import balanced_counts, oversample_held_bytes, sampler_width
 from .training.environment import driver_gpus
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,12 @@ def oversample_memory_mb(
     _, channels, height, width = cache_shape(images_path)
     labels, _ = load_labels(images_path)
     with np.load(split_path) as split:
-        counts = np.bincount(labels[split["train"]])
-    target = counts.max() if sampler["target"] == "majority" else sampler["target"]
-    synthetic = np.maximum(target - counts, 0).sum() * sampler["synthetic_share"]
+        counts = np.bincount(labels[split["train"]]).tolist()
+    added = sum(balanced_counts({"sampler": sampler}, counts)) - sum(counts)
+    synthetic = added * sampler["synthetic_share"]
     row = channels * height * width
     space = sampler_width(parse_method(method_id), row, latent_size(latent_dim, channels))
-    held = oversample_held_bytes(row, counts.sum(), synthetic, space)
+    held = oversample_held_bytes(row, sum(counts), synthetic, space)
     return int(base_mb + held / 2**20)
 
 
